@@ -1,0 +1,135 @@
+"""The extraction contract of the internal source: what we take from each table, and how.
+
+For each table: its key, the column that tells us a row changed (the watermark), and the Arrow
+type of every column we land. Landing against a declared schema (not whatever the driver
+returns) keeps Parquet files stable across SQLite and PostgreSQL and makes drift visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+TS = pa.timestamp("us")
+
+
+@dataclass(frozen=True)
+class TableContract:
+    """How one app-DB table is extracted and landed."""
+
+    name: str
+    key: str
+    changed_at: str  # rows whose value falls in the run's interval are extracted
+    schema: pa.Schema
+
+    @property
+    def columns(self) -> list[str]:
+        return self.schema.names
+
+
+def _schema(*fields: tuple[str, pa.DataType]) -> pa.Schema:
+    return pa.schema([pa.field(n, t) for n, t in fields])
+
+
+_TIMESTAMPS = (("created_at", TS), ("updated_at", TS))
+
+CONTRACTS: dict[str, TableContract] = {
+    c.name: c
+    for c in [
+        TableContract(
+            "customers",
+            "customer_id",
+            "updated_at",
+            _schema(
+                ("customer_id", pa.int64()),
+                ("email", pa.string()),
+                ("full_name", pa.string()),
+                ("phone", pa.string()),
+                ("street_address", pa.string()),
+                ("city", pa.string()),
+                ("country_code", pa.string()),
+                ("birth_date", pa.date32()),
+                ("marketing_opt_in", pa.bool_()),
+                *_TIMESTAMPS,
+            ),
+        ),
+        TableContract(
+            "products",
+            "product_id",
+            "updated_at",
+            _schema(
+                ("product_id", pa.int64()),
+                ("sku", pa.string()),
+                ("product_name", pa.string()),
+                ("category", pa.string()),
+                ("unit_price_eur_cents", pa.int64()),
+                ("is_active", pa.bool_()),
+                *_TIMESTAMPS,
+            ),
+        ),
+        TableContract(
+            "orders",
+            "order_id",
+            "updated_at",
+            _schema(
+                ("order_id", pa.int64()),
+                ("customer_id", pa.int64()),
+                ("order_status", pa.string()),
+                ("channel", pa.string()),
+                ("country_code", pa.string()),
+                ("currency", pa.string()),
+                ("eur_exchange_rate", pa.float64()),
+                ("ordered_at", TS),
+                *_TIMESTAMPS,
+            ),
+        ),
+        TableContract(
+            "order_items",
+            "order_item_id",
+            "updated_at",
+            _schema(
+                ("order_item_id", pa.int64()),
+                ("order_id", pa.int64()),
+                ("product_id", pa.int64()),
+                ("quantity", pa.int32()),
+                ("unit_price_cents", pa.int64()),
+                *_TIMESTAMPS,
+            ),
+        ),
+        TableContract(
+            "returns",
+            "return_id",
+            "updated_at",
+            _schema(
+                ("return_id", pa.int64()),
+                ("order_item_id", pa.int64()),
+                ("order_id", pa.int64()),
+                ("quantity", pa.int32()),
+                ("refund_cents", pa.int64()),
+                ("reason", pa.string()),
+                ("returned_at", TS),
+                *_TIMESTAMPS,
+            ),
+        ),
+        TableContract(
+            "web_events",
+            "event_id",
+            "created_at",  # events are immutable: they are only ever inserted
+            _schema(
+                ("event_id", pa.int64()),
+                ("session_id", pa.string()),
+                ("visitor_id", pa.string()),
+                ("customer_id", pa.int64()),
+                ("event_type", pa.string()),
+                ("experiment_key", pa.string()),
+                ("experiment_variant", pa.string()),
+                ("order_id", pa.int64()),
+                ("occurred_at", TS),
+                ("created_at", TS),
+            ),
+        ),
+    ]
+}
+
+SOURCE_NAME = "shop"

@@ -1,0 +1,135 @@
+"""The data lake writer: raw, Hive-partitioned Parquet, one folder per source/table/day.
+
+Layout: `<lake>/raw/<source>/<table>/ds=YYYY-MM-DD/part-<run_id>.parquet` plus `_manifest.json`
+(row count, schema hash, file checksum, source watermark, run id). A partition is written to a
+hidden temporary folder and swapped in by rename, so readers see the old day or the new day,
+never half of one, and re-running a day replaces it instead of appending.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+MANIFEST = "_manifest.json"
+
+
+@dataclass(frozen=True)
+class PartitionManifest:
+    """What a landed partition holds; written beside its Parquet file."""
+
+    source: str
+    table: str
+    ds: str
+    run_id: str
+    file: str
+    row_count: int
+    bytes: int
+    sha256: str
+    schema_hash: str
+    watermark: str | None
+    landed_at: str
+
+
+def partition_dir(raw_dir: Path, source: str, table: str, ds: dt.date | str) -> Path:
+    return raw_dir / source / table / f"ds={ds}"
+
+
+def schema_hash(schema: pa.Schema) -> str:
+    text = ",".join(f"{f.name}:{f.type}" for f in schema)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _safe_run_id(run_id: str) -> str:
+    # Airflow run ids contain ':' and '+'; keep file names portable.
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
+
+
+def write_partition(
+    raw_dir: Path,
+    source: str,
+    table: str,
+    ds: dt.date | str,
+    batches: Iterable[pa.RecordBatch],
+    schema: pa.Schema,
+    run_id: str,
+    watermark_column: str | None = None,
+) -> PartitionManifest:
+    """Stream `batches` into a new partition and swap it in atomically."""
+    final = partition_dir(raw_dir, source, table, ds)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    safe_id = _safe_run_id(run_id)
+    tmp = final.parent / f".tmp-{safe_id}-{final.name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    file_name = f"part-{safe_id}.parquet"
+    rows = 0
+    watermark = None
+    with pq.ParquetWriter(tmp / file_name, schema, compression="zstd") as writer:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            writer.write_batch(batch)
+            rows += batch.num_rows
+            if watermark_column:
+                batch_max = pc.max(batch.column(watermark_column)).as_py()
+                if batch_max is not None and (watermark is None or batch_max > watermark):
+                    watermark = batch_max
+    data = (tmp / file_name).read_bytes()
+    manifest = PartitionManifest(
+        source=source,
+        table=table,
+        ds=str(ds),
+        run_id=run_id,
+        file=file_name,
+        row_count=rows,
+        bytes=len(data),
+        sha256=hashlib.sha256(data).hexdigest(),
+        schema_hash=schema_hash(schema),
+        watermark=watermark.isoformat() if watermark is not None else None,
+        landed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    )
+    (tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2))
+    _fsync_dir(tmp)
+    _swap_in(tmp, final, safe_id)
+    return manifest
+
+
+def _swap_in(tmp: Path, final: Path, safe_id: str) -> None:
+    old = final.parent / f".old-{safe_id}-{final.name}"
+    if final.exists():
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(final, old)
+    os.rename(tmp, final)
+    _fsync_dir(final.parent)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_manifest(raw_dir: Path, source: str, table: str, ds: dt.date | str) -> PartitionManifest:
+    """The manifest of a landed partition; a clear error when the day was never landed."""
+    path = partition_dir(raw_dir, source, table, ds) / MANIFEST
+    if not path.exists():
+        raise FileNotFoundError(f"no landed partition {source}.{table} ds={ds} (expected {path}); run the extract first")
+    return PartitionManifest(**json.loads(path.read_text()))
+
+
+def partition_file(raw_dir: Path, manifest: PartitionManifest) -> Path:
+    return partition_dir(raw_dir, manifest.source, manifest.table, manifest.ds) / manifest.file

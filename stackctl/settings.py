@@ -1,0 +1,81 @@
+"""Where everything lives and how to reach it: one place that reads the environment.
+
+Every path and URL the stack uses comes from an environment variable with an embedded default
+(documented in `.env.example`). Values are read when `get_settings()` is called, never at import
+time, so tests can point a fresh settings object at a temporary folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved locations of the stack's data and services."""
+
+    repo_root: Path
+    data_dir: Path
+    app_db_url: str
+    lake_dir: Path
+    warehouse_path: Path
+    serving_path: Path
+    dbt_project_dir: Path
+    run_dir: Path
+    airflow_home: Path
+    superset_home: Path
+    airflow_port: int
+    superset_port: int
+    duckdb_memory_limit: str
+    duckdb_threads: int
+
+    @property
+    def lake_raw_dir(self) -> Path:
+        return self.lake_dir / "raw"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.lake_dir / "quarantine"
+
+    @property
+    def warehouse_dir(self) -> Path:
+        return self.warehouse_path.parent
+
+    @property
+    def duckdb_temp_dir(self) -> Path:
+        # Spill folder for DuckDB operators that exceed the memory limit.
+        return self.warehouse_dir / ".duckdb_tmp"
+
+
+def get_settings() -> Settings:
+    """Read the environment now and return the stack's settings."""
+    repo = _path("STACK_REPO_ROOT", REPO_ROOT)
+    data_dir = _path("STACK_DATA_DIR", repo)
+    var_dir = _path("STACK_VAR_DIR", repo / "var")
+    app_db_default = f"sqlite:///{data_dir / 'appdb' / 'shop.sqlite'}"
+    warehouse_dir = _path("WAREHOUSE_DIR", data_dir / "warehouse")
+    return Settings(
+        repo_root=repo,
+        data_dir=data_dir,
+        app_db_url=os.environ.get("APP_DB_URL") or app_db_default,
+        lake_dir=_path("LAKE_DIR", data_dir / "lake"),
+        warehouse_path=_path("WAREHOUSE_PATH", warehouse_dir / "warehouse.duckdb"),
+        serving_path=_path("SERVING_PATH", warehouse_dir / "serving.duckdb"),
+        dbt_project_dir=_path("DBT_PROJECT_DIR", repo / "dbt_project"),
+        run_dir=var_dir / "run",
+        airflow_home=_path("AIRFLOW_HOME", var_dir / "airflow"),
+        superset_home=_path("SUPERSET_HOME", var_dir / "superset"),
+        airflow_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
+        superset_port=int(os.environ.get("SUPERSET_PORT", "8088")),
+        duckdb_memory_limit=os.environ.get("DUCKDB_MEMORY_LIMIT", "3GB"),
+        duckdb_threads=int(os.environ.get("DUCKDB_THREADS", "2")),
+    )

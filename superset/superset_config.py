@@ -1,0 +1,213 @@
+"""Superset configuration for the serve layer: env-driven, offline, read-only DuckDB.
+
+Superset's own process loads this file through `SUPERSET_CONFIG_PATH` (as a module named
+`superset_config`), inside the Superset venv. It therefore imports nothing from this repository
+(`stackctl` lives in the pipeline venv): it reads the same environment variables as
+`stackctl.settings.get_settings()` with the same defaults. `superset/provision.py` always passes
+the resolved values explicitly, so the fallbacks here only matter when Superset is started by hand.
+
+What it enforces:
+- secrets only from the environment (`SUPERSET_SECRET_KEY`), never a default key;
+- DuckDB connections only to files inside the warehouse folder, opened read-only with external
+  (file/network) access disabled, whatever a database's `extra` or URI query says;
+- file-reading DuckDB functions refused in SQL Lab;
+- no third-party requests from the UI (the telemetry pixel is dropped from the CSP).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def _superset_home() -> Path:
+    var_dir = _env_path("STACK_VAR_DIR", _REPO_ROOT / "var")
+    return _env_path("SUPERSET_HOME", var_dir / "superset")
+
+
+def duckdb_allowed_dir() -> Path:
+    """The one folder whose DuckDB files Superset may open: the serving file's folder."""
+    if os.environ.get("SERVING_PATH"):
+        return _env_path("SERVING_PATH", Path()).parent
+    data_dir = _env_path("STACK_DATA_DIR", _REPO_ROOT)
+    return _env_path("WAREHOUSE_DIR", data_dir / "warehouse")
+
+
+def _require_env(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise RuntimeError(f"{name} is not set: generate it into .env (see .env.example)")
+    return value
+
+
+SUPERSET_HOME = _superset_home()
+
+SECRET_KEY = _require_env("SUPERSET_SECRET_KEY")
+
+SQLALCHEMY_DATABASE_URI = os.environ.get("SUPERSET_METADATA_URI") or (
+    f"sqlite:///{SUPERSET_HOME / 'superset.db'}?check_same_thread=false"
+)
+# Examples are never loaded; keep the (unused) examples URI out of the metadata DB and repo.
+SQLALCHEMY_EXAMPLES_URI = f"sqlite:///{SUPERSET_HOME / 'examples.db'}?check_same_thread=false"
+UPLOAD_FOLDER = str(SUPERSET_HOME / "uploads") + "/"
+
+# Roles and users over REST (`/api/v1/security/roles/` ...), used to provision view-only roles.
+FAB_ADD_SECURITY_API = True
+
+# CSRF stays on for the UI; REST writes fetch `/api/v1/security/csrf_token/` first.
+WTF_CSRF_ENABLED = True
+
+ROW_LIMIT = 50_000
+SUPERSET_WEBSERVER_TIMEOUT = 60
+
+
+# --- DuckDB: read-only, inside the warehouse folder, no external access -----------------------
+
+
+def _is_duckdb(uri: Any) -> bool:
+    return str(uri.drivername).split("+")[0] in {"duckdb", "motherduck"}
+
+
+def DB_SQLA_URI_VALIDATOR(uri: Any) -> None:  # noqa: N802 - Superset's config key
+    """Refuse DuckDB URIs that point outside the warehouse folder or carry config overrides.
+
+    Called by Superset before every engine is created (queries, connection tests, imports).
+    """
+    if not _is_duckdb(uri):
+        return
+    database = uri.database or ""
+    if database in {"", ":memory:"} or database.startswith(("md:", "motherduck:")):
+        raise ValueError("DuckDB connections must point at a file in the warehouse folder")
+    if uri.query:
+        # duckdb-engine turns URI query parameters into DuckDB config, overriding connect_args.
+        raise ValueError("DuckDB URIs may not carry query parameters (DuckDB config overrides)")
+    allowed = duckdb_allowed_dir()
+    path = Path(database).expanduser().resolve()
+    if not path.is_relative_to(allowed):
+        raise ValueError(f"DuckDB file {path} is outside the warehouse folder {allowed}")
+
+
+def DB_CONNECTION_MUTATOR(  # noqa: N802 - Superset's config key
+    uri: Any, params: dict[str, Any], username: Any, security_manager: Any, source: Any
+) -> tuple[Any, dict[str, Any]]:
+    """Force read-only, no-external-access DuckDB connections whatever a database's extra says."""
+    if _is_duckdb(uri):
+        connect_args = params.setdefault("connect_args", {})
+        connect_args["read_only"] = True
+        config = dict(connect_args.get("config") or {})
+        config["enable_external_access"] = False
+        connect_args["config"] = config
+    return uri, params
+
+
+def _default_disallowed_functions() -> dict[str, set[str]]:
+    # This file is executed while `superset.config` is being imported, after its defaults are
+    # defined: extend them instead of replacing the other engines' lists.
+    try:
+        from superset.config import DISALLOWED_SQL_FUNCTIONS as defaults
+    except ImportError:  # loaded outside Superset (tests in the pipeline venv)
+        return {}
+    return {engine: set(functions) for engine, functions in defaults.items()}
+
+
+# Defence in depth: `enable_external_access=false` already makes these fail inside DuckDB. Note
+# that one of Superset's checks matches these names as substrings of the SQL text, so keep them
+# specific (no `query`, `sql`...).
+DUCKDB_DISALLOWED_FUNCTIONS = {
+    "read_csv",
+    "read_csv_auto",
+    "sniff_csv",
+    "read_parquet",
+    "parquet_scan",
+    "parquet_metadata",
+    "parquet_schema",
+    "parquet_file_metadata",
+    "parquet_kv_metadata",
+    "read_json",
+    "read_json_auto",
+    "read_json_objects",
+    "read_json_objects_auto",
+    "read_ndjson",
+    "read_ndjson_auto",
+    "read_ndjson_objects",
+    "read_text",
+    "read_blob",
+    "read_xlsx",
+    "glob",
+    "sqlite_scan",
+    "sqlite_attach",
+    "postgres_scan",
+    "mysql_scan",
+    "delta_scan",
+    "iceberg_scan",
+    "st_read",
+    "getenv",
+    "current_setting",
+    "duckdb_settings",
+    "duckdb_secrets",
+    "duckdb_extensions",
+    "duckdb_databases",
+}
+
+DISALLOWED_SQL_FUNCTIONS = _default_disallowed_functions()
+DISALLOWED_SQL_FUNCTIONS["duckdb"] = DUCKDB_DISALLOWED_FUNCTIONS
+
+
+# --- Caches: on disk under SUPERSET_HOME, shared by all gunicorn workers ----------------------
+
+
+def _file_cache(name: str, timeout: timedelta) -> dict[str, Any]:
+    return {
+        "CACHE_TYPE": "FileSystemCache",
+        "CACHE_DIR": str(SUPERSET_HOME / "cache" / name),
+        "CACHE_DEFAULT_TIMEOUT": int(timeout.total_seconds()),
+        "CACHE_THRESHOLD": 5_000,
+    }
+
+
+CACHE_CONFIG = _file_cache("metadata", timedelta(days=1))
+# Short on purpose: the serving file is replaced by each publish, so results go stale quickly.
+DATA_CACHE_CONFIG = _file_cache(
+    "data", timedelta(seconds=int(os.environ.get("SUPERSET_DATA_CACHE_SECONDS", "300")))
+)
+FILTER_STATE_CACHE_CONFIG = _file_cache("filter_state", timedelta(days=90))
+EXPLORE_FORM_DATA_CACHE_CONFIG = _file_cache("explore_form_data", timedelta(days=7))
+
+
+# --- Browser: self-hosted, no third-party requests --------------------------------------------
+
+_CSP: dict[str, Any] = {
+    "base-uri": ["'self'"],
+    "default-src": ["'self'"],
+    # Superset's default also allows *.scarf.sh (a telemetry pixel on every page) and map tiles.
+    "img-src": ["'self'", "blob:", "data:"],
+    "worker-src": ["'self'", "blob:"],
+    "connect-src": ["'self'"],
+    "object-src": "'none'",
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "font-src": ["'self'", "data:"],
+    "script-src": ["'self'", "'strict-dynamic'"],
+}
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {
+    "content_security_policy": _CSP,
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,
+    "session_cookie_secure": False,
+}
+TALISMAN_DEV_CONFIG = {
+    **TALISMAN_CONFIG,
+    "content_security_policy": {
+        **_CSP,
+        "script-src": ["'self'", "'unsafe-inline'", "'unsafe-eval'"],
+    },
+}
