@@ -37,45 +37,57 @@ def connect_warehouse(path: Path, *, read_only: bool = False, memory_limit: str 
     )
 
 
-def load_partitions(
+def load_batch(
+    con: duckdb.DuckDBPyConnection,
+    raw_dir: Path,
+    manifests_by_table: dict[str, Sequence[PartitionManifest]],
+    run_id: str,
+) -> list[LoadResult]:
+    """Replace the given days of every table in one transaction: all tables move together."""
+    con.execute("begin transaction")
+    try:
+        con.execute("create schema if not exists raw")
+        results = [
+            _replace_days(con, raw_dir, table, manifests, run_id)
+            for table, manifests in manifests_by_table.items()
+            if manifests
+        ]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return results
+
+
+def _replace_days(
     con: duckdb.DuckDBPyConnection,
     raw_dir: Path,
     table: str,
     manifests: Sequence[PartitionManifest],
     run_id: str,
 ) -> LoadResult:
-    """Replace the days in `manifests` of `raw.<table>` with their landed files, atomically."""
-    if not manifests:
-        return LoadResult(table, 0, 0)
     files = [str(partition_file(raw_dir, m)) for m in manifests]
     days = sorted({m.ds for m in manifests})
     target = f'raw."{table}"'
     loaded_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    con.execute("begin transaction")
-    try:
-        con.execute("create schema if not exists raw")
-        # The first load creates the table from the files' own schema (no rows copied).
-        con.execute(
-            f"create table if not exists {target} as "
-            "select *, null::date as _ds, null::varchar as _run_id, null::timestamp as _loaded_at "
-            "from read_parquet(?, hive_partitioning = false) limit 0",
-            [files],
-        )
-        con.execute(f"delete from {target} where _ds in (select unnest(?::date[]))", [days])
-        con.execute(
-            f"insert into {target} by name "
-            "select * exclude (filename), "
-            "regexp_extract(filename, 'ds=(\\d{4}-\\d{2}-\\d{2})', 1)::date as _ds, "
-            "? as _run_id, ? as _loaded_at "
-            "from read_parquet(?, hive_partitioning = false, filename = true)",
-            [run_id, loaded_at, files],
-        )
-        rows = con.execute(f"select count(*) from {target} where _ds in (select unnest(?::date[]))", [days]).fetchone()[0]
-        expected = sum(m.row_count for m in manifests)
-        if rows != expected:
-            raise RuntimeError(f"raw.{table}: loaded {rows} rows for {len(days)} day(s), manifests say {expected}")
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+    # The first load creates the table from the files' own schema (no rows copied).
+    con.execute(
+        f"create table if not exists {target} as "
+        "select *, null::date as _ds, null::varchar as _run_id, null::timestamp as _loaded_at "
+        "from read_parquet(?, hive_partitioning = false) limit 0",
+        [files],
+    )
+    con.execute(f"delete from {target} where _ds in (select unnest(?::date[]))", [days])
+    con.execute(
+        f"insert into {target} by name "
+        "select * exclude (filename), "
+        "regexp_extract(filename, 'ds=(\\d{4}-\\d{2}-\\d{2})', 1)::date as _ds, "
+        "? as _run_id, ? as _loaded_at "
+        "from read_parquet(?, hive_partitioning = false, filename = true)",
+        [run_id, loaded_at, files],
+    )
+    rows = con.execute(f"select count(*) from {target} where _ds in (select unnest(?::date[]))", [days]).fetchone()[0]
+    expected = sum(m.row_count for m in manifests)
+    if rows != expected:
+        raise RuntimeError(f"raw.{table}: loaded {rows} rows for {len(days)} day(s), manifests say {expected}")
     return LoadResult(table, len(days), rows)

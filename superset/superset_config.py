@@ -77,7 +77,7 @@ def _is_duckdb(uri: Any) -> bool:
     return str(uri.drivername).split("+")[0] in {"duckdb", "motherduck"}
 
 
-def DB_SQLA_URI_VALIDATOR(uri: Any) -> None:  # noqa: N802 - Superset's config key
+def DB_SQLA_URI_VALIDATOR(uri: Any) -> None:
     """Refuse DuckDB URIs that point outside the warehouse folder or carry config overrides.
 
     Called by Superset before every engine is created (queries, connection tests, imports).
@@ -96,7 +96,7 @@ def DB_SQLA_URI_VALIDATOR(uri: Any) -> None:  # noqa: N802 - Superset's config k
         raise ValueError(f"DuckDB file {path} is outside the warehouse folder {allowed}")
 
 
-def DB_CONNECTION_MUTATOR(  # noqa: N802 - Superset's config key
+def DB_CONNECTION_MUTATOR(
     uri: Any, params: dict[str, Any], username: Any, security_manager: Any, source: Any
 ) -> tuple[Any, dict[str, Any]]:
     """Force read-only, no-external-access DuckDB connections whatever a database's extra says."""

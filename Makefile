@@ -1,0 +1,76 @@
+# The stack's entry points. `make run` and `make test` are all a new user needs; see README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+UV_VERSION := 0.9.30
+VENV := .venv
+UV := $(VENV)/tools/bin/uv
+PIPELINE_PY := $(VENV)/pipeline/bin/python
+SUPERSET_PY := $(VENV)/superset/bin/python
+STACKCTL := $(PIPELINE_PY) -m stackctl
+export UV_CACHE_DIR ?= $(HOME)/.cache/uv
+# Precompiled bytecode is 2-3x faster to import; the machine sets PYTHONDONTWRITEBYTECODE.
+UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --python
+
+.PHONY: help run test stop status up env install simulate pipeline dbt-parse dbt-build dbt-dev docs lint lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+run: install ## install what is missing, build the demo data, start Airflow + Superset
+	$(STACKCTL) run
+
+test: install ## run the test suite (real Airflow, dbt, DuckDB, GX and Superset processes)
+	$(PIPELINE_PY) -m pytest
+
+stop: ## stop the services `make run` started
+	@if [ -x $(PIPELINE_PY) ]; then $(STACKCTL) stop; else echo "nothing to stop (no environment yet)"; fi
+
+status: ## show which services are running
+	@$(STACKCTL) status
+
+up: install ## start Airflow and Superset on existing data
+	$(STACKCTL) up
+
+env: install ## create the untracked .env with generated credentials
+	$(STACKCTL) env
+
+install: $(VENV)/pipeline/.synced $(VENV)/superset/.synced ## create/refresh both virtual environments from the locks
+
+$(UV):
+	$(PYTHON) -m venv $(VENV)/tools
+	$(VENV)/tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+# Airflow and Superset pin incompatible libraries (SQLAlchemy 2 vs 1.4): two environments.
+$(VENV)/pipeline/.synced: requirements/pipeline.lock.txt | $(UV)
+	@echo "installing the pipeline environment (Airflow, dbt, GX, Cosmos) ..."
+	@[ -x $(PIPELINE_PY) ] || $(UV) venv --quiet --python $(PYTHON) $(VENV)/pipeline
+	$(UV_SYNC) $(PIPELINE_PY) $<
+	@touch $@
+
+$(VENV)/superset/.synced: requirements/superset.lock.txt | $(UV)
+	@echo "installing the Superset environment ..."
+	@[ -x $(SUPERSET_PY) ] || $(UV) venv --quiet --python $(PYTHON) $(VENV)/superset
+	$(UV_SYNC) $(SUPERSET_PY) $<
+	@touch $@
+
+lock: $(UV) ## re-resolve requirements/*.in into the lock files
+	$(UV) pip compile --quiet --no-build --python-version 3.11 requirements/pipeline.in -o requirements/pipeline.lock.txt
+	$(UV) pip compile --quiet --python-version 3.11 requirements/superset.in -o requirements/superset.lock.txt
+
+simulate: install ## generate/extend the shop's app DB (DEMO_DAYS, SIM_SCALE, SIM_SEED)
+	$(STACKCTL) simulate
+
+pipeline: install ## run the pipeline headless: make pipeline FROM=2026-01-01 TO=2026-01-31
+	$(STACKCTL) pipeline --from $(FROM) --to $(TO)
+
+dbt-parse: install ## write the dbt manifest Cosmos renders
+	$(STACKCTL) dbt-parse
+
+lint: install ## ruff on Python
+	$(VENV)/pipeline/bin/ruff check .
+	$(VENV)/pipeline/bin/ruff format --check .
+
+clean: stop ## delete generated data and run state (keeps .env and the environments)
+	rm -rf appdb lake warehouse var dbt_project/target dbt_project/logs

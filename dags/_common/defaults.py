@@ -1,0 +1,34 @@
+"""Defaults every DAG uses: owner, retries with exponential backoff, the failure alert."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from stackctl.alerts import send_alert
+
+# A fixed vocabulary so the UI's tag filter stays useful.
+TAGS = {"ingestion", "elt", "quality", "publish", "governance", "shop"}
+
+WAREHOUSE_POOL = "duckdb_warehouse"  # one slot: DuckDB has a single writer per file
+
+
+def alert_on_failure(context) -> None:
+    ti = context["task_instance"]
+    exc = context.get("exception")
+    send_alert(
+        f"{ti.dag_id}.{ti.task_id} failed for {context.get('ds')}: {str(exc).splitlines()[0] if exc else 'unknown error'}",
+        dag_id=ti.dag_id,
+        task_id=ti.task_id,
+        run_id=context.get("run_id"),
+        try_number=ti.try_number,
+    )
+
+
+DEFAULT_ARGS = {
+    "owner": "data-engineering",
+    "retries": 2,
+    "retry_delay": dt.timedelta(seconds=30),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": dt.timedelta(minutes=10),
+    "on_failure_callback": alert_on_failure,
+}

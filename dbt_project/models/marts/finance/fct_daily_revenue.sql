@@ -1,0 +1,69 @@
+-- Grain: one row per UTC calendar day, every day from the first order to the last activity.
+with
+
+order_lines as (
+    select * from {{ ref('int_order_lines_converted') }}
+),
+
+refunds as (
+    select * from {{ ref('int_returns_converted') }}
+),
+
+sales_by_day as (
+    select
+        ordered_date as revenue_date,
+        sum(line_amount_eur) as gross_revenue_eur,
+        count(distinct order_id) as orders
+    from order_lines
+    group by ordered_date
+),
+
+returns_by_day as (
+    select
+        returned_date as revenue_date,
+        sum(refund_amount_eur) as returns_eur
+    from refunds
+    group by returned_date
+),
+
+bounds as (
+    select
+        min(revenue_date) as first_date,
+        max(revenue_date) as last_date
+    from (
+        select revenue_date from sales_by_day
+        union all
+        select revenue_date from returns_by_day
+    )
+),
+
+calendar as (
+    select cast(day as date) as revenue_date
+    from bounds, generate_series(bounds.first_date, bounds.last_date, interval 1 day) as spine (day)
+),
+
+daily as (
+    select
+        calendar.revenue_date,
+        cast(round(coalesce(sales_by_day.gross_revenue_eur, 0), 2) as decimal(18, 2)) as gross_revenue_eur,
+        cast(round(coalesce(returns_by_day.returns_eur, 0), 2) as decimal(18, 2)) as returns_eur,
+        coalesce(sales_by_day.orders, 0) as orders
+    from calendar
+    left join sales_by_day on calendar.revenue_date = sales_by_day.revenue_date
+    left join returns_by_day on calendar.revenue_date = returns_by_day.revenue_date
+),
+
+final as (
+    select
+        revenue_date,
+        gross_revenue_eur,
+        returns_eur,
+        gross_revenue_eur - returns_eur as net_revenue_eur,
+        orders,
+        cast(
+            case when orders > 0 then round(gross_revenue_eur / orders, 2) end as decimal(18, 2)
+        ) as average_order_value_eur
+    from daily
+)
+
+select * from final

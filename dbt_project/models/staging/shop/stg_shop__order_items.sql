@@ -1,0 +1,26 @@
+with
+
+source as (
+    select * from {{ source('shop', 'order_items') }}
+),
+
+latest as (
+    select *
+    from source
+    qualify row_number() over (partition by order_item_id order by updated_at desc, _ds desc) = 1
+),
+
+renamed as (
+    select
+        order_item_id,
+        order_id,
+        product_id,
+        quantity,
+        unit_price_cents / 100.0 as unit_price,
+        quantity * unit_price_cents / 100.0 as line_amount,
+        created_at,
+        updated_at
+    from latest
+)
+
+select * from renamed

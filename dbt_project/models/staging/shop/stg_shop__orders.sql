@@ -1,0 +1,29 @@
+with
+
+source as (
+    select * from {{ source('shop', 'orders') }}
+),
+
+latest as (
+    select *
+    from source
+    qualify row_number() over (partition by order_id order by updated_at desc, _ds desc) = 1
+),
+
+renamed as (
+    select
+        order_id,
+        customer_id,
+        order_status,
+        order_status = 'cancelled' as is_cancelled,
+        channel,
+        country_code,
+        currency,
+        eur_exchange_rate,
+        ordered_at,
+        cast(ordered_at as date) as ordered_date,
+        updated_at
+    from latest
+)
+
+select * from renamed

@@ -1,0 +1,26 @@
+with
+
+source as (
+    select * from {{ source('shop', 'products') }}
+),
+
+latest as (
+    select *
+    from source
+    qualify row_number() over (partition by product_id order by updated_at desc, _ds desc) = 1
+),
+
+renamed as (
+    select
+        product_id,
+        sku,
+        product_name,
+        category,
+        unit_price_eur_cents / 100.0 as unit_price_eur,
+        is_active,
+        created_at,
+        updated_at
+    from latest
+)
+
+select * from renamed

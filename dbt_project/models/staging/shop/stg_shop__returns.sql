@@ -1,0 +1,26 @@
+with
+
+source as (
+    select * from {{ source('shop', 'returns') }}
+),
+
+latest as (
+    select *
+    from source
+    qualify row_number() over (partition by return_id order by updated_at desc, _ds desc) = 1
+),
+
+renamed as (
+    select
+        return_id,
+        order_item_id,
+        order_id,
+        quantity as returned_quantity,
+        refund_cents / 100.0 as refund_amount,
+        reason as return_reason,
+        returned_at,
+        cast(returned_at as date) as returned_date
+    from latest
+)
+
+select * from renamed

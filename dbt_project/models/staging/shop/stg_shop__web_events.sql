@@ -1,0 +1,29 @@
+with
+
+source as (
+    select * from {{ source('shop', 'web_events') }}
+),
+
+deduplicated as (
+    -- events are insert-only, but a re-sent event must not count twice
+    select *
+    from source
+    qualify row_number() over (partition by event_id order by _ds desc) = 1
+),
+
+renamed as (
+    select
+        event_id,
+        session_id,
+        visitor_id,
+        customer_id,
+        event_type,
+        experiment_key,
+        experiment_variant,
+        order_id,
+        occurred_at,
+        cast(occurred_at as date) as occurred_date
+    from deduplicated
+)
+
+select * from renamed

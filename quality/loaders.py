@@ -1,0 +1,87 @@
+"""Turn what a gate audits into a pandas DataFrame with dtypes the GX checks can rely on.
+
+Gate 1 reads the landed Parquet files of one batch and the row count its `_manifest.json`
+promised; gate 2 reads a (small) mart from the warehouse through a read-only DuckDB connection.
+Both go through Arrow and the same dtype mapping (see `to_frame`).
+
+Why pandas for the marts and not GX's SQL datasource: the pipeline venv has no SQLAlchemy
+dialect for DuckDB (duckdb-engine), and GX 1.24's SQL path returns empty results on DuckDB
+without a connection patch (see FINDINGS). A daily-grain mart is a few thousand rows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+MANIFEST = "_manifest.json"  # written by ingestion.lake beside every landed partition
+
+
+def _pandas_dtype(arrow_type: pa.DataType):
+    """Nullable pandas dtypes: an integer key with a null stays an integer column (not float)."""
+    import pandas as pd
+    import pyarrow as pa
+
+    if pa.types.is_integer(arrow_type):
+        return pd.Int64Dtype()
+    if pa.types.is_floating(arrow_type):
+        return pd.Float64Dtype()
+    if pa.types.is_boolean(arrow_type):
+        return pd.BooleanDtype()
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return pd.StringDtype()
+    return None  # dates stay Python dates, timestamps numpy datetimes (pyarrow's defaults)
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow table -> DataFrame with the dtypes `quality.suites.pandas_type_name` expects."""
+    import pyarrow as pa
+
+    for index, field in enumerate(table.schema):
+        if pa.types.is_decimal(field.type):
+            # Money in the marts is DECIMAL; the checks compare it, they do not sum cents.
+            table = table.set_column(index, field.name, table.column(index).cast(pa.float64()))
+    return table.to_pandas(types_mapper=_pandas_dtype)
+
+
+def read_landed_batch(parquet_paths: Sequence[Path]) -> pd.DataFrame:
+    """All rows of a landed batch (usually one file); an empty file still carries its schema."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not parquet_paths:
+        raise ValueError("no Parquet files given for the batch")
+    tables = [pq.read_table(path) for path in parquet_paths]
+    table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+    return to_frame(table)
+
+
+def manifest_row_count(parquet_paths: Sequence[Path]) -> int:
+    """Rows the landing manifests beside the files promised (summed over their partitions)."""
+    total = 0
+    for folder in sorted({Path(path).parent for path in parquet_paths}):
+        manifest = folder / MANIFEST
+        if not manifest.exists():
+            raise FileNotFoundError(f"no {MANIFEST} in {folder}: the partition was not landed completely")
+        total += int(json.loads(manifest.read_text())["row_count"])
+    return total
+
+
+def read_mart(warehouse_path: Path, query: str, *, memory_limit: str = "3GB", threads: int = 2) -> pd.DataFrame:
+    """Run a mart's gate query on a read-only connection to the warehouse."""
+    from ingestion.warehouse import connect_warehouse
+
+    if not warehouse_path.exists():
+        raise FileNotFoundError(f"no warehouse at {warehouse_path}")
+    con = connect_warehouse(warehouse_path, read_only=True, memory_limit=memory_limit, threads=threads)
+    try:
+        table = con.sql(query).to_arrow_table()
+    finally:
+        con.close()
+    return to_frame(table)

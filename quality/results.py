@@ -1,0 +1,213 @@
+"""What a gate run returns: pass/fail, a one-line reason, and one row per expectation.
+
+`GateResult` is plain data (no GX objects), so callers can log it, record it in
+`ops.data_health` (`quality.health.record_results`) and raise `GateFailed` to fail a task.
+`outcomes_from_checkpoint` flattens a GX CheckpointResult into those rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# Keep the reason readable in an Airflow log line or an alert.
+_MAX_OBSERVED_CHARS = 160
+_MAX_REASON_CHARS = 1500
+_EXAMPLES = 5
+
+
+class GateFailed(RuntimeError):
+    """Raised by `GateResult.raise_for_failure`; the message is the one-line reason."""
+
+    def __init__(self, result: GateResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    """One expectation's result: a row of `ops.data_health`."""
+
+    suite: str
+    table_name: str
+    expectation: str
+    column_name: str | None
+    success: bool
+    observed_value: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return f"{self.expectation}({self.column_name})" if self.column_name else self.expectation
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The outcome of one gate run over one or more suites."""
+
+    gate: str
+    run_id: str
+    checked_at: dt.datetime  # UTC, naive (the stack's timestamp convention)
+    success: bool
+    reason: str
+    outcomes: tuple[ExpectationOutcome, ...]
+    ds: str | None = None
+    row_counts: Mapping[str, int] = field(default_factory=dict)  # rows audited, by table
+    docs_index: Path | None = None
+
+    @property
+    def failures(self) -> tuple[ExpectationOutcome, ...]:
+        return tuple(o for o in self.outcomes if not o.success)
+
+    @property
+    def suites(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(o.suite for o in self.outcomes))
+
+    def raise_for_failure(self) -> GateResult:
+        """Raise `GateFailed` (message: the reason) unless the gate passed; return self."""
+        if not self.success:
+            raise GateFailed(self)
+        return self
+
+
+def combine(gate: str, results: Sequence[GateResult]) -> GateResult:
+    """Merge the results of several suites of one gate run (e.g. several marts) into one."""
+    first = results[0]
+    outcomes = tuple(o for r in results for o in r.outcomes)
+    rows = {table: n for r in results for table, n in r.row_counts.items()}
+    success = all(r.success for r in results)
+    subject = ", ".join(f"{o}" for o in dict.fromkeys(o.suite for o in outcomes))
+    return GateResult(
+        gate=gate,
+        run_id=first.run_id,
+        checked_at=first.checked_at,
+        success=success,
+        reason=make_reason(gate, subject, outcomes, rows, first.ds),
+        outcomes=outcomes,
+        ds=first.ds,
+        row_counts=rows,
+        docs_index=first.docs_index,
+    )
+
+
+def make_reason(
+    gate: str,
+    subject: str,
+    outcomes: Sequence[ExpectationOutcome],
+    row_counts: Mapping[str, int],
+    ds: str | None,
+) -> str:
+    """One line: what was checked, and either a pass summary or every failure with its evidence."""
+    where = f"{gate} {subject}" + (f" ds={ds}" if ds else "")
+    rows = sum(row_counts.values())
+    failures = [o for o in outcomes if not o.success]
+    if not failures:
+        return f"{where} passed: {len(outcomes)} expectations on {rows} rows"
+    head = f"{where} FAILED {len(failures)} of {len(outcomes)} expectations ({rows} rows): "
+    parts: list[str] = []
+    length = len(head)
+    for index, outcome in enumerate(failures):
+        part = f"{outcome.label} observed {outcome.observed_value}"
+        if length + len(part) > _MAX_REASON_CHARS and parts:
+            parts.append(f"... and {len(failures) - index} more")
+            break
+        parts.append(part)
+        length += len(part) + 2
+    return _one_line(head + "; ".join(parts))
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _short(text: str, limit: int = _MAX_OBSERVED_CHARS) -> str:
+    text = _one_line(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types (numpy scalars, NaN/NA, dates and tuples converted)."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, (dt.date, dt.datetime, dt.time)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    item = getattr(value, "item", None)  # numpy scalars
+    if callable(item):
+        try:
+            return jsonable(item())
+        except (TypeError, ValueError):
+            pass
+    if type(value).__name__ in {"NAType", "NaTType"}:
+        return None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _exception_message(exception_info: Any) -> str | None:
+    """GX reports exceptions either flat or keyed by metric; return the first message."""
+    if not isinstance(exception_info, Mapping):
+        return None
+    infos: Iterable[Any] = (
+        [exception_info] if "raised_exception" in exception_info else exception_info.values()
+    )
+    for info in infos:
+        if isinstance(info, Mapping) and info.get("raised_exception"):
+            return _one_line(str(info.get("exception_message") or "exception"))
+    return None
+
+
+def _observed(result: Mapping[str, Any], error: str | None) -> str:
+    if error:
+        return _short(f"error: {error}")
+    if "observed_value" in result:
+        return _short(f"{jsonable(result['observed_value'])}")
+    if "unexpected_count" in result:
+        examples = jsonable(list(result.get("partial_unexpected_list") or [])[:_EXAMPLES])
+        count = result.get("unexpected_count") or 0
+        total = result.get("element_count")
+        text = f"{count} of {total} unexpected" if total is not None else f"{count} unexpected"
+        return _short(f"{text}, e.g. {examples}" if count else text)
+    return ""
+
+
+def outcomes_from_validation(suite: str, table_name: str, validation_result: Any) -> list[ExpectationOutcome]:
+    """Flatten one GX ExpectationSuiteValidationResult into outcome rows."""
+    outcomes = []
+    for evr in validation_result.results:
+        config = evr.expectation_config
+        kwargs = {k: v for k, v in dict(config.kwargs).items() if k != "batch_id"}
+        column = kwargs.get("column") or (
+            f"{kwargs['column_A']},{kwargs['column_B']}" if "column_A" in kwargs else None
+        )
+        result = dict(evr.result or {})
+        error = _exception_message(evr.exception_info)
+        details = {"kwargs": kwargs, "result": result}
+        if error:
+            details["exception"] = error
+        if config.notes:
+            details["notes"] = config.notes
+        outcomes.append(
+            ExpectationOutcome(
+                suite=suite,
+                table_name=table_name,
+                expectation=config.type,
+                column_name=column,
+                success=bool(evr.success),
+                observed_value=_observed(result, error),
+                details=jsonable(details),
+            )
+        )
+    return outcomes

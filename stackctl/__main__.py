@@ -1,0 +1,257 @@
+"""`python -m stackctl <command>`: what the Makefile's targets run.
+
+Every command turns the stack's known failure modes (missing .env, unreachable app DB, a port
+in use, a failing gate) into one line saying what to do, instead of a stack trace.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import time
+
+from stackctl.settings import get_settings
+
+
+def _yesterday() -> dt.date:
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def cmd_env(args: argparse.Namespace) -> None:
+    from stackctl.envfile import ENV_FILE, ensure_env_file
+
+    added = ensure_env_file()
+    if added:
+        print(f"generated {', '.join(added)} into {ENV_FILE} (untracked; logins are printed by `make run`)")
+    else:
+        print(f"{ENV_FILE} is complete")
+
+
+def _simulation_window(url: str, days: int, end: dt.date) -> tuple[dt.date, int, float]:
+    """The simulator's start/seed/scale: those already used by the app DB, else the defaults."""
+    from sqlalchemy import create_engine, inspect, select
+    from sqlalchemy.engine import make_url
+
+    from ingestion.simulator.run import simulator_state
+
+    seed = int(os.environ.get("SIM_SEED", "42"))
+    scale = float(os.environ.get("SIM_SCALE", "1"))
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or (parsed.database and os.path.exists(parsed.database)):
+        engine = create_engine(url)
+        try:
+            if "_simulator_state" in inspect(engine).get_table_names():
+                with engine.connect() as conn:
+                    state = conn.execute(select(simulator_state)).mappings().first()
+                if state:
+                    return state["start_date"], state["seed"], state["scale"]
+        finally:
+            engine.dispose()
+    return end - dt.timedelta(days=days - 1), seed, scale
+
+
+def cmd_simulate(args: argparse.Namespace) -> None:
+    from ingestion.simulator.run import simulate
+
+    settings = get_settings()
+    end = dt.date.fromisoformat(args.end) if args.end else _yesterday()
+    start, seed, scale = _simulation_window(settings.app_db_url, args.days, end)
+    totals = simulate(settings.app_db_url, start, end, seed=seed, scale=scale)
+    print(f"app DB {settings.app_db_url}: shop simulated {start}..{end}; written now: {totals or 'nothing (up to date)'}")
+
+
+def cmd_pipeline(args: argparse.Namespace) -> None:
+    from stackctl.pipeline import run_range
+
+    settings = get_settings()
+    start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    run_id = args.run_id or f"headless__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
+    timings = run_range(settings, start, end, run_id)
+    print("pipeline done: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
+
+
+def cmd_dbt_parse(args: argparse.Namespace) -> None:
+    from stackctl.dbt_cli import run_dbt
+
+    run_dbt(get_settings(), "parse", "--quiet", quiet=True)
+
+
+def _history_marker():
+    return get_settings().run_dir.parent / "history_published_through"
+
+
+def cmd_run(args: argparse.Namespace) -> None:
+    """Everything `make run` does after the environments exist."""
+    from stackctl import airflow_service, superset_service
+    from stackctl.dbt_cli import run_dbt
+    from stackctl.pipeline import run_range
+
+    settings = get_settings()
+    began = time.monotonic()
+    step = _stepper()
+
+    step("demo data: simulating the shop's operational database")
+    cmd_simulate(argparse.Namespace(days=args.days, end=None))
+    yesterday = _yesterday()
+    start, _, _ = _simulation_window(settings.app_db_url, args.days, yesterday)
+
+    step("dbt: parsing the project (the manifest Cosmos renders in Airflow)")
+    run_dbt(settings, "parse", "--quiet", quiet=True)
+
+    # History up to the day before yesterday runs headless (minutes -> seconds); the last day
+    # runs through Airflow itself, so the UI shows a real green run.
+    history_end = yesterday - dt.timedelta(days=1)
+    marker = _history_marker()
+    done_through = dt.date.fromisoformat(marker.read_text().strip()) if marker.exists() else None
+    if done_through is None or done_through < history_end:
+        first = start if done_through is None else done_through + dt.timedelta(days=1)
+        step(f"pipeline: history {first}..{history_end} headless (same code as the DAG)")
+        run_range(settings, first, history_end, f"history__{history_end}")
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(str(history_end))
+    else:
+        step(f"pipeline: history already published through {done_through}")
+
+    step("airflow: metadata, then api-server, scheduler, dag-processor, triggerer")
+    airflow_service.init(settings, log=_indent)
+    airflow_url = airflow_service.start(settings, log=_indent)
+    api = airflow_service.AirflowApi(airflow_url)
+    api.wait_for_dag("shop_daily")
+    api.patch("/dags/shop_daily", {"is_paused": False})
+
+    step("superset: metadata, server, dashboards from superset/assets")
+    superset_url = superset_service.up(settings, log=_indent)
+
+    step(f"airflow: waiting for the scheduled shop_daily run of {yesterday}")
+    _wait_for_run(api, "shop_daily", yesterday, timeout=args.run_timeout)
+
+    print(
+        f"""
+The stack is up ({time.monotonic() - began:.0f}s).
+  Airflow   {airflow_url}   user {os.environ['AIRFLOW_ADMIN_USER']} / password {os.environ['AIRFLOW_ADMIN_PASSWORD']}
+  Superset  {superset_url}   user {os.environ['SUPERSET_ADMIN_USER']} / password {os.environ['SUPERSET_ADMIN_PASSWORD']}
+  Logins are in .env. Stop everything with `make stop`."""
+    )
+
+
+def _wait_for_run(api, dag_id: str, ds: dt.date, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        runs = api.get(f"/dags/{dag_id}/dagRuns", order_by="-logical_date", limit=5)["dag_runs"]
+        run = next((r for r in runs if r.get("logical_date", "").startswith(str(ds))), None)
+        if run:
+            tis = api.get(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances", limit=100)["task_instances"]
+            done = sum(ti["state"] == "success" for ti in tis)
+            line = f"    run {run['dag_run_id']}: {run['state']} ({done}/{len(tis)} tasks succeeded)"
+            if line != last:
+                print(line, flush=True)
+                last = line
+            if run["state"] == "success":
+                return
+            if run["state"] == "failed":
+                failed = [ti["task_id"] for ti in tis if ti["state"] == "failed"]
+                raise SystemExit(f"shop_daily for {ds} failed in {failed}: see the task log in the Airflow UI")
+        time.sleep(3)
+    raise SystemExit(f"shop_daily for {ds} did not finish in {timeout:.0f}s; it keeps running: watch it in the Airflow UI")
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    from stackctl import airflow_service, superset_service
+
+    settings = get_settings()
+    airflow_service.init(settings, log=_indent)
+    print(f"Airflow  {airflow_service.start(settings, log=_indent)}")
+    print(f"Superset {superset_service.up(settings, log=_indent)}")
+
+
+def cmd_stop(args: argparse.Namespace) -> None:
+    from stackctl import airflow_service, superset_service
+
+    settings = get_settings()
+    stopped = airflow_service.stop(settings) + superset_service.down(settings)
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    from stackctl import procs
+
+    settings = get_settings()
+    for name in sorted(p.stem for p in settings.run_dir.glob("*.pid")) or ["(no services started)"]:
+        print(f"{name:24} {'running' if procs.is_running(name, settings.run_dir) else 'stopped'}")
+
+
+def _indent(msg: str) -> None:
+    print(f"    {msg}", flush=True)
+
+
+def _stepper():
+    count = [0]
+    began = time.monotonic()
+
+    def step(msg: str) -> None:
+        count[0] += 1
+        print(f"[{count[0]}] {msg}  (+{time.monotonic() - began:.0f}s)", flush=True)
+
+    return step
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="stackctl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("env", help="create/complete the untracked .env with generated credentials")
+    p = sub.add_parser("simulate", help="generate or extend the shop's app DB")
+    p.add_argument("--days", type=int, default=int(os.environ.get("DEMO_DAYS", "90")))
+    p.add_argument("--end", help="last day to simulate (default: yesterday, UTC)")
+    p = sub.add_parser("pipeline", help="run the pipeline headless for a date range")
+    p.add_argument("--from", dest="start", required=True)
+    p.add_argument("--to", dest="end", required=True)
+    p.add_argument("--run-id")
+    sub.add_parser("dbt-parse", help="write dbt_project/target/manifest.json")
+    p = sub.add_parser("run", help="set up data and start the whole stack")
+    p.add_argument("--days", type=int, default=int(os.environ.get("DEMO_DAYS", "90")))
+    p.add_argument("--run-timeout", type=float, default=900)
+    sub.add_parser("up", help="start Airflow and Superset")
+    sub.add_parser("stop", help="stop what `run`/`up` started")
+    sub.add_parser("status", help="which services are running")
+    args = parser.parse_args(argv)
+
+    from stackctl.envfile import EnvFileError, load_env
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handlers = {
+        "env": cmd_env, "simulate": cmd_simulate, "pipeline": cmd_pipeline, "dbt-parse": cmd_dbt_parse,
+        "run": cmd_run, "up": cmd_up, "stop": cmd_stop, "status": cmd_status,
+    }
+    known = (EnvFileError, *_known_errors())
+    try:
+        if args.command == "run":
+            cmd_env(args)
+        load_env(required=args.command not in {"env", "stop", "status"})
+        handlers[args.command](args)
+    except known as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from ingestion.app_db.connection import AppDbError
+    from ingestion.simulator.run import SimulatorError
+    from stackctl.procs import ServiceError
+
+    errors: list[type[BaseException]] = [AppDbError, SimulatorError, ServiceError]
+    try:
+        from quality.pipeline_gates import GateFailed
+
+        errors.append(GateFailed)
+    except ImportError:  # pragma: no cover - quality package absent in a partial checkout
+        pass
+    return tuple(errors)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

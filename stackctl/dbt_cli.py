@@ -1,0 +1,41 @@
+"""Running the dbt CLI for the stack (parse for Cosmos' manifest, build for headless runs, docs).
+
+Analysts call the same commands through make (`make dbt-build`, `make docs`); the environment
+passes the warehouse path and the PII hashing key to the profile.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from stackctl.settings import Settings
+
+
+def dbt_env(settings: Settings, target: str = "prod") -> dict[str, str]:
+    return {
+        **os.environ,
+        "WAREHOUSE_PATH": str(settings.warehouse_path),
+        "DBT_TARGET": target,
+        "DBT_DEV_PATH": os.environ.get("DBT_DEV_PATH", str(settings.warehouse_dir / "dev.duckdb")),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+def run_dbt(settings: Settings, *args: str, target: str = "prod", quiet: bool = False) -> None:
+    """Run `dbt <args>` in the project; raise with dbt's own last lines on failure."""
+    dbt = Path(sys.executable).with_name("dbt")
+    cmd = [str(dbt), *args, "--project-dir", str(settings.dbt_project_dir), "--profiles-dir", str(settings.dbt_project_dir)]
+    result = subprocess.run(
+        cmd,
+        env=dbt_env(settings, target),
+        cwd=settings.dbt_project_dir,
+        capture_output=quiet,
+        text=True,
+    )
+    if result.returncode != 0:
+        detail = "\n".join((result.stdout or "").strip().splitlines()[-20:]) if quiet else "(see dbt output above)"
+        raise RuntimeError(f"dbt {' '.join(args)} failed:\n{detail}")

@@ -1,0 +1,446 @@
+"""Serve layer: run Superset for the dashboards and deploy `superset/assets/` into it.
+
+Runs in the *pipeline* venv with nothing but `requests`, PyYAML and `stackctl`:
+
+    .venv/pipeline/bin/python -m superset.provision up      # init if needed, start, import
+    .venv/pipeline/bin/python -m superset.provision down
+
+Superset 6.1 itself lives in its own venv (it needs SQLAlchemy<2, Airflow needs >=2; see
+FINDINGS). This module drives that venv's `superset` CLI and `gunicorn` as subprocesses, with
+`SUPERSET_CONFIG_PATH` pointing at `superset/superset_config.py`, the working directory set to
+`superset_home`, and `PYTHONPATH` removed.
+
+Why `superset/` has no `__init__.py`: it makes this folder a namespace package, so
+`import superset.provision` works here (the pipeline venv has no real `superset`), while inside
+the Superset venv the real, regular `superset` package always wins, even with the repo root on
+`sys.path`. A test keeps it that way.
+
+Steps, each idempotent:
+- `init_metadata()`: `superset db upgrade`, `fab create-admin` (password on stdin, not argv) and
+  `superset init`. Each CLI call costs a few seconds of start-up, so a marker file in
+  `superset_home` records what was done (Superset version, metadata DB, admin credentials
+  fingerprint) and unchanged steps are skipped.
+- `start()`: gunicorn on 127.0.0.1:`SUPERSET_PORT` via `stackctl.procs`, then wait for /health.
+- `import_assets()`: zip `superset/assets/` with `${SERVING_PATH}` filled in, log in over REST
+  (JWT + CSRF token) and POST it to `/api/v1/assets/import/`, which overwrites by UUID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+import yaml
+
+from stackctl import procs
+from stackctl.settings import Settings, get_settings
+
+SERVICE = "superset"
+HERE = Path(__file__).resolve().parent
+CONFIG_PATH = HERE / "superset_config.py"
+ASSETS_DIR = HERE / "assets"
+MARKER_NAME = ".provisioned.json"
+_PLACEHOLDER = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+
+
+class ProvisionError(RuntimeError):
+    """Superset could not be initialised, started or given its assets."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: str
+    password: str
+
+
+def _log(message: str) -> None:
+    print(f"superset: {message}", file=sys.stderr, flush=True)
+
+
+def _require_env(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ProvisionError(f"{name} is not set: generate credentials into .env (`make env`)")
+    return value
+
+
+def admin_credentials() -> Credentials:
+    """The admin login, from SUPERSET_ADMIN_USER / SUPERSET_ADMIN_PASSWORD."""
+    return Credentials(_require_env("SUPERSET_ADMIN_USER"), _require_env("SUPERSET_ADMIN_PASSWORD"))
+
+
+def superset_venv(settings: Settings) -> Path:
+    """The Superset venv (SUPERSET_VENV, default `.venv/superset` in the repo)."""
+    value = os.environ.get("SUPERSET_VENV")
+    return Path(value).expanduser().resolve() if value else settings.repo_root / ".venv/superset"
+
+
+def _venv_bin(settings: Settings, name: str) -> Path:
+    path = superset_venv(settings) / "bin" / name
+    if not path.exists():
+        raise ProvisionError(f"{path} not found: create the Superset venv first (`make venv`)")
+    return path
+
+
+def base_url(settings: Settings | None = None) -> str:
+    settings = settings or get_settings()
+    return f"http://127.0.0.1:{settings.superset_port}"
+
+
+def superset_env(settings: Settings) -> dict[str, str]:
+    """The environment of every Superset process: config file, home and serving file."""
+    _require_env("SUPERSET_SECRET_KEY")
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        # The repo root on PYTHONPATH is harmless (see module docstring); the pipeline venv's
+        # packages are not.
+        if key not in {"PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV"}
+    }
+    env.update(
+        SUPERSET_CONFIG_PATH=str(CONFIG_PATH),
+        SUPERSET_HOME=str(settings.superset_home),
+        SERVING_PATH=str(settings.serving_path),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+# --- metadata DB --------------------------------------------------------------------------------
+
+
+def installed_version(settings: Settings) -> str:
+    """The apache-superset version installed in the Superset venv."""
+    result = subprocess.run(
+        [
+            _venv_bin(settings, "python"),
+            "-c",
+            "import importlib.metadata as m; print(m.version('apache-superset'))",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise ProvisionError(f"apache-superset is not installed in {superset_venv(settings)}")
+    return result.stdout.strip()
+
+
+def _fingerprint(key: str, *parts: str) -> str:
+    # Keyed hash: the marker proves which values were applied without storing them.
+    return hmac.new(key.encode(), "\0".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def _run_cli(
+    settings: Settings, args: list[str], what: str, stdin: str | None = None
+) -> tuple[float, str]:
+    """Run the Superset CLI; return (seconds, output). Output goes to <run_dir>/superset-cli.log."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [_venv_bin(settings, "superset"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=superset_env(settings),
+        cwd=settings.superset_home,
+        # No controlling terminal: click's hidden prompts then read the password from stdin.
+        start_new_session=True,
+        check=False,
+    )
+    output = (result.stdout or "") + (result.stderr or "")
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    log = procs.log_file(f"{SERVICE}-cli", settings.run_dir)
+    with log.open("a") as handle:
+        handle.write(f"\n=== superset {args[0]} {args[1] if len(args) > 1 else ''}\n{output}")
+    if result.returncode != 0:
+        tail = "\n".join(output.strip().splitlines()[-15:])
+        raise ProvisionError(f"`superset {what}` failed (exit {result.returncode}):\n{tail}")
+    return time.monotonic() - started, output
+
+
+def _read_marker(path: Path) -> dict[str, Any]:
+    try:
+        return dict(json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return {}
+
+
+def init_metadata(settings: Settings | None = None) -> dict[str, float]:
+    """Create or upgrade the metadata DB, sync roles and make sure the admin can log in.
+
+    Returns the seconds spent per step that ran (empty when everything was already done).
+    """
+    settings = settings or get_settings()
+    creds = admin_credentials()
+    secret = _require_env("SUPERSET_SECRET_KEY")
+    settings.superset_home.mkdir(parents=True, exist_ok=True)
+    marker_path = settings.superset_home / MARKER_NAME
+    marker = _read_marker(marker_path)
+    env = superset_env(settings)
+    wanted = {
+        "superset_version": installed_version(settings),
+        "config": hashlib.sha256(CONFIG_PATH.read_bytes()).hexdigest()[:16],
+        "metadata_db": _fingerprint(secret, env.get("SUPERSET_METADATA_URI", "sqlite-default")),
+        "admin": _fingerprint(secret, creds.user, creds.password),
+    }
+    sqlite_db = settings.superset_home / "superset.db"
+    if not env.get("SUPERSET_METADATA_URI") and not sqlite_db.exists():
+        marker = {}  # the metadata DB was deleted: start over
+    new_db = marker.get("metadata_db") != wanted["metadata_db"]
+    upgrade = new_db or any(
+        marker.get(key) != wanted[key] for key in ("superset_version", "config")
+    )
+    timings: dict[str, float] = {}
+    if upgrade:
+        timings["db upgrade"], _ = _run_cli(settings, ["db", "upgrade"], "db upgrade")
+    if new_db or marker.get("admin") != wanted["admin"]:
+        timings["create admin"] = _ensure_admin(settings, creds)
+    if upgrade:
+        # Creates the permissions and the Admin role's grants: without it the admin gets 403.
+        timings["init"], _ = _run_cli(settings, ["init"], "init")
+    marker_path.write_text(json.dumps(wanted, indent=2) + "\n")
+    for step, seconds in timings.items():
+        _log(f"{step} {seconds:.1f}s")
+    return timings
+
+
+def _ensure_admin(settings: Settings, creds: Credentials) -> float:
+    """Create the admin user, or reset its password if it exists (e.g. after a new .env)."""
+    password_twice = f"{creds.password}\n{creds.password}\n"
+    seconds, output = _run_cli(
+        settings,
+        [
+            "fab",
+            "create-admin",
+            "--username",
+            creds.user,
+            "--firstname",
+            "Superset",
+            "--lastname",
+            "Admin",
+            "--email",
+            f"{creds.user}@localhost.invalid",
+        ],
+        "fab create-admin",
+        stdin=password_twice,
+    )
+    if "already exists" in output:
+        more, _ = _run_cli(
+            settings,
+            ["fab", "reset-password", "--username", creds.user],
+            "fab reset-password",
+            stdin=password_twice,
+        )
+        seconds += more
+    elif "created" not in output:
+        raise ProvisionError(f"`superset fab create-admin` did not create {creds.user}:\n{output}")
+    return seconds
+
+
+# --- web server ---------------------------------------------------------------------------------
+
+
+def is_running(settings: Settings | None = None) -> bool:
+    settings = settings or get_settings()
+    return procs.is_running(SERVICE, settings.run_dir)
+
+
+def start(settings: Settings | None = None, timeout: float = 120.0) -> str:
+    """Start gunicorn on 127.0.0.1 (unless it is already running) and wait for /health."""
+    settings = settings or get_settings()
+    url = base_url(settings)
+    if not procs.is_running(SERVICE, settings.run_dir):
+        procs.ensure_port_free(settings.superset_port, "Superset", "SUPERSET_PORT")
+        # 2 cores: one worker per core; threads cover slow DuckDB queries. FileSystemCache in
+        # superset_config is shared between workers.
+        workers = os.environ.get("SUPERSET_WEB_WORKERS", "2")
+        command = [
+            _venv_bin(settings, "gunicorn"),
+            f"--bind=127.0.0.1:{settings.superset_port}",
+            f"--workers={workers}",
+            "--worker-class=gthread",
+            "--threads=4",
+            "--timeout=120",
+            "--graceful-timeout=10",
+            "--limit-request-line=0",
+            "--limit-request-field_size=0",
+            "superset.app:create_app()",
+        ]
+        procs.start(
+            SERVICE,
+            command,
+            env=superset_env(settings),
+            cwd=settings.superset_home,
+            run_dir=settings.run_dir,
+        )
+    seconds = procs.wait_for_http(
+        f"{url}/health", timeout=timeout, process_name=SERVICE, run_dir=settings.run_dir
+    )
+    _log(f"healthy at {url} after {seconds:.1f}s")
+    return url
+
+
+def stop(settings: Settings | None = None) -> bool:
+    """Stop the web server (all gunicorn processes); False if it was not running."""
+    settings = settings or get_settings()
+    return procs.stop(SERVICE, settings.run_dir)
+
+
+# --- assets -------------------------------------------------------------------------------------
+
+
+def _render(value: Any, values: dict[str, str], where: str) -> Any:
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in values:
+                raise ProvisionError(f"{where}: unknown placeholder ${{{name}}}")
+            return values[name]
+
+        return _PLACEHOLDER.sub(substitute, value)
+    if isinstance(value, dict):
+        return {key: _render(item, values, where) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_render(item, values, where) for item in value]
+    return value
+
+
+def template_values(settings: Settings) -> dict[str, str]:
+    """What `${NAME}` placeholders in the asset YAML stand for."""
+    return {"SERVING_PATH": str(settings.serving_path)}
+
+
+def build_bundle(settings: Settings | None = None, assets_dir: Path = ASSETS_DIR) -> bytes:
+    """The import zip: every YAML under `assets_dir`, placeholders filled in."""
+    settings = settings or get_settings()
+    values = template_values(settings)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(assets_dir.rglob("*.yaml")):
+            relative = path.relative_to(assets_dir).as_posix()
+            text = path.read_text()
+            if "${" in text:
+                # Substitute in the parsed document, so a path with YAML-special characters
+                # is still quoted correctly.
+                rendered = _render(yaml.safe_load(text), values, relative)
+                text = yaml.safe_dump(rendered, sort_keys=False, allow_unicode=True)
+            # Superset expects one top-level folder in the zip and strips it.
+            bundle.writestr(f"assets/{relative}", text)
+    return buffer.getvalue()
+
+
+class SupersetClient:
+    """A logged-in REST session (JWT for auth, session cookie + CSRF token for writes)."""
+
+    def __init__(self, url: str, creds: Credentials, timeout: float = 60.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+        self.session = requests.Session()
+        response = self.session.post(
+            f"{self.url}/api/v1/security/login",
+            json={
+                "username": creds.user,
+                "password": creds.password,
+                "provider": "db",
+                "refresh": False,
+            },
+            timeout=timeout,
+        )
+        if response.status_code == 401:
+            raise ProvisionError(
+                f"Superset rejected the login of {creds.user!r}: the admin password in the "
+                "environment differs from the metadata DB; run `init` again"
+            )
+        response.raise_for_status()
+        self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+        csrf = self.get("/api/v1/security/csrf_token/")["result"]
+        self.session.headers.update({"X-CSRFToken": csrf, "Referer": self.url})
+
+    def get(self, path: str, **params: Any) -> dict[str, Any]:
+        response = self.session.get(f"{self.url}{path}", params=params, timeout=self.timeout)
+        response.raise_for_status()
+        return dict(response.json())
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.post(f"{self.url}{path}", timeout=self.timeout, **kwargs)
+
+
+def import_assets(settings: Settings | None = None, assets_dir: Path = ASSETS_DIR) -> float:
+    """Import (create or overwrite by UUID) every asset into the running Superset; seconds taken."""
+    settings = settings or get_settings()
+    started = time.monotonic()
+    bundle = build_bundle(settings, assets_dir)
+    client = SupersetClient(base_url(settings), admin_credentials())
+    response = client.post(
+        "/api/v1/assets/import/",
+        files={"bundle": ("assets.zip", bundle, "application/zip")},
+    )
+    if response.status_code != 200:
+        raise ProvisionError(
+            f"asset import failed (HTTP {response.status_code}): {response.text[:2000]}"
+        )
+    seconds = time.monotonic() - started
+    _log(f"assets imported from {assets_dir} in {seconds:.1f}s")
+    return seconds
+
+
+# --- what `make run` calls ----------------------------------------------------------------------
+
+
+def up(settings: Settings | None = None) -> str:
+    """Initialise (if needed), start and deploy the assets; return the URL to open."""
+    settings = settings or get_settings()
+    init_metadata(settings)
+    url = start(settings)
+    import_assets(settings)
+    return url
+
+
+def down(settings: Settings | None = None) -> bool:
+    """Stop Superset; False if it was not running."""
+    return stop(settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m superset.provision", description=__doc__)
+    parser.add_argument(
+        "action", choices=["up", "down", "init", "start", "stop", "import", "status"]
+    )
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "up":
+            print(up())
+        elif args.action in {"down", "stop"}:
+            _log("stopped" if down() else "was not running")
+        elif args.action == "init":
+            init_metadata()
+        elif args.action == "start":
+            print(start())
+        elif args.action == "import":
+            import_assets()
+        else:
+            running = is_running()
+            print(f"superset {'running at ' + base_url() if running else 'not running'}")
+            return 0 if running else 3
+    except (ProvisionError, procs.ServiceError) as exc:
+        print(f"superset: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
