@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 GATES = ("gate1", "gate2")
 
 
-def _gx_run_name(run_id: str) -> str:
-    # Becomes a folder of the validation store and a link in Data Docs: keep it path-safe.
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", run_id)
+def _gx_run_name(run_id: str, ds: str | None) -> str:
+    # Becomes a folder of the validation store and a link in Data Docs: keep it path-safe, and
+    # lead with the day so the Data Docs index reads as a calendar.
+    name = f"{ds}__{run_id}" if ds else run_id
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
 def run_gate(
@@ -61,7 +63,7 @@ def run_gate(
         result = checkpoint.run(
             batch_parameters={"dataframe": frame},
             expectation_parameters=dict(expectation_parameters or {}),
-            run_id=gx.RunIdentifier(run_name=_gx_run_name(run_id), run_time=checked_at.replace(tzinfo=dt.UTC)),
+            run_id=gx.RunIdentifier(run_name=_gx_run_name(run_id, ds), run_time=checked_at.replace(tzinfo=dt.UTC)),
         )
     outcomes = []
     for validation in result.run_results.values():

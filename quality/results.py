@@ -75,20 +75,27 @@ class GateResult:
 
 
 def combine(gate: str, results: Sequence[GateResult]) -> GateResult:
-    """Merge the results of several suites of one gate run (e.g. several marts) into one."""
+    """Merge the results of several suites of one gate run (e.g. several tables) into one.
+
+    The merged result keeps `ds` only when every part has the same one.
+    """
+    if not results:
+        raise ValueError(f"{gate}: nothing was validated")
     first = results[0]
+    days = {r.ds for r in results}
+    ds = first.ds if len(days) == 1 else None
     outcomes = tuple(o for r in results for o in r.outcomes)
     rows = {table: n for r in results for table, n in r.row_counts.items()}
     success = all(r.success for r in results)
-    subject = ", ".join(f"{o}" for o in dict.fromkeys(o.suite for o in outcomes))
+    subject = ", ".join(dict.fromkeys(o.suite for o in outcomes))
     return GateResult(
         gate=gate,
         run_id=first.run_id,
         checked_at=first.checked_at,
         success=success,
-        reason=make_reason(gate, subject, outcomes, rows, first.ds),
+        reason=make_reason(gate, subject, outcomes, rows, ds),
         outcomes=outcomes,
-        ds=first.ds,
+        ds=ds,
         row_counts=rows,
         docs_index=first.docs_index,
     )
@@ -105,13 +112,17 @@ def make_reason(
     where = f"{gate} {subject}" + (f" ds={ds}" if ds else "")
     rows = sum(row_counts.values())
     failures = [o for o in outcomes if not o.success]
+    # Table-level failures first: a missing column explains the column-level errors after it.
+    failures.sort(key=lambda o: o.column_name is not None)
     if not failures:
         return f"{where} passed: {len(outcomes)} expectations on {rows} rows"
+    several_suites = len({o.suite for o in outcomes}) > 1
     head = f"{where} FAILED {len(failures)} of {len(outcomes)} expectations ({rows} rows): "
     parts: list[str] = []
     length = len(head)
     for index, outcome in enumerate(failures):
-        part = f"{outcome.label} observed {outcome.observed_value}"
+        label = f"{outcome.suite} {outcome.label}" if several_suites else outcome.label
+        part = f"{label} observed {outcome.observed_value}"
         if length + len(part) > _MAX_REASON_CHARS and parts:
             parts.append(f"... and {len(failures) - index} more")
             break
@@ -131,12 +142,14 @@ def _short(text: str, limit: int = _MAX_OBSERVED_CHARS) -> str:
 
 def jsonable(value: Any) -> Any:
     """Plain JSON types (numpy scalars, NaN/NA, dates and tuples converted)."""
-    if value is None or isinstance(value, (bool, str)):
+    if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, str):
+        return str(value)
     if isinstance(value, int):
         return int(value)
     if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
+        return None if math.isnan(value) or math.isinf(value) else float(value)
     if isinstance(value, (dt.date, dt.datetime, dt.time)):
         return value.isoformat()
     if isinstance(value, Mapping):
@@ -160,18 +173,21 @@ def _exception_message(exception_info: Any) -> str | None:
     """GX reports exceptions either flat or keyed by metric; return the first message."""
     if not isinstance(exception_info, Mapping):
         return None
-    infos: Iterable[Any] = (
-        [exception_info] if "raised_exception" in exception_info else exception_info.values()
-    )
+    infos: Iterable[Any] = [exception_info] if "raised_exception" in exception_info else exception_info.values()
     for info in infos:
         if isinstance(info, Mapping) and info.get("raised_exception"):
-            return _one_line(str(info.get("exception_message") or "exception"))
+            message = _one_line(str(info.get("exception_message") or "exception"))
+            return message.removeprefix("Error: ")
     return None
 
 
 def _observed(result: Mapping[str, Any], error: str | None) -> str:
     if error:
         return _short(f"error: {error}")
+    mismatched = (result.get("details") or {}).get("mismatched")
+    if isinstance(mismatched, Mapping) and any(mismatched.values()):
+        # expect_table_columns_to_match_set: say which columns, not the whole observed list.
+        return _short(", ".join(f"{kind} {jsonable(cols)}" for kind, cols in mismatched.items() if cols))
     if "observed_value" in result:
         return _short(f"{jsonable(result['observed_value'])}")
     if "unexpected_count" in result:

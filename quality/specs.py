@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+
 @dataclass(frozen=True)
 class Range:
     """Inclusive bounds; None leaves that side open."""
@@ -64,8 +65,14 @@ RAW_TABLES: Mapping[str, RawTableSpec] = MappingProxyType(
                 "orders",
                 key="order_id",
                 required=(
-                    "customer_id", "order_status", "channel", "country_code", "currency",
-                    "eur_exchange_rate", "ordered_at", *_STAMPS,
+                    "customer_id",
+                    "order_status",
+                    "channel",
+                    "country_code",
+                    "currency",
+                    "eur_exchange_rate",
+                    "ordered_at",
+                    *_STAMPS,
                 ),
                 value_sets={"order_status": ORDER_STATUSES, "channel": CHANNELS, "currency": CURRENCIES},
                 ranges={"eur_exchange_rate": Range(min_value=0, strict_min=True)},
@@ -88,8 +95,13 @@ RAW_TABLES: Mapping[str, RawTableSpec] = MappingProxyType(
                 key="event_id",
                 # customer_id and order_id stay empty for anonymous visits and non-purchase events.
                 required=(
-                    "session_id", "visitor_id", "event_type", "experiment_key", "experiment_variant",
-                    "occurred_at", "created_at",
+                    "session_id",
+                    "visitor_id",
+                    "event_type",
+                    "experiment_key",
+                    "experiment_variant",
+                    "occurred_at",
+                    "created_at",
                 ),
                 value_sets={"event_type": EVENT_TYPES, "experiment_variant": EXPERIMENT_VARIANTS},
             ),
@@ -113,7 +125,11 @@ MARTS: Mapping[str, MartSpec] = MappingProxyType(
         "fct_daily_revenue": MartSpec(
             "fct_daily_revenue",
             columns=(
-                "revenue_date", "gross_revenue_eur", "returns_eur", "net_revenue_eur", "orders",
+                "revenue_date",
+                "gross_revenue_eur",
+                "returns_eur",
+                "net_revenue_eur",
+                "orders",
                 "average_order_value_eur",
             ),
             # The no-gaps check compares each day's predecessor with the calendar day before it.

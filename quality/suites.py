@@ -66,8 +66,7 @@ def raw_table_suite(spec: RawTableSpec) -> gx.ExpectationSuite:
         gxe.ExpectTableRowCountToEqual(value={"$PARAMETER": MANIFEST_ROW_COUNT}),
     ]
     expectations += [
-        gxe.ExpectColumnValuesToBeOfType(column=field.name, type_=pandas_type_name(field.type))
-        for field in schema
+        gxe.ExpectColumnValuesToBeOfType(column=field.name, type_=pandas_type_name(field.type)) for field in schema
     ]
     expectations += [
         gxe.ExpectColumnValuesToNotBeNull(column=spec.key),
@@ -105,14 +104,17 @@ def fct_daily_revenue_suite() -> gx.ExpectationSuite:
         gxe.ExpectColumnValuesToBeUnique(column="revenue_date"),
         *[gxe.ExpectColumnValuesToNotBeNull(column=column) for column in (*money, "orders")],
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A="gross_revenue_eur", column_B="net_revenue_eur", or_equal=True,
+            column_A="gross_revenue_eur",
+            column_B="net_revenue_eur",
+            or_equal=True,
             notes="Net revenue (gross minus returns) can never exceed gross revenue.",
         ),
         gxe.ExpectColumnValuesToBeBetween(column="gross_revenue_eur", min_value=0),
         gxe.ExpectColumnValuesToBeBetween(column="returns_eur", min_value=0),
         gxe.ExpectColumnValuesToBeBetween(column="orders", min_value=0),
         gxe.ExpectColumnPairValuesToBeEqual(
-            column_A="previous_revenue_date", column_B="day_before_revenue_date",
+            column_A="previous_revenue_date",
+            column_B="day_before_revenue_date",
             ignore_row_if="either_value_is_missing",
             notes="No gaps: every day between the first and the last revenue_date has a row.",
         ),

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import duckdb
 
-from ingestion.warehouse import connect_warehouse
-
 # Schemas copied to serving: marts for the dashboards, ops for data-health views.
 PUBLISHED_SCHEMAS = ("marts",)
 
@@ -35,22 +33,24 @@ def publish(warehouse_path: Path, serving_path: Path, run_id: str, memory_limit:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
     staging = serving_path.with_name(f".{serving_path.stem}-{safe}.duckdb")
     staging.unlink(missing_ok=True)
-    con = connect_warehouse(warehouse_path, read_only=True, memory_limit=memory_limit)
+    # An in-memory session attaching the warehouse read-only and the new file read-write.
+    con = duckdb.connect(config={"memory_limit": memory_limit})
     tables: dict[str, int] = {}
     try:
+        con.execute(f"attach '{warehouse_path}' as wh (read_only)")
         con.execute(f"attach '{staging}' as serving_new")
         found = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where table_catalog = current_database() and table_schema in (select unnest(?)) "
+            "where table_catalog = 'wh' and table_schema in (select unnest(?)) "
             "and table_type = 'BASE TABLE' order by 1, 2",
             [list(PUBLISHED_SCHEMAS)],
         ).fetchall()
         if not found:
-            raise RuntimeError(f"nothing to publish: the warehouse {warehouse_path} has no tables in {PUBLISHED_SCHEMAS}")
+            raise RuntimeError(f"nothing to publish: {warehouse_path} has no tables in {PUBLISHED_SCHEMAS}")
         for schema in sorted({s for s, _ in found}):
             con.execute(f'create schema serving_new."{schema}"')
         for schema, table in found:
-            con.execute(f'create table serving_new."{schema}"."{table}" as select * from "{schema}"."{table}"')
+            con.execute(f'create table serving_new."{schema}"."{table}" as select * from wh."{schema}"."{table}"')
             tables[f"{schema}.{table}"] = con.execute(
                 f'select count(*) from serving_new."{schema}"."{table}"'
             ).fetchone()[0]

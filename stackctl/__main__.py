@@ -85,7 +85,8 @@ def _history_marker():
 
 def cmd_run(args: argparse.Namespace) -> None:
     """Everything `make run` does after the environments exist."""
-    from stackctl import airflow_service, superset_service
+    from stackctl import airflow_service
+    from superset import provision as superset_service
     from stackctl.dbt_cli import run_dbt
     from stackctl.pipeline import run_range
 
@@ -160,7 +161,8 @@ def _wait_for_run(api, dag_id: str, ds: dt.date, timeout: float) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> None:
-    from stackctl import airflow_service, superset_service
+    from stackctl import airflow_service
+    from superset import provision as superset_service
 
     settings = get_settings()
     airflow_service.init(settings, log=_indent)
@@ -169,7 +171,8 @@ def cmd_up(args: argparse.Namespace) -> None:
 
 
 def cmd_stop(args: argparse.Namespace) -> None:
-    from stackctl import airflow_service, superset_service
+    from stackctl import airflow_service
+    from superset import provision as superset_service
 
     settings = get_settings()
     stopped = airflow_service.stop(settings) + superset_service.down(settings)
@@ -243,14 +246,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from ingestion.simulator.run import SimulatorError
     from stackctl.procs import ServiceError
 
-    errors: list[type[BaseException]] = [AppDbError, SimulatorError, ServiceError]
-    try:
-        from quality.pipeline_gates import GateFailed
+    from quality.results import GateFailed
 
-        errors.append(GateFailed)
-    except ImportError:  # pragma: no cover - quality package absent in a partial checkout
-        pass
-    return tuple(errors)
+    return (AppDbError, SimulatorError, ServiceError, GateFailed)
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ def start(
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
         log.write(f"\n=== {stamp} starting {name}: {' '.join(args)}\n".encode())
         log.flush()
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # noqa: S603 - callers pass their own fixed commands
             args,
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -192,9 +192,7 @@ def stop(name: str, run_dir: Path | None = None, timeout: float = 20.0) -> bool:
     return True
 
 
-def ensure_port_free(
-    port: int, service_name: str, port_env: str | None = None, host: str = "127.0.0.1"
-) -> None:
+def ensure_port_free(port: int, service_name: str, port_env: str | None = None, host: str = "127.0.0.1") -> None:
     """Raise PortInUseError with a fix-it message if `host:port` cannot be bound.
 
     The message names `port_env` (default `<SERVICE_NAME>_PORT`) as the setting to change.
@@ -249,7 +247,7 @@ def wait_for_http(
     last_error = "no answer yet"
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - http(s) health URL
                 if response.status == 200:
                     return time.monotonic() - started
                 last_error = f"HTTP {response.status}"
@@ -259,13 +257,10 @@ def wait_for_http(
             last_error = str(getattr(exc, "reason", exc))
         if not is_running(process_name, run_dir):
             log = log_file(process_name, run_dir)
-            raise ServiceError(
-                f"{process_name} exited before {url} answered; end of {log}:\n{tail(log)}"
-            )
+            raise ServiceError(f"{process_name} exited before {url} answered; end of {log}:\n{tail(log)}")
         if time.monotonic() - started > timeout:
             log = log_file(process_name, run_dir)
             raise ServiceError(
-                f"{url} did not answer 200 within {timeout:.0f} s ({last_error}); "
-                f"end of {log}:\n{tail(log)}"
+                f"{url} did not answer 200 within {timeout:.0f} s ({last_error}); end of {log}:\n{tail(log)}"
             )
         time.sleep(interval)

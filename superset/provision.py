@@ -38,6 +38,7 @@ import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,8 +67,11 @@ class Credentials:
     password: str
 
 
+Log = Callable[[str], None]
+
+
 def _log(message: str) -> None:
-    print(f"superset: {message}", file=sys.stderr, flush=True)
+    print(message, file=sys.stderr, flush=True)
 
 
 def _require_env(name: str) -> str:
@@ -91,7 +95,7 @@ def superset_venv(settings: Settings) -> Path:
 def _venv_bin(settings: Settings, name: str) -> Path:
     path = superset_venv(settings) / "bin" / name
     if not path.exists():
-        raise ProvisionError(f"{path} not found: create the Superset venv first (`make venv`)")
+        raise ProvisionError(f"{path} not found: create the Superset venv first (`make install`)")
     return path
 
 
@@ -124,7 +128,7 @@ def superset_env(settings: Settings) -> dict[str, str]:
 
 def installed_version(settings: Settings) -> str:
     """The apache-superset version installed in the Superset venv."""
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - fixed command
         [
             _venv_bin(settings, "python"),
             "-c",
@@ -144,12 +148,10 @@ def _fingerprint(key: str, *parts: str) -> str:
     return hmac.new(key.encode(), "\0".join(parts).encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def _run_cli(
-    settings: Settings, args: list[str], what: str, stdin: str | None = None
-) -> tuple[float, str]:
+def _run_cli(settings: Settings, args: list[str], what: str, stdin: str | None = None) -> tuple[float, str]:
     """Run the Superset CLI; return (seconds, output). Output goes to <run_dir>/superset-cli.log."""
     started = time.monotonic()
-    result = subprocess.run(
+    result = subprocess.run(  # noqa: S603 - the Superset CLI with our own arguments
         [_venv_bin(settings, "superset"), *args],
         input=stdin,
         capture_output=True,
@@ -178,7 +180,7 @@ def _read_marker(path: Path) -> dict[str, Any]:
         return {}
 
 
-def init_metadata(settings: Settings | None = None) -> dict[str, float]:
+def init_metadata(settings: Settings | None = None, log: Log = _log) -> dict[str, float]:
     """Create or upgrade the metadata DB, sync roles and make sure the admin can log in.
 
     Returns the seconds spent per step that ran (empty when everything was already done).
@@ -200,9 +202,7 @@ def init_metadata(settings: Settings | None = None) -> dict[str, float]:
     if not env.get("SUPERSET_METADATA_URI") and not sqlite_db.exists():
         marker = {}  # the metadata DB was deleted: start over
     new_db = marker.get("metadata_db") != wanted["metadata_db"]
-    upgrade = new_db or any(
-        marker.get(key) != wanted[key] for key in ("superset_version", "config")
-    )
+    upgrade = new_db or any(marker.get(key) != wanted[key] for key in ("superset_version", "config"))
     timings: dict[str, float] = {}
     if upgrade:
         timings["db upgrade"], _ = _run_cli(settings, ["db", "upgrade"], "db upgrade")
@@ -213,7 +213,7 @@ def init_metadata(settings: Settings | None = None) -> dict[str, float]:
         timings["init"], _ = _run_cli(settings, ["init"], "init")
     marker_path.write_text(json.dumps(wanted, indent=2) + "\n")
     for step, seconds in timings.items():
-        _log(f"{step} {seconds:.1f}s")
+        log(f"superset {step} {seconds:.1f}s")
     return timings
 
 
@@ -258,7 +258,7 @@ def is_running(settings: Settings | None = None) -> bool:
     return procs.is_running(SERVICE, settings.run_dir)
 
 
-def start(settings: Settings | None = None, timeout: float = 120.0) -> str:
+def start(settings: Settings | None = None, timeout: float = 120.0, log: Log = _log) -> str:
     """Start gunicorn on 127.0.0.1 (unless it is already running) and wait for /health."""
     settings = settings or get_settings()
     url = base_url(settings)
@@ -286,10 +286,8 @@ def start(settings: Settings | None = None, timeout: float = 120.0) -> str:
             cwd=settings.superset_home,
             run_dir=settings.run_dir,
         )
-    seconds = procs.wait_for_http(
-        f"{url}/health", timeout=timeout, process_name=SERVICE, run_dir=settings.run_dir
-    )
-    _log(f"healthy at {url} after {seconds:.1f}s")
+    seconds = procs.wait_for_http(f"{url}/health", timeout=timeout, process_name=SERVICE, run_dir=settings.run_dir)
+    log(f"superset healthy at {url} after {seconds:.1f}s")
     return url
 
 
@@ -379,7 +377,7 @@ class SupersetClient:
         return self.session.post(f"{self.url}{path}", timeout=self.timeout, **kwargs)
 
 
-def import_assets(settings: Settings | None = None, assets_dir: Path = ASSETS_DIR) -> float:
+def import_assets(settings: Settings | None = None, assets_dir: Path = ASSETS_DIR, log: Log = _log) -> float:
     """Import (create or overwrite by UUID) every asset into the running Superset; seconds taken."""
     settings = settings or get_settings()
     started = time.monotonic()
@@ -390,42 +388,54 @@ def import_assets(settings: Settings | None = None, assets_dir: Path = ASSETS_DI
         files={"bundle": ("assets.zip", bundle, "application/zip")},
     )
     if response.status_code != 200:
-        raise ProvisionError(
-            f"asset import failed (HTTP {response.status_code}): {response.text[:2000]}"
-        )
+        raise ProvisionError(f"asset import failed (HTTP {response.status_code}): {response.text[:2000]}")
     seconds = time.monotonic() - started
-    _log(f"assets imported from {assets_dir} in {seconds:.1f}s")
+    log(f"superset assets imported from {assets_dir} in {seconds:.1f}s")
     return seconds
+
+
+def clear_data_cache(settings: Settings | None = None) -> int:
+    """Drop cached chart results (call after a publish); returns the number of entries removed.
+
+    Superset caches query results for SUPERSET_DATA_CACHE_SECONDS (superset_config.py), so
+    without this dashboards show the previous serving file's numbers until the entries expire.
+    Safe while Superset runs: a missing entry is a cache miss.
+    """
+    settings = settings or get_settings()
+    removed = 0
+    for entry in (settings.superset_home / "cache" / "data").glob("*"):
+        if entry.is_file():
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 # --- what `make run` calls ----------------------------------------------------------------------
 
 
-def up(settings: Settings | None = None) -> str:
+def up(settings: Settings | None = None, log: Log = _log) -> str:
     """Initialise (if needed), start and deploy the assets; return the URL to open."""
     settings = settings or get_settings()
-    init_metadata(settings)
-    url = start(settings)
-    import_assets(settings)
+    init_metadata(settings, log=log)
+    url = start(settings, log=log)
+    import_assets(settings, log=log)
     return url
 
 
-def down(settings: Settings | None = None) -> bool:
-    """Stop Superset; False if it was not running."""
-    return stop(settings)
+def down(settings: Settings | None = None) -> list[str]:
+    """Stop Superset; the names of the services stopped ([] if it was not running)."""
+    return [SERVICE] if stop(settings) else []
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m superset.provision", description=__doc__)
-    parser.add_argument(
-        "action", choices=["up", "down", "init", "start", "stop", "import", "status"]
-    )
+    parser.add_argument("action", choices=["up", "down", "init", "start", "stop", "import", "status"])
     args = parser.parse_args(argv)
     try:
         if args.action == "up":
             print(up())
         elif args.action in {"down", "stop"}:
-            _log("stopped" if down() else "was not running")
+            _log("superset stopped" if down() else "superset was not running")
         elif args.action == "init":
             init_metadata()
         elif args.action == "start":

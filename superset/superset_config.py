@@ -176,9 +176,7 @@ def _file_cache(name: str, timeout: timedelta) -> dict[str, Any]:
 
 CACHE_CONFIG = _file_cache("metadata", timedelta(days=1))
 # Short on purpose: the serving file is replaced by each publish, so results go stale quickly.
-DATA_CACHE_CONFIG = _file_cache(
-    "data", timedelta(seconds=int(os.environ.get("SUPERSET_DATA_CACHE_SECONDS", "300")))
-)
+DATA_CACHE_CONFIG = _file_cache("data", timedelta(seconds=int(os.environ.get("SUPERSET_DATA_CACHE_SECONDS", "300"))))
 FILTER_STATE_CACHE_CONFIG = _file_cache("filter_state", timedelta(days=90))
 EXPLORE_FORM_DATA_CACHE_CONFIG = _file_cache("explore_form_data", timedelta(days=7))
 

@@ -1,7 +1,7 @@
 """Cosmos configuration for the dbt project: each model becomes a task in the Airflow UI.
 
 The dbt manifest (built by `make dbt-parse`) is loaded instead of running `dbt ls` at parse
-time (~0.1 s vs 5-10 s), and models run through dbt's in-process runner in the warehouse pool,
+time (~0.1 s vs 5-10 s), and each model runs as a dbt subprocess in the warehouse pool,
 because DuckDB allows one writer.
 """
 
@@ -38,7 +38,9 @@ def dbt_configs() -> dict:
         ),
         "execution_config": ExecutionConfig(
             execution_mode=ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.DBT_RUNNER,
+            # A subprocess per model: dbt-duckdb keeps its DuckDB handle open in-process, which
+            # would block the next task in the same process (`airflow dags test`) from opening the file.
+            invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=str(dbt_bin if dbt_bin.exists() else "dbt"),
         ),
         "render_config": RenderConfig(

@@ -1,0 +1,168 @@
+"""The whole path through real Airflow: app DB -> lake -> gate 1 -> raw -> dbt -> gate 2 -> serving.
+
+History is loaded headless (the runner `make run` uses), the last days run through
+`airflow dags test` - Airflow's own executor of a DAG run, with Cosmos rendering one task per dbt
+model - and the published KPI is checked against a computation straight from the app DB.
+Then a day with bad data must fail at gate 1 and leave the serving file exactly as it was.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import DAY0
+
+pytestmark = pytest.mark.slow
+
+DAYS = [DAY0 + dt.timedelta(days=n) for n in range(9)]
+HEADLESS, AIRFLOW_DAYS, BAD_DAY = DAYS[:6], DAYS[6:8], DAYS[8]
+
+
+def airflow(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("airflow")), *args], env=env, capture_output=True, text=True
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"airflow {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def dag_run(env: dict, ds: dt.date) -> dict:
+    out = airflow(env, "dags", "list-runs", "shop_daily", "-o", "json").stdout
+    # Airflow logs a warning or two on stdout before the JSON document.
+    runs = json.loads(next(line for line in reversed(out.splitlines()) if line.startswith("[")))
+    found = [r for r in runs if str(r.get("logical_date", "")).startswith(str(ds))]
+    assert found, f"no shop_daily run recorded for {ds}: {runs}"
+    return found[0]
+
+
+def expected_daily_revenue(app_db: str) -> dict[dt.date, tuple[Decimal, Decimal, int]]:
+    """Net revenue per day computed directly from the operational DB (not from our models)."""
+    with sqlite3.connect(app_db) as con:
+        sales = con.execute(
+            "select date(o.ordered_at), sum(i.quantity * i.unit_price_cents * o.eur_exchange_rate) / 100.0, "
+            "count(distinct o.order_id) from orders o join order_items i on i.order_id = o.order_id "
+            "where o.order_status != 'cancelled' group by 1"
+        ).fetchall()
+        refunds = dict(
+            con.execute(
+                "select date(r.returned_at), sum(r.refund_cents * o.eur_exchange_rate) / 100.0 "
+                "from returns r join orders o on o.order_id = r.order_id group by 1"
+            ).fetchall()
+        )
+    out = {}
+    for day, gross, orders in sales:
+        returns = refunds.get(day, 0.0)
+        out[dt.date.fromisoformat(day)] = (round(Decimal(gross), 2), round(Decimal(returns), 2), orders)
+    return out
+
+
+@pytest.fixture(scope="module")
+def stack_env(tmp_path_factory):
+    from ingestion.simulator.run import simulate
+    from stackctl.airflow_service import airflow_env
+    from stackctl.dbt_cli import run_dbt
+    from stackctl.pipeline import run_range
+    from stackctl.settings import get_settings
+
+    root = tmp_path_factory.mktemp("stack")
+    saved = dict(os.environ)
+    os.environ.update(
+        {
+            "STACK_DATA_DIR": str(root),
+            "STACK_VAR_DIR": str(root / "var"),
+            "PII_HASH_KEY": "e2e-key",
+            "AIRFLOW_ADMIN_USER": "e2e_admin",
+            "AIRFLOW_ADMIN_PASSWORD": "e2e-password",
+            "AIRFLOW_API_SECRET": "e2e-secret",
+        }
+    )
+    for name in ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH", "SERVING_PATH", "AIRFLOW_HOME"):
+        os.environ.pop(name, None)
+    settings = get_settings()
+    # Each day is extracted after it ends, before later days change its rows (as in production).
+    simulate(settings.app_db_url, DAY0, HEADLESS[-1], progress=False)
+    run_dbt(settings, "parse", "--quiet", quiet=True)
+    run_range(settings, HEADLESS[0], HEADLESS[-1], "e2e-history", progress=lambda msg: None)
+    env = airflow_env(settings)
+    env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
+    airflow(env, "db", "migrate")
+    airflow(env, "pools", "set", "duckdb_warehouse", "1", "warehouse writer")
+    try:
+        yield settings, env
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@pytest.fixture(scope="module")
+def airflow_runs(stack_env):
+    settings, env = stack_env
+    from ingestion.simulator.run import simulate
+
+    for ds in AIRFLOW_DAYS:
+        simulate(settings.app_db_url, DAY0, ds, progress=False)
+        airflow(env, "dags", "test", "shop_daily", str(ds))
+        assert dag_run(env, ds)["state"] == "success"
+    return settings, env
+
+
+def test_published_net_revenue_equals_the_app_db(airflow_runs):
+    settings, _ = airflow_runs
+    expected = expected_daily_revenue(settings.app_db_url.removeprefix("sqlite:///"))
+    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
+        rows = con.execute(
+            "select revenue_date, gross_revenue_eur, returns_eur, net_revenue_eur, orders "
+            "from marts.fct_daily_revenue order by 1"
+        ).fetchall()
+    published = {r[0]: r[1:] for r in rows}
+    assert sorted(published) == DAYS[:8], "every day, none missing, none extra"
+    assert sum(e[1] for e in expected.values()) > 0, "the window must include returns"
+    for day, (gross, returns, orders) in expected.items():
+        p_gross, p_returns, p_net, p_orders = published[day]
+        assert p_orders == orders, day
+        assert abs(p_gross - gross) <= Decimal("0.01"), (day, p_gross, gross)
+        assert abs(p_returns - returns) <= Decimal("0.01"), (day, p_returns, returns)
+        assert p_net == p_gross - p_returns
+
+
+def test_airflow_run_published_and_loaded_each_day_once(airflow_runs):
+    settings, env = airflow_runs
+    with duckdb.connect(str(settings.serving_path), read_only=True) as con:
+        run_id = con.execute("select run_id from meta.publication").fetchone()[0]
+    assert run_id == dag_run(env, AIRFLOW_DAYS[-1])["run_id"]
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        loads = dict(con.execute("select _ds, count(distinct _run_id) from raw.orders group by 1").fetchall())
+    assert sorted(loads) == DAYS[:8] and set(loads.values()) == {1}
+
+
+def test_a_failing_gate_leaves_the_serving_file_untouched(airflow_runs):
+    from ingestion.simulator.run import simulate
+
+    settings, env = airflow_runs
+    before = hashlib.sha256(settings.serving_path.read_bytes()).hexdigest()
+    simulate(settings.app_db_url, DAY0, BAD_DAY, progress=False)
+    with sqlite3.connect(settings.app_db_url.removeprefix("sqlite:///")) as con:
+        # A bug upstream writes negative prices for the day's lines.
+        changed = con.execute(
+            "update order_items set unit_price_cents = -unit_price_cents where created_at >= ?", [str(BAD_DAY)]
+        ).rowcount
+    assert changed > 0
+    result = airflow(env, "dags", "test", "shop_daily", str(BAD_DAY), check=False)
+    assert dag_run(env, BAD_DAY)["state"] == "failed"
+    log = result.stdout + result.stderr
+    assert "gate1" in log and "unit_price_cents" in log, log[-2000:]
+    assert hashlib.sha256(settings.serving_path.read_bytes()).hexdigest() == before
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from raw.order_items where _ds = ?", [BAD_DAY]).fetchone()[0] == 0
