@@ -28,12 +28,14 @@ from _common.assets import LAKE_RAW_SHOP, SERVING_MARTS, WAREHOUSE_RAW_SHOP
 from _common.dbt import dbt_configs
 from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
 from airflow.sdk import dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
 from cosmos import DbtTaskGroup
 
 
 @dag(
     dag_id="shop_daily",
-    schedule="@daily",
+    # Data intervals, not trigger times: the run for day D starts after D ends and has ds = D.
+    schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,
@@ -74,11 +76,10 @@ def shop_daily():
 
     @task(pool=WAREHOUSE_POOL, outlets=[SERVING_MARTS])
     def publish(run_id: str | None = None) -> dict[str, int]:
-        from serving.publish import publish as publish_serving
+        from serving.publish import publish_for_dashboards
         from stackctl.settings import get_settings
 
-        settings = get_settings()
-        return publish_serving(settings.warehouse_path, settings.serving_path, run_id).tables
+        return publish_for_dashboards(get_settings(), run_id).tables
 
     landed = land()
     gate_landed(landed) >> load() >> dbt >> gate_marts() >> publish()

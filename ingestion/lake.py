@@ -127,7 +127,9 @@ def read_manifest(raw_dir: Path, source: str, table: str, ds: dt.date | str) -> 
     """The manifest of a landed partition; a clear error when the day was never landed."""
     path = partition_dir(raw_dir, source, table, ds) / MANIFEST
     if not path.exists():
-        raise FileNotFoundError(f"no landed partition {source}.{table} ds={ds} (expected {path}); run the extract first")
+        raise FileNotFoundError(
+            f"no landed partition {source}.{table} ds={ds} (expected {path}); run the extract first"
+        )
     return PartitionManifest(**json.loads(path.read_text()))
 
 

@@ -51,7 +51,12 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
                 )
             log.info(
                 "landed %s.%s ds=%s rows=%d bytes=%d in %.2fs",
-                SOURCE_NAME, name, ds, manifest.row_count, manifest.bytes, time.monotonic() - began,
+                SOURCE_NAME,
+                name,
+                ds,
+                manifest.row_count,
+                manifest.bytes,
+                time.monotonic() - began,
             )
             landed[name] = asdict(manifest)
         return landed
@@ -59,7 +64,9 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
         engine.dispose()
 
 
-def load_days(settings: Settings, days: Iterable[dt.date], run_id: str, tables: Iterable[str] | None = None) -> list[LoadResult]:
+def load_days(
+    settings: Settings, days: Iterable[dt.date], run_id: str, tables: Iterable[str] | None = None
+) -> list[LoadResult]:
     """Load the landed partitions of `days` into the warehouse's raw schema, all in one transaction."""
     names = list(tables or CONTRACTS)
     day_list = list(days)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import duckdb
 
+from stackctl.settings import Settings
+
 # Schemas copied to serving: marts for the dashboards, ops for data-health views.
 PUBLISHED_SCHEMAS = ("marts",)
 
@@ -85,3 +87,12 @@ def published_run(serving_path: Path) -> str | None:
         return None
     with duckdb.connect(str(serving_path), read_only=True) as con:
         return con.execute("select run_id from meta.publication").fetchone()[0]
+
+
+def publish_for_dashboards(settings: Settings, run_id: str) -> PublishResult:
+    """Publish, then drop Superset's cached chart results so dashboards show the new file now."""
+    from superset.provision import clear_data_cache
+
+    result = publish(settings.warehouse_path, settings.serving_path, run_id, settings.duckdb_memory_limit)
+    clear_data_cache(settings)
+    return result

@@ -60,7 +60,9 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     end = dt.date.fromisoformat(args.end) if args.end else _yesterday()
     start, seed, scale = _simulation_window(settings.app_db_url, args.days, end)
     totals = simulate(settings.app_db_url, start, end, seed=seed, scale=scale)
-    print(f"app DB {settings.app_db_url}: shop simulated {start}..{end}; written now: {totals or 'nothing (up to date)'}")
+    print(
+        f"app DB {settings.app_db_url}: shop simulated {start}..{end}; written now: {totals or 'nothing (up to date)'}"
+    )
 
 
 def cmd_pipeline(args: argparse.Namespace) -> None:
@@ -86,25 +88,26 @@ def _history_marker():
 def cmd_run(args: argparse.Namespace) -> None:
     """Everything `make run` does after the environments exist."""
     from stackctl import airflow_service
-    from superset import provision as superset_service
     from stackctl.dbt_cli import run_dbt
     from stackctl.pipeline import run_range
+    from superset import provision as superset_service
 
     settings = get_settings()
     began = time.monotonic()
     step = _stepper()
 
-    step("demo data: simulating the shop's operational database")
-    cmd_simulate(argparse.Namespace(days=args.days, end=None))
+    # History up to the day before yesterday runs headless (minutes -> seconds); yesterday runs
+    # through Airflow itself, so the UI shows a real green run. Each day is simulated before it
+    # is extracted, as in production, where a day's extract runs right after the day ends.
     yesterday = _yesterday()
+    history_end = yesterday - dt.timedelta(days=1)
+    step(f"demo data: simulating the shop's operational database up to {history_end}")
+    cmd_simulate(argparse.Namespace(days=args.days - 1, end=str(history_end)))
     start, _, _ = _simulation_window(settings.app_db_url, args.days, yesterday)
 
     step("dbt: parsing the project (the manifest Cosmos renders in Airflow)")
     run_dbt(settings, "parse", "--quiet", quiet=True)
 
-    # History up to the day before yesterday runs headless (minutes -> seconds); the last day
-    # runs through Airflow itself, so the UI shows a real green run.
-    history_end = yesterday - dt.timedelta(days=1)
     marker = _history_marker()
     done_through = dt.date.fromisoformat(marker.read_text().strip()) if marker.exists() else None
     if done_through is None or done_through < history_end:
@@ -115,6 +118,8 @@ def cmd_run(args: argparse.Namespace) -> None:
         marker.write_text(str(history_end))
     else:
         step(f"pipeline: history already published through {done_through}")
+    step(f"demo data: simulating {yesterday}, the day Airflow will process")
+    cmd_simulate(argparse.Namespace(days=args.days, end=str(yesterday)))
 
     step("airflow: metadata, then api-server, scheduler, dag-processor, triggerer")
     airflow_service.init(settings, log=_indent)
@@ -132,8 +137,8 @@ def cmd_run(args: argparse.Namespace) -> None:
     print(
         f"""
 The stack is up ({time.monotonic() - began:.0f}s).
-  Airflow   {airflow_url}   user {os.environ['AIRFLOW_ADMIN_USER']} / password {os.environ['AIRFLOW_ADMIN_PASSWORD']}
-  Superset  {superset_url}   user {os.environ['SUPERSET_ADMIN_USER']} / password {os.environ['SUPERSET_ADMIN_PASSWORD']}
+  Airflow   {airflow_url}   user {os.environ["AIRFLOW_ADMIN_USER"]} / password {os.environ["AIRFLOW_ADMIN_PASSWORD"]}
+  Superset  {superset_url}   user {os.environ["SUPERSET_ADMIN_USER"]} / password {os.environ["SUPERSET_ADMIN_PASSWORD"]}
   Logins are in .env. Stop everything with `make stop`."""
     )
 
@@ -157,7 +162,9 @@ def _wait_for_run(api, dag_id: str, ds: dt.date, timeout: float) -> None:
                 failed = [ti["task_id"] for ti in tis if ti["state"] == "failed"]
                 raise SystemExit(f"shop_daily for {ds} failed in {failed}: see the task log in the Airflow UI")
         time.sleep(3)
-    raise SystemExit(f"shop_daily for {ds} did not finish in {timeout:.0f}s; it keeps running: watch it in the Airflow UI")
+    raise SystemExit(
+        f"shop_daily for {ds} did not finish in {timeout:.0f}s; it keeps running: watch it in the Airflow UI"
+    )
 
 
 def cmd_up(args: argparse.Namespace) -> None:
@@ -226,8 +233,14 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     handlers = {
-        "env": cmd_env, "simulate": cmd_simulate, "pipeline": cmd_pipeline, "dbt-parse": cmd_dbt_parse,
-        "run": cmd_run, "up": cmd_up, "stop": cmd_stop, "status": cmd_status,
+        "env": cmd_env,
+        "simulate": cmd_simulate,
+        "pipeline": cmd_pipeline,
+        "dbt-parse": cmd_dbt_parse,
+        "run": cmd_run,
+        "up": cmd_up,
+        "stop": cmd_stop,
+        "status": cmd_status,
     }
     known = (EnvFileError, *_known_errors())
     try:
@@ -244,9 +257,8 @@ def main(argv: list[str] | None = None) -> int:
 def _known_errors() -> tuple[type[BaseException], ...]:
     from ingestion.app_db.connection import AppDbError
     from ingestion.simulator.run import SimulatorError
-    from stackctl.procs import ServiceError
-
     from quality.results import GateFailed
+    from stackctl.procs import ServiceError
 
     return (AppDbError, SimulatorError, ServiceError, GateFailed)
 

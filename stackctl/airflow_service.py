@@ -72,7 +72,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
 
 
 def _run(args: list[str], env: dict[str, str], what: str) -> str:
-    result = subprocess.run([airflow_bin(), *args], env=env, capture_output=True, text=True)
+    result = subprocess.run([airflow_bin(), *args], env=env, capture_output=True, text=True)  # noqa: S603 - our own binary and arguments
     if result.returncode != 0:
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-15:])
         raise RuntimeError(f"airflow {what} failed:\n{tail}")
@@ -114,7 +114,9 @@ def start(settings: Settings, log=print) -> str:
         if procs.is_running(f"airflow-{name}", settings.run_dir):
             continue
         procs.start(f"airflow-{name}", [airflow_bin(), *args], env=env, run_dir=settings.run_dir)
-    procs.wait_for_http(f"{url}/api/v2/monitor/health", timeout=180, process_name="airflow-api-server", run_dir=settings.run_dir)
+    procs.wait_for_http(
+        f"{url}/api/v2/monitor/health", timeout=180, process_name="airflow-api-server", run_dir=settings.run_dir
+    )
     log(f"airflow up at {url}")
     return url
 

@@ -28,8 +28,15 @@ def dbt_env(settings: Settings, target: str = "prod") -> dict[str, str]:
 def run_dbt(settings: Settings, *args: str, target: str = "prod", quiet: bool = False) -> None:
     """Run `dbt <args>` in the project; raise with dbt's own last lines on failure."""
     dbt = Path(sys.executable).with_name("dbt")
-    cmd = [str(dbt), *args, "--project-dir", str(settings.dbt_project_dir), "--profiles-dir", str(settings.dbt_project_dir)]
-    result = subprocess.run(
+    cmd = [
+        str(dbt),
+        *args,
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+    ]
+    result = subprocess.run(  # noqa: S603 - our own binary and arguments
         cmd,
         env=dbt_env(settings, target),
         cwd=settings.dbt_project_dir,

@@ -12,10 +12,9 @@ import sys
 import time
 from collections.abc import Callable
 
-
 from ingestion.shop_batch import land_day, load_days
 from quality.pipeline_gates import gate_landed_batches, gate_marts
-from serving.publish import publish
+from serving.publish import publish_for_dashboards
 from stackctl.dbt_cli import run_dbt
 from stackctl.settings import Settings
 
@@ -46,7 +45,7 @@ def run_range(
         ("load", lambda: load_days(settings, days, run_id)),
         ("dbt build", lambda: run_dbt(settings, "build", "--quiet", quiet=True)),
         ("gate 2", lambda: gate_marts(settings, run_id)),
-        ("publish", lambda: publish(settings.warehouse_path, settings.serving_path, run_id, settings.duckdb_memory_limit)),
+        ("publish", lambda: publish_for_dashboards(settings, run_id)),
     ):
         began = time.monotonic()
         progress(f"  {stage} ...")
@@ -54,5 +53,3 @@ def run_range(
         timings[stage] = time.monotonic() - began
         progress(f"  {stage} done in {timings[stage]:.1f}s")
     return timings
-
-

@@ -20,9 +20,7 @@ def dbt_configs() -> dict:
     settings = get_settings()
     project = settings.dbt_project_dir
     if not (project / "target" / "manifest.json").exists():
-        raise FileNotFoundError(
-            f"{project}/target/manifest.json is missing: run `make dbt-parse` (make run does it)"
-        )
+        raise FileNotFoundError(f"{project}/target/manifest.json is missing: run `make dbt-parse` (make run does it)")
     dbt_bin = Path(sys.executable).with_name("dbt")
     return {
         "project_config": ProjectConfig(
@@ -49,4 +47,3 @@ def dbt_configs() -> dict:
             emit_datasets=False,
         ),
     }
-

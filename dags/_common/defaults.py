@@ -15,8 +15,9 @@ WAREHOUSE_POOL = "duckdb_warehouse"  # one slot: DuckDB has a single writer per 
 def alert_on_failure(context) -> None:
     ti = context["task_instance"]
     exc = context.get("exception")
+    reason = str(exc).splitlines()[0] if exc else "unknown error"
     send_alert(
-        f"{ti.dag_id}.{ti.task_id} failed for {context.get('ds')}: {str(exc).splitlines()[0] if exc else 'unknown error'}",
+        f"{ti.dag_id}.{ti.task_id} failed for {context.get('ds')}: {reason}",
         dag_id=ti.dag_id,
         task_id=ti.task_id,
         run_id=context.get("run_id"),

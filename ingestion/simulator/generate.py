@@ -264,7 +264,12 @@ class DayWriter:
                 )
                 next_event += 1
 
-        for table, rows in ((customers, new_customers), (orders, new_orders), (order_items, new_items), (web_events, events)):
+        for table, rows in (
+            (customers, new_customers),
+            (orders, new_orders),
+            (order_items, new_items),
+            (web_events, events),
+        ):
             for chunk in _chunks(rows, 5_000):
                 self.conn.execute(table.insert(), chunk)
         return {

@@ -25,10 +25,23 @@ if str(REPO / "dags") not in sys.path:
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
     """Cosmos renders the DAG from dbt's manifest: parse the project once per session."""
-    env = {**os.environ, "WAREHOUSE_PATH": str(_HOME / "parse-only.duckdb"), "PII_HASH_KEY": "parse-only", "DO_NOT_TRACK": "1"}
+    env = {
+        **os.environ,
+        "WAREHOUSE_PATH": str(_HOME / "parse-only.duckdb"),
+        "PII_HASH_KEY": "parse-only",
+        "DO_NOT_TRACK": "1",
+    }
     project = REPO / "dbt_project"
     subprocess.run(
-        [str(Path(sys.executable).with_name("dbt")), "parse", "--quiet", "--project-dir", str(project), "--profiles-dir", str(project)],
+        [
+            str(Path(sys.executable).with_name("dbt")),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+        ],
         env=env,
         check=True,
     )

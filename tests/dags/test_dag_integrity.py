@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_no_cycles_and_the_layers_in_order(dagbag):
     dag = dagbag.dags["shop_daily"]
     check_cycle(dag)
     order = ["land", "gate_landed", "load", "gate_marts", "publish"]
-    for upstream, downstream in zip(order, order[1:], strict=False):
+    for upstream, downstream in itertools.pairwise(order):
         assert upstream in dag.get_task(downstream).get_flat_relative_ids(upstream=True)
     dbt_tasks = [t for t in dag.task_ids if t.startswith("dbt.")]
     assert any("fct_daily_revenue" in t for t in dbt_tasks), dbt_tasks
@@ -62,3 +63,13 @@ def test_no_work_at_import_time():
                     assert root in {"__future__", "airflow", "cosmos", "_common", "datetime", "pendulum"}, (
                         f"{path.name} imports {name} at module level; import it inside the task"
                     )
+
+
+def test_shop_daily_is_keyed_by_the_day_it_processes(dagbag):
+    """The run for day D starts after D ends and carries ds = D (a data interval, not a trigger)."""
+    import datetime as dt
+
+    dag = dagbag.dags["shop_daily"]
+    interval = dag.timetable.infer_manual_data_interval(run_after=dt.datetime(2026, 5, 2, 0, 0, tzinfo=dt.UTC))
+    assert interval.start == dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+    assert interval.end == dt.datetime(2026, 5, 2, tzinfo=dt.UTC)

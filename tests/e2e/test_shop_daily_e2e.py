@@ -34,7 +34,9 @@ def airflow(env: dict, *args: str, check: bool = True) -> subprocess.CompletedPr
         [str(Path(sys.executable).with_name("airflow")), *args], env=env, capture_output=True, text=True
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"airflow {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"airflow {' '.join(args)} exited {result.returncode}:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 

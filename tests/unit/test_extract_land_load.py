@@ -61,7 +61,12 @@ def test_loading_twice_keeps_one_copy_per_day(shop):
         per_day = dict(con.execute("select _ds, count(*) from raw.orders group by 1").fetchall())
         dupes = con.execute("select count(*) - count(distinct (order_id, _ds)) from raw.orders").fetchone()[0]
         run_ids = dict(con.execute("select _ds, any_value(_run_id) from raw.orders group by 1").fetchall())
-    landed = {ds: json.loads((partition_dir(shop.lake_raw_dir, "shop", "orders", ds) / "_manifest.json").read_text())["row_count"] for ds in (DAY0, DAY1)}
+    landed = {
+        ds: json.loads((partition_dir(shop.lake_raw_dir, "shop", "orders", ds) / "_manifest.json").read_text())[
+            "row_count"
+        ]
+        for ds in (DAY0, DAY1)
+    }
     assert per_day == landed
     assert dupes == 0
     assert run_ids == {DAY0: "load-1", DAY1: "load-2"}

@@ -59,7 +59,9 @@ def test_customers_carry_pii_and_orders_follow_the_lifecycle(tmp_path):
     with sqlite3.connect(path) as con:
         email, name, phone, birth = con.execute("select email, full_name, phone, birth_date from customers").fetchone()
         statuses = dict(con.execute("select order_status, count(*) from orders group by 1").fetchall())
-        variants = dict(con.execute("select experiment_variant, count(distinct visitor_id) from web_events group by 1").fetchall())
+        variants = dict(
+            con.execute("select experiment_variant, count(distinct visitor_id) from web_events group by 1").fetchall()
+        )
         orphan_returns = con.execute(
             "select count(*) from returns r left join order_items i using (order_item_id) where i.order_id is null"
         ).fetchone()[0]
