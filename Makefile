@@ -13,7 +13,7 @@ export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 # Precompiled bytecode is 2-3x faster to import; the machine sets PYTHONDONTWRITEBYTECODE.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --python
 
-.PHONY: help run test stop status up env install simulate pipeline dbt-parse dbt-build dbt-dev docs lint lock clean
+.PHONY: help run test stop status up env install simulate pipeline dbt-parse dbt-build docs lint lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -67,6 +67,16 @@ pipeline: install ## run the pipeline headless: make pipeline FROM=2026-01-01 TO
 
 dbt-parse: install ## write the dbt manifest Cosmos renders
 	$(STACKCTL) dbt-parse
+
+DBT_TARGET ?= prod
+DOCS_PORT ?= 8081
+dbt-build: install ## dbt build (DBT_TARGET=dev builds your own copy in warehouse/dev.duckdb)
+	DBT_TARGET=$(DBT_TARGET) $(STACKCTL) dbt build
+
+docs: install ## build dbt docs (lineage) and serve them on 127.0.0.1:$(DOCS_PORT)
+	$(STACKCTL) dbt docs generate
+	@echo "dbt docs on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C to stop)"
+	$(STACKCTL) dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 lint: install ## ruff on Python
 	$(VENV)/pipeline/bin/ruff check .

@@ -81,6 +81,12 @@ def cmd_dbt_parse(args: argparse.Namespace) -> None:
     run_dbt(get_settings(), "parse", "--quiet", quiet=True)
 
 
+def cmd_dbt(args: argparse.Namespace) -> None:
+    from stackctl.dbt_cli import run_dbt
+
+    run_dbt(get_settings(), *args.dbt_args, target=os.environ.get("DBT_TARGET", "prod"))
+
+
 def _history_marker():
     return get_settings().run_dir.parent / "history_published_through"
 
@@ -177,6 +183,12 @@ def cmd_up(args: argparse.Namespace) -> None:
     print(f"Superset {superset_service.up(settings, log=_indent)}")
 
 
+def cmd_airflow_init(args: argparse.Namespace) -> None:
+    from stackctl import airflow_service
+
+    airflow_service.init(get_settings(), log=_indent)
+
+
 def cmd_stop(args: argparse.Namespace) -> None:
     from stackctl import airflow_service
     from superset import provision as superset_service
@@ -221,10 +233,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--to", dest="end", required=True)
     p.add_argument("--run-id")
     sub.add_parser("dbt-parse", help="write dbt_project/target/manifest.json")
+    p = sub.add_parser("dbt", help="run dbt in the project with the stack's settings (DBT_TARGET=prod|dev)")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
     p = sub.add_parser("run", help="set up data and start the whole stack")
     p.add_argument("--days", type=int, default=int(os.environ.get("DEMO_DAYS", "90")))
     p.add_argument("--run-timeout", type=float, default=900)
     sub.add_parser("up", help="start Airflow and Superset")
+    sub.add_parser("airflow-init", help="create/upgrade Airflow's metadata DB and pools")
     sub.add_parser("stop", help="stop what `run`/`up` started")
     sub.add_parser("status", help="which services are running")
     args = parser.parse_args(argv)
@@ -237,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
         "simulate": cmd_simulate,
         "pipeline": cmd_pipeline,
         "dbt-parse": cmd_dbt_parse,
+        "dbt": cmd_dbt,
         "run": cmd_run,
         "up": cmd_up,
         "stop": cmd_stop,
