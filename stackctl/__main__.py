@@ -255,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         "dbt": cmd_dbt,
         "run": cmd_run,
         "up": cmd_up,
+        "airflow-init": cmd_airflow_init,
         "stop": cmd_stop,
         "status": cmd_status,
     }
