@@ -1,0 +1,72 @@
+"""The stack's commands fail with one line saying what to do, not a stack trace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def stackctl(tmp_path: Path, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SUPERSET", "PII_"))}
+    env.update({"STACK_DATA_DIR": str(tmp_path), "STACK_VAR_DIR": str(tmp_path / "var"), **(env_extra or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "stackctl", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_missing_env_file_says_how_to_create_it(tmp_path, monkeypatch):
+    from stackctl import envfile
+
+    missing = tmp_path / "no.env"
+    monkeypatch.setattr(envfile, "ENV_FILE", missing)
+    try:
+        envfile.load_env(missing)
+    except envfile.EnvFileError as exc:
+        assert "make run" in str(exc)
+    else:
+        raise AssertionError("load_env accepted a missing .env")
+
+
+def test_env_file_is_generated_with_random_secrets_and_completed_not_overwritten(tmp_path):
+    from stackctl.envfile import REQUIRED, ensure_env_file, parse_env
+
+    path = tmp_path / ".env"
+    assert set(ensure_env_file(path)) == set(REQUIRED)
+    first = parse_env(path.read_text())
+    assert oct(path.stat().st_mode)[-3:] == "600"
+    assert "admin" not in first["AIRFLOW_ADMIN_PASSWORD"] and len(first["SUPERSET_ADMIN_PASSWORD"]) >= 20
+    other = tmp_path / "other.env"
+    ensure_env_file(other)
+    assert parse_env(other.read_text())["SUPERSET_SECRET_KEY"] != first["SUPERSET_SECRET_KEY"]
+    # Removing one line regenerates only that one.
+    path.write_text("\n".join(line for line in path.read_text().splitlines() if "PII_HASH_KEY" not in line))
+    assert ensure_env_file(path) == ["PII_HASH_KEY"]
+    again = parse_env(path.read_text())
+    assert again["AIRFLOW_ADMIN_PASSWORD"] == first["AIRFLOW_ADMIN_PASSWORD"]
+
+
+def test_pipeline_on_an_empty_app_db_is_one_clear_line(tmp_path):
+    import sqlite3
+
+    from stackctl.envfile import ensure_env_file, parse_env
+
+    env_file = tmp_path / ".env"
+    ensure_env_file(env_file)
+    db = tmp_path / "empty.sqlite"
+    sqlite3.connect(db).close()
+    result = stackctl(
+        tmp_path,
+        "pipeline",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-01",
+        env_extra={**parse_env(env_file.read_text()), "APP_DB_URL": f"sqlite:///{db}"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
+    assert "make simulate" in result.stderr
