@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,6 +40,7 @@ class PartitionManifest:
     schema_hash: str
     watermark: str | None
     landed_at: str
+    seconds: float | None = None  # time to extract and write the partition
 
 
 def partition_dir(raw_dir: Path, source: str, table: str, ds: dt.date | str) -> Path:
@@ -70,6 +72,7 @@ def write_partition(
     final.parent.mkdir(parents=True, exist_ok=True)
     safe_id = _safe_run_id(run_id)
     tmp = final.parent / f".tmp-{safe_id}-{final.name}"
+    began = time.monotonic()
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     file_name = f"part-{safe_id}.parquet"
@@ -98,6 +101,7 @@ def write_partition(
         schema_hash=schema_hash(schema),
         watermark=watermark.isoformat() if watermark is not None else None,
         landed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        seconds=round(time.monotonic() - began, 3),
     )
     (tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2))
     _fsync_dir(tmp)

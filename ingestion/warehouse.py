@@ -9,12 +9,14 @@ exactly one copy.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from ingestion import run_ledger
 from ingestion.lake import PartitionManifest, partition_file
 
 
@@ -66,6 +68,7 @@ def _replace_days(
     manifests: Sequence[PartitionManifest],
     run_id: str,
 ) -> LoadResult:
+    began = time.monotonic()
     files = [str(partition_file(raw_dir, m)) for m in manifests]
     days = sorted({m.ds for m in manifests})
     target = f'raw."{table}"'
@@ -86,8 +89,14 @@ def _replace_days(
         "from read_parquet(?, hive_partitioning = false, filename = true)",
         [run_id, loaded_at, files],
     )
-    rows = con.execute(f"select count(*) from {target} where _ds in (select unnest(?::date[]))", [days]).fetchone()[0]
+    per_day = dict(
+        con.execute(
+            f"select _ds::varchar, count(*) from {target} where _ds in (select unnest(?::date[])) group by 1", [days]
+        ).fetchall()
+    )
+    rows = sum(per_day.values())
     expected = sum(m.row_count for m in manifests)
     if rows != expected:
         raise RuntimeError(f"raw.{table}: loaded {rows} rows for {len(days)} day(s), manifests say {expected}")
+    run_ledger.record(con, run_id, manifests, per_day, time.monotonic() - began)
     return LoadResult(table, len(days), rows)
