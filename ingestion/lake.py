@@ -41,6 +41,8 @@ class PartitionManifest:
     watermark: str | None
     landed_at: str
     seconds: float | None = None  # time to extract and write the partition
+    max_key: int | None = None  # highest key landed (the next run's watermark for insert-only tables)
+    deleted_keys: list | None = None  # snapshot tables: keys present in the previous snapshot, gone now
 
 
 def partition_dir(raw_dir: Path, source: str, table: str, ds: dt.date | str) -> Path:
@@ -66,8 +68,14 @@ def write_partition(
     schema: pa.Schema,
     run_id: str,
     watermark_column: str | None = None,
+    key_column: str | None = None,
+    previous_keys: set | None = None,
 ) -> PartitionManifest:
-    """Stream `batches` into a new partition and swap it in atomically."""
+    """Stream `batches` into a new partition and swap it in atomically.
+
+    With `key_column`, the manifest records the highest key; with `previous_keys` as well (the
+    keys of the previous snapshot), it records which of them are gone: hard deletes.
+    """
     final = partition_dir(raw_dir, source, table, ds)
     final.parent.mkdir(parents=True, exist_ok=True)
     safe_id = _safe_run_id(run_id)
@@ -78,12 +86,19 @@ def write_partition(
     file_name = f"part-{safe_id}.parquet"
     rows = 0
     watermark = None
+    max_key = None
+    keys: set | None = set() if previous_keys is not None else None
     with pq.ParquetWriter(tmp / file_name, schema, compression="zstd") as writer:
         for batch in batches:
             if batch.num_rows == 0:
                 continue
             writer.write_batch(batch)
             rows += batch.num_rows
+            if key_column:
+                batch_key = pc.max(batch.column(key_column)).as_py()
+                max_key = batch_key if max_key is None else max(max_key, batch_key)
+                if keys is not None:
+                    keys.update(batch.column(key_column).to_pylist())
             if watermark_column:
                 batch_max = pc.max(batch.column(watermark_column)).as_py()
                 if batch_max is not None and (watermark is None or batch_max > watermark):
@@ -102,6 +117,8 @@ def write_partition(
         watermark=watermark.isoformat() if watermark is not None else None,
         landed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - began, 3),
+        max_key=max_key,
+        deleted_keys=sorted(previous_keys - keys) if keys is not None and previous_keys is not None else None,
     )
     (tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2))
     _fsync_dir(tmp)
@@ -139,3 +156,13 @@ def read_manifest(raw_dir: Path, source: str, table: str, ds: dt.date | str) -> 
 
 def partition_file(raw_dir: Path, manifest: PartitionManifest) -> Path:
     return partition_dir(raw_dir, manifest.source, manifest.table, manifest.ds) / manifest.file
+
+
+def partition_keys(raw_dir: Path, source: str, table: str, ds: dt.date | str, key_column: str) -> set | None:
+    """The keys landed in a partition (None when the day was never landed)."""
+    try:
+        manifest = read_manifest(raw_dir, source, table, ds)
+    except FileNotFoundError:
+        return None
+    column = pq.read_table(partition_file(raw_dir, manifest), columns=[key_column]).column(key_column)
+    return set(column.to_pylist())

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from ingestion.app_db.connection import connect, require_tables
 from ingestion.app_db.contract import CONTRACTS, SOURCE_NAME
 from ingestion.app_db.extract import extract_day, source_count
-from ingestion.lake import PartitionManifest, read_manifest, write_partition
+from ingestion.lake import PartitionManifest, partition_keys, read_manifest, write_partition
 from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
 from stackctl.settings import Settings
 
@@ -33,17 +33,34 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
         for name in names:
             contract = CONTRACTS[name]
             began = time.monotonic()
+            previous_day = ds - dt.timedelta(days=1)
+            after_key = previous_keys = None
+            if contract.mode == "key_watermark":
+                after_key = _previous_max_key(settings, name, previous_day)
+            if contract.mode == "snapshot":
+                previous_keys = partition_keys(settings.lake_raw_dir, SOURCE_NAME, name, previous_day, contract.key)
             manifest = write_partition(
                 settings.lake_raw_dir,
                 SOURCE_NAME,
                 name,
                 ds,
-                extract_day(engine, contract, ds),
+                extract_day(engine, contract, ds, after_key),
                 contract.schema,
                 run_id,
                 watermark_column=contract.changed_at,
+                key_column=contract.key,
+                previous_keys=previous_keys,
             )
-            expected = source_count(engine, contract, ds)
+            if manifest.deleted_keys:
+                log.warning(
+                    "%s.%s ds=%s: %d row(s) deleted in the source since the previous snapshot: %s",
+                    SOURCE_NAME,
+                    name,
+                    ds,
+                    len(manifest.deleted_keys),
+                    manifest.deleted_keys[:20],
+                )
+            expected = source_count(engine, contract, ds, after_key)
             if manifest.row_count != expected:
                 raise RuntimeError(
                     f"{SOURCE_NAME}.{name} ds={ds}: landed {manifest.row_count} rows but the source "
@@ -62,6 +79,14 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
         return landed
     finally:
         engine.dispose()
+
+
+def _previous_max_key(settings: Settings, table: str, day: dt.date) -> int | None:
+    """The watermark of an insert-only table: the highest key the previous day landed."""
+    try:
+        return read_manifest(settings.lake_raw_dir, SOURCE_NAME, table, day).max_key
+    except FileNotFoundError:
+        return None  # first day (or a gap): fall back to the day's time window
 
 
 def load_days(

@@ -14,14 +14,29 @@ import pyarrow as pa
 TS = pa.timestamp("us")
 
 
+# How a table's rows for day ds are chosen:
+#   changed_at    rows whose `changed_at` falls in [ds, ds + 1 day): updated tables (versions)
+#   key_watermark rows whose key is above the previous day's highest landed key (and created
+#                 before ds + 1 day): insert-only tables with increasing keys, so rows committed
+#                 late, with an earlier timestamp, are still picked up by the next run
+#   snapshot      the whole table as of the extract: small tables; rows missing from the
+#                 previous snapshot are reported as hard deletes
+MODES = ("changed_at", "key_watermark", "snapshot")
+
+
 @dataclass(frozen=True)
 class TableContract:
     """How one app-DB table is extracted and landed."""
 
     name: str
     key: str
-    changed_at: str  # rows whose value falls in the run's interval are extracted
+    changed_at: str  # the change timestamp (also the landed partition's watermark column)
     schema: pa.Schema
+    mode: str = "changed_at"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"{self.name}: unknown extraction mode {self.mode!r}; one of {MODES}")
 
     @property
     def columns(self) -> list[str]:
@@ -58,7 +73,8 @@ CONTRACTS: dict[str, TableContract] = {
             "products",
             "product_id",
             "updated_at",
-            _schema(
+            mode="snapshot",
+            schema=_schema(
                 ("product_id", pa.int64()),
                 ("sku", pa.string()),
                 ("product_name", pa.string()),
@@ -115,8 +131,9 @@ CONTRACTS: dict[str, TableContract] = {
         TableContract(
             "web_events",
             "event_id",
-            "created_at",  # events are immutable: they are only ever inserted
-            _schema(
+            "created_at",
+            mode="key_watermark",  # events are only ever inserted, with increasing ids
+            schema=_schema(
                 ("event_id", pa.int64()),
                 ("session_id", pa.string()),
                 ("visitor_id", pa.string()),

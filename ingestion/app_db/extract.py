@@ -1,8 +1,9 @@
 """Extract one day of changes from the operational database as a stream of Arrow batches.
 
-A row belongs to day `ds` when its watermark column (`updated_at`, or `created_at` for
-insert-only tables) falls in [ds, ds + 1 day). Rows are read with a server-side cursor in
-batches, so memory stays bounded whatever the table's size.
+Which rows belong to day `ds` depends on the table's mode (contract.py): its change timestamp
+in [ds, ds + 1 day), its key above the previous day's highest landed key, or the whole table
+(snapshot). Rows are read with a server-side cursor in batches, so memory stays bounded
+whatever the table's size.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 import pyarrow as pa
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import ColumnElement, Engine, and_, func, select
 
 from ingestion.app_db.contract import TableContract
 from ingestion.app_db.schema import TABLES
@@ -24,14 +25,27 @@ def day_bounds(ds: dt.date) -> tuple[dt.datetime, dt.datetime]:
     return start, start + dt.timedelta(days=1)
 
 
-def extract_day(engine: Engine, contract: TableContract, ds: dt.date) -> Iterator[pa.RecordBatch]:
-    """Yield the day's changed rows of one table as Arrow batches in the contract's schema."""
+def selection(contract: TableContract, ds: dt.date, after_key: int | None = None) -> ColumnElement[bool]:
+    """The rows of `contract`'s table that belong to day `ds` (see the modes in contract.py)."""
     table = TABLES[contract.name]
     changed = table.c[contract.changed_at]
     lo, hi = day_bounds(ds)
+    if contract.mode == "snapshot":
+        # the table as it is now, without rows created after the day (a rerun of a past day)
+        return table.c["created_at"] < hi
+    if contract.mode == "key_watermark" and after_key is not None:
+        return and_(table.c[contract.key] > after_key, changed < hi)
+    return and_(changed >= lo, changed < hi)
+
+
+def extract_day(
+    engine: Engine, contract: TableContract, ds: dt.date, after_key: int | None = None
+) -> Iterator[pa.RecordBatch]:
+    """Yield the day's rows of one table as Arrow batches in the contract's schema."""
+    table = TABLES[contract.name]
     query = (
         select(*[table.c[name] for name in contract.columns])
-        .where(and_(changed >= lo, changed < hi))
+        .where(selection(contract, ds, after_key))
         .order_by(table.c[contract.key])
     )
     with engine.connect() as conn:
@@ -44,10 +58,7 @@ def extract_day(engine: Engine, contract: TableContract, ds: dt.date) -> Iterato
             )
 
 
-def source_count(engine: Engine, contract: TableContract, ds: dt.date) -> int:
+def source_count(engine: Engine, contract: TableContract, ds: dt.date, after_key: int | None = None) -> int:
     """How many rows the source holds for the day (what the landed batch must match)."""
-    table = TABLES[contract.name]
-    changed = table.c[contract.changed_at]
-    lo, hi = day_bounds(ds)
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).where(and_(changed >= lo, changed < hi))).scalar_one())
+        return int(conn.execute(select(func.count()).where(selection(contract, ds, after_key))).scalar_one())
