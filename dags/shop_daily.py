@@ -1,22 +1,26 @@
 """
-### shop_daily: the shop's daily ETL + ELT + publish
+### shop_daily: the shop's operational database into the lake and the warehouse
 
-**What it does**, for the logical date `ds` (one UTC day):
+**What it does**, for the logical date `ds` (one UTC day, run after the day ends):
 
-1. `land` - extracts the day's changed rows of every app-DB table (customers, products, orders,
-   order_items, returns, web_events) into the lake: `lake/raw/shop/<table>/ds=<ds>/`.
+1. `land` - extracts the day's rows of every app-DB table (customers, products, orders,
+   order_items, returns, web_events) into the lake: `lake/raw/shop/<table>/ds=<ds>/`, with a
+   manifest per partition (rows, checksum, schema hash, watermark). Updated tables are taken by
+   `updated_at`, insert-only web_events by id watermark (late rows are caught), products as a
+   daily snapshot (hard deletes are reported in the manifest and the log).
 2. `gate_landed` - **gate 1**: Great Expectations validates each landed batch (schema, keys,
-   values). A failure stops the run before anything reaches the warehouse.
-3. `load` - replaces day `ds` of every table in `warehouse.duckdb` schema `raw`, in one transaction.
-4. `dbt` - builds staging -> intermediate -> marts with dbt (one task per model, tests after each).
-5. `gate_marts` - **gate 2**: Great Expectations audits the marts (net <= gross, no gaps ...).
-6. `publish` - copies the marts into a new `serving.duckdb` and swaps it in atomically; Superset
-   reads only that file, so dashboards keep yesterday's numbers when any step fails.
+   values, row count = source count). A failure stops the run before anything reaches the
+   warehouse.
+3. `load` - replaces day `ds` of every table in `warehouse.duckdb` schema `raw`, in one
+   transaction, and records rows/bytes/seconds in `ops.run_ledger`.
+
+Its `load` updates the Asset `warehouse_raw_shop`; the `elt_marts` DAG runs when that and the
+marketing API's Asset have new data (data-aware scheduling), so marts are rebuilt from both.
 
 **Rerun / backfill**: every task replaces its day, so clearing a run or backfilling a date range
 (`airflow backfill create --dag-id shop_daily --from-date ... --to-date ...`) is safe.
 
-**When it fails**: the failing task's log starts with a one-line reason; an alert is written to
+**When it fails**: the failing task's log ends with a one-line reason; an alert is written to
 `var/alerts.jsonl` (and `ALERT_WEBHOOK_URL` if set). Gate failures do not retry: fix the data.
 """
 
@@ -24,12 +28,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _common.assets import LAKE_RAW_SHOP, SERVING_MARTS, WAREHOUSE_RAW_SHOP
-from _common.dbt import dbt_configs
+from _common.assets import LAKE_RAW_SHOP, WAREHOUSE_RAW_SHOP
 from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
-from cosmos import DbtTaskGroup
 
 
 @dag(
@@ -41,7 +43,7 @@ from cosmos import DbtTaskGroup
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,
-    tags=["shop", "ingestion", "elt", "publish"],
+    tags=["shop", "ingestion", "quality"],
 )
 def shop_daily():
     @task(outlets=[LAKE_RAW_SHOP])
@@ -65,24 +67,8 @@ def shop_daily():
 
         load_days(get_settings(), [dt.date.fromisoformat(ds)], run_id)
 
-    dbt = DbtTaskGroup(group_id="dbt", operator_args={"pool": WAREHOUSE_POOL}, **dbt_configs())
-
-    @task(pool=WAREHOUSE_POOL, retries=0)
-    def gate_marts(run_id: str | None = None) -> None:
-        from quality.pipeline_gates import gate_marts as run_gate_marts
-        from stackctl.settings import get_settings
-
-        run_gate_marts(get_settings(), run_id)
-
-    @task(pool=WAREHOUSE_POOL, outlets=[SERVING_MARTS])
-    def publish(run_id: str | None = None) -> dict[str, int]:
-        from serving.publish import publish_for_dashboards
-        from stackctl.settings import get_settings
-
-        return publish_for_dashboards(get_settings(), run_id).tables
-
     landed = land()
-    gate_landed(landed) >> load() >> dbt >> gate_marts() >> publish()
+    gate_landed(landed) >> load()
 
 
 shop_daily()

@@ -41,14 +41,30 @@ def test_dag_metadata_contract(dagbag):
 def test_no_cycles_and_the_layers_in_order(dagbag):
     from airflow.utils.dag_cycle_tester import check_cycle
 
-    dag = dagbag.dags["shop_daily"]
-    check_cycle(dag)
-    order = ["land", "gate_landed", "load", "gate_marts", "publish"]
-    for upstream, downstream in itertools.pairwise(order):
-        assert upstream in dag.get_task(downstream).get_flat_relative_ids(upstream=True)
-    dbt_tasks = [t for t in dag.task_ids if t.startswith("dbt.")]
+    for dag in dagbag.dags.values():
+        check_cycle(dag)
+    shop = dagbag.dags["shop_daily"]
+    for upstream, downstream in itertools.pairwise(["land", "gate_landed", "load"]):
+        assert upstream in shop.get_task(downstream).get_flat_relative_ids(upstream=True)
+    elt = dagbag.dags["elt_marts"]
+    dbt_tasks = [t for t in elt.task_ids if t.startswith("dbt.")]
     assert any("fct_daily_revenue" in t for t in dbt_tasks), dbt_tasks
-    assert all(dag.get_task(t).pool == "duckdb_warehouse" for t in dbt_tasks)
+    assert all(elt.get_task(t).pool == "duckdb_warehouse" for t in dbt_tasks)
+    for task_id in dbt_tasks:
+        assert task_id in elt.get_task("gate_marts").get_flat_relative_ids(upstream=True)
+    assert "gate_marts" in elt.get_task("publish").get_flat_relative_ids(upstream=True)
+
+
+def test_marts_are_rebuilt_when_both_raw_sources_have_new_data(dagbag):
+    """Data-aware scheduling: elt_marts waits for the shop and the marketing API, not a clock."""
+    from airflow.sdk.definitions.asset import AssetAll
+
+    condition = dagbag.dags["elt_marts"].timetable.asset_condition
+    assert isinstance(condition, AssetAll), "both sources must have new data, not either"
+    assert {asset.name for asset in condition.objects} == {"warehouse_raw_shop", "warehouse_raw_marketing_api"}
+    producers = {dag_id: {o.name for t in dag.tasks for o in t.outlets} for dag_id, dag in dagbag.dags.items()}
+    assert "warehouse_raw_shop" in producers["shop_daily"]
+    assert "warehouse_raw_marketing_api" in producers["marketing_api_daily"]
 
 
 def test_no_work_at_import_time():

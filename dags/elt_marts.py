@@ -1,0 +1,66 @@
+"""
+### elt_marts: dbt marts, gate 2 and publish, whenever the raw data changes
+
+**When it runs**: data-aware. A run starts once both `warehouse_raw_shop` (from `shop_daily`)
+and `warehouse_raw_marketing_api` (from `marketing_api_daily`) have new data since the last
+run, so the marts are rebuilt once per day from complete inputs, not at a guessed time.
+
+**What it does**:
+
+1. `dbt` - builds staging -> intermediate -> marts with dbt through Cosmos: one task per model,
+   its tests right after it (a failing test stops everything downstream of it).
+2. `gate_marts` - **gate 2**: Great Expectations audits the marts (net <= gross, no negative
+   orders, every day present, values within bounds of the trailing weeks).
+3. `publish` - copies the marts into a new `serving.duckdb` and swaps it in atomically, then
+   clears Superset's result cache. Superset reads only that file, so dashboards keep the last
+   good numbers when anything before this step fails.
+
+**Rerun**: *Clear* the failed task once the cause is fixed (or trigger the DAG by hand): every
+step rebuilds from the warehouse and replaces its output.
+
+**When it fails**: the task log ends with a one-line reason (which model/test or expectation,
+with observed values); an alert goes to `var/alerts.jsonl` (and `ALERT_WEBHOOK_URL` if set).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from _common.assets import SERVING_MARTS, WAREHOUSE_RAW_MARKETING_API, WAREHOUSE_RAW_SHOP
+from _common.dbt import dbt_configs
+from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from airflow.sdk import dag, task
+from cosmos import DbtTaskGroup
+
+
+@dag(
+    dag_id="elt_marts",
+    schedule=(WAREHOUSE_RAW_SHOP & WAREHOUSE_RAW_MARKETING_API),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    tags=["elt", "quality", "publish"],
+)
+def elt_marts():
+    dbt = DbtTaskGroup(group_id="dbt", operator_args={"pool": WAREHOUSE_POOL}, **dbt_configs())
+
+    @task(pool=WAREHOUSE_POOL, retries=0)
+    def gate_marts(run_id: str | None = None) -> None:
+        from quality.pipeline_gates import gate_marts as run_gate_marts
+        from stackctl.settings import get_settings
+
+        run_gate_marts(get_settings(), run_id)
+
+    @task(pool=WAREHOUSE_POOL, outlets=[SERVING_MARTS])
+    def publish(run_id: str | None = None) -> dict[str, int]:
+        from serving.publish import publish_for_dashboards
+        from stackctl.settings import get_settings
+
+        return publish_for_dashboards(get_settings(), run_id).tables
+
+    dbt >> gate_marts() >> publish()
+
+
+elt_marts()
