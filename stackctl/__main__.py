@@ -93,7 +93,7 @@ def _history_marker():
 
 def cmd_run(args: argparse.Namespace) -> None:
     """Everything `make run` does after the environments exist."""
-    from stackctl import airflow_service
+    from stackctl import airflow_service, fake_api_service
     from stackctl.dbt_cli import run_dbt
     from stackctl.pipeline import run_range
     from superset import provision as superset_service
@@ -118,8 +118,10 @@ def cmd_run(args: argparse.Namespace) -> None:
     done_through = dt.date.fromisoformat(marker.read_text().strip()) if marker.exists() else None
     if done_through is None or done_through < history_end:
         first = start if done_through is None else done_through + dt.timedelta(days=1)
-        step(f"pipeline: history {first}..{history_end} headless (same code as the DAG)")
-        run_range(settings, first, history_end, f"history__{history_end}")
+        step("marketing API: starting the local stand-in of the vendor API")
+        fake_api_service.up(settings, log=_indent)
+        step(f"pipeline: history {first}..{history_end} headless (same code as the DAGs)")
+        run_range(settings, first, history_end, f"history__{history_end}", sources=("shop", "marketing_api"))
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(str(history_end))
     else:
@@ -131,14 +133,18 @@ def cmd_run(args: argparse.Namespace) -> None:
     airflow_service.init(settings, log=_indent)
     airflow_url = airflow_service.start(settings, log=_indent)
     api = airflow_service.AirflowApi(airflow_url)
-    api.wait_for_dag("shop_daily")
-    api.patch("/dags/shop_daily", {"is_paused": False})
+    fake_api_service.up(settings, log=_indent)
+    for dag_id in airflow_service.DAG_IDS:
+        api.wait_for_dag(dag_id)
+        api.patch(f"/dags/{dag_id}", {"is_paused": False})
 
     step("superset: metadata, server, dashboards from superset/assets")
     superset_url = superset_service.up(settings, log=_indent)
 
-    step(f"airflow: waiting for the scheduled shop_daily run of {yesterday}")
+    step(f"airflow: waiting for the scheduled runs of {yesterday}, then the marts they trigger")
     _wait_for_run(api, "shop_daily", yesterday, timeout=args.run_timeout)
+    _wait_for_run(api, "marketing_api_daily", yesterday, timeout=args.run_timeout)
+    _wait_for_run(api, "elt_marts", None, timeout=args.run_timeout)
 
     print(
         f"""
@@ -149,12 +155,13 @@ The stack is up ({time.monotonic() - began:.0f}s).
     )
 
 
-def _wait_for_run(api, dag_id: str, ds: dt.date, timeout: float) -> None:
+def _wait_for_run(api, dag_id: str, ds: dt.date | None, timeout: float) -> None:
+    """Wait for the run of `dag_id` for day `ds` (or, with None, its newest run) to finish."""
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        runs = api.get(f"/dags/{dag_id}/dagRuns", order_by="-logical_date", limit=5)["dag_runs"]
-        run = next((r for r in runs if r.get("logical_date", "").startswith(str(ds))), None)
+        runs = api.get(f"/dags/{dag_id}/dagRuns", order_by="-run_after", limit=5)["dag_runs"]
+        run = next((r for r in runs if ds is None or (r.get("logical_date") or "").startswith(str(ds))), None)
         if run:
             tis = api.get(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances", limit=100)["task_instances"]
             done = sum(ti["state"] == "success" for ti in tis)
@@ -166,7 +173,9 @@ def _wait_for_run(api, dag_id: str, ds: dt.date, timeout: float) -> None:
                 return
             if run["state"] == "failed":
                 failed = [ti["task_id"] for ti in tis if ti["state"] == "failed"]
-                raise SystemExit(f"shop_daily for {ds} failed in {failed}: see the task log in the Airflow UI")
+                raise SystemExit(
+                    f"{dag_id} for {ds or 'the newest run'} failed in {failed}: see the task log in the Airflow UI"
+                )
         time.sleep(3)
     raise SystemExit(
         f"shop_daily for {ds} did not finish in {timeout:.0f}s; it keeps running: watch it in the Airflow UI"
@@ -174,10 +183,11 @@ def _wait_for_run(api, dag_id: str, ds: dt.date, timeout: float) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> None:
-    from stackctl import airflow_service
+    from stackctl import airflow_service, fake_api_service
     from superset import provision as superset_service
 
     settings = get_settings()
+    fake_api_service.up(settings, log=_indent)
     airflow_service.init(settings, log=_indent)
     print(f"Airflow  {airflow_service.start(settings, log=_indent)}")
     print(f"Superset {superset_service.up(settings, log=_indent)}")
@@ -190,11 +200,11 @@ def cmd_airflow_init(args: argparse.Namespace) -> None:
 
 
 def cmd_stop(args: argparse.Namespace) -> None:
-    from stackctl import airflow_service
+    from stackctl import airflow_service, fake_api_service
     from superset import provision as superset_service
 
     settings = get_settings()
-    stopped = airflow_service.stop(settings) + superset_service.down(settings)
+    stopped = airflow_service.stop(settings) + superset_service.down(settings) + fake_api_service.down(settings)
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 

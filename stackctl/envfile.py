@@ -24,6 +24,7 @@ GENERATED: dict[str, object] = {
     "SUPERSET_ADMIN_PASSWORD": lambda: secrets.token_urlsafe(18),
     "SUPERSET_SECRET_KEY": lambda: secrets.token_urlsafe(42),
     "PII_HASH_KEY": lambda: secrets.token_hex(32),
+    "MARKETING_API_TOKEN": lambda: secrets.token_urlsafe(24),
 }
 
 REQUIRED = tuple(GENERATED)

@@ -25,8 +25,13 @@ def run_range(
     end: dt.date,
     run_id: str,
     progress: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
+    sources: tuple[str, ...] = ("shop",),
 ) -> dict[str, float]:
-    """Run the pipeline for days [start, end]; return seconds spent per stage."""
+    """Run the pipeline for days [start, end]; return seconds spent per stage.
+
+    `sources`: "shop" (the app DB) and optionally "marketing_api" (needs the API reachable at
+    MARKETING_API_URL).
+    """
     days = [start + dt.timedelta(days=n) for n in range((end - start).days + 1)]
     timings: dict[str, float] = {}
 
@@ -36,13 +41,28 @@ def run_range(
         for table, manifest in land_day(settings, ds, run_id).items():
             landed.setdefault(table, []).append(manifest)
         rows = sum(m[-1]["row_count"] for m in landed.values())
-        print(f"\r  land {ds} ({n}/{len(days)}) rows={rows:,}", end="", file=sys.stderr, flush=True)
+        print(f"\r  land shop {ds} ({n}/{len(days)}) rows={rows:,}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     timings["extract+land"] = time.monotonic() - began
 
+    if "marketing_api" in sources:
+        from ingestion.marketing_api import batch as marketing
+
+        began = time.monotonic()
+        for n, ds in enumerate(days, 1):
+            marketing.land_day(settings, ds, run_id)
+            print(f"\r  land marketing_api {ds} ({n}/{len(days)})", end="", file=sys.stderr, flush=True)
+        print(file=sys.stderr)
+        timings["api fetch+land"] = time.monotonic() - began
+
+    def load_all() -> None:
+        load_days(settings, days, run_id)
+        if "marketing_api" in sources:
+            marketing.load_days(settings, days, run_id)
+
     for stage, step in (
         ("gate 1", lambda: gate_landed_batches(settings, landed, run_id)),
-        ("load", lambda: load_days(settings, days, run_id)),
+        ("load", load_all),
         ("dbt build", lambda: run_dbt(settings, "build", "--quiet", quiet=True)),
         ("gate 2", lambda: gate_marts(settings, run_id)),
         ("publish", lambda: publish_for_dashboards(settings, run_id)),
