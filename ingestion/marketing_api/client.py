@@ -1,0 +1,283 @@
+"""The HTTP client of the marketing API: pages through a day, politely and persistently.
+
+- a client-side rate limit (at most N requests in any second) so we normally never see a 429;
+- timeouts on connect and read, so a hung upstream cannot hang the task;
+- retries with exponential backoff and jitter on 5xx, timeouts, dropped connections and
+  truncated bodies; a 429 or 503 waits what its Retry-After says;
+- no retries on 401/403 (a wrong token does not get better by hammering) or other 4xx;
+- a clear error after the last attempt, naming the request and the last failure.
+
+Each page comes back with its body exactly as received, for the lake.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import hashlib
+import json
+import logging
+import os
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+import requests
+
+log = logging.getLogger(__name__)
+
+RETRYABLE_STATUS = {500, 502, 503, 504}
+DEFAULT_URL = "http://127.0.0.1:8090"
+
+
+class MarketingApiError(RuntimeError):
+    """The API could not be read: the message says which request and why."""
+
+
+class MarketingApiAuthError(MarketingApiError):
+    """The API rejected our credentials; retrying would not help."""
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    base_url: str
+    token: str
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    max_attempts: int = 6  # per request, first try included
+    backoff_base: float = 0.5  # seconds; doubles per attempt
+    backoff_max: float = 30.0
+    max_retry_after: float = 120.0  # a longer Retry-After fails the request instead of blocking the task
+    requests_per_second: float | None = 15.0  # client-side limit, below the vendor's 20/s; None = off
+    max_pages: int = 10_000  # guard against a cursor that never ends
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> ClientConfig:
+        """MARKETING_API_URL (default http://127.0.0.1:8090), MARKETING_API_TOKEN (required)."""
+        token = os.environ.get("MARKETING_API_TOKEN", "")
+        if not token and "token" not in overrides:
+            raise MarketingApiAuthError("MARKETING_API_TOKEN is not set: put the API token in .env (make env)")
+        values: dict = {"base_url": os.environ.get("MARKETING_API_URL") or DEFAULT_URL, "token": token}
+        if os.environ.get("MARKETING_API_RPS"):
+            values["requests_per_second"] = float(os.environ["MARKETING_API_RPS"]) or None
+        return cls(**{**values, **overrides})
+
+
+@dataclass(frozen=True)
+class Page:
+    """One response page: the body as received, and what we parsed from it."""
+
+    number: int
+    url: str  # the request, without credentials
+    body: bytes
+    records: list[dict]
+    next_cursor: str | None
+    attempts: int
+    received_at: str
+
+
+@dataclass
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    waited_seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+
+class RateLimiter:
+    """At most `rate` requests in any `window` seconds (a sliding window, like the server's)."""
+
+    def __init__(
+        self,
+        rate: float | None,
+        window: float = 1.0,
+        margin: float = 0.1,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.limit = int(rate) if rate else 0
+        # A small margin: the server counts arrivals, which lag our sends by a little.
+        self.window = window + margin
+        self.clock, self.sleep = clock, sleep
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Block until a request may go out; returns the seconds waited."""
+        if self.limit <= 0:
+            return 0.0
+        with self._lock:
+            now = self.clock()
+            waited = 0.0
+            while len(self._sent) >= self.limit:
+                wait = self._sent[0] + self.window - now
+                if wait <= 0:
+                    self._sent.popleft()
+                    continue
+                self.sleep(wait)
+                waited += wait
+                now = self.clock()
+            self._sent.append(now)
+            return waited
+
+
+_LIMITERS: dict[tuple[str, str, float | None], RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(config: ClientConfig, sleep: Callable[[float], None] = time.sleep) -> RateLimiter:
+    """One limiter per API and token in this process: the vendor counts per token, not per client object
+    (a headless backfill makes a client per day, and their requests share one budget)."""
+    key = (config.base_url.rstrip("/"), hashlib.sha256(config.token.encode()).hexdigest(), config.requests_per_second)
+    with _LIMITERS_LOCK:
+        if key not in _LIMITERS:
+            _LIMITERS[key] = RateLimiter(config.requests_per_second, sleep=sleep)
+        return _LIMITERS[key]
+
+
+class MarketingApiClient:
+    """Reads one endpoint for one day, page by page, following the server's cursors."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: random.Random | None = None,
+    ):
+        self.config = config
+        self.sleep = sleep
+        self.jitter = jitter or random.Random()  # noqa: S311 - jitter, not cryptography
+        self.limiter = shared_limiter(config, sleep)
+        self.stats = ClientStats()
+        self.session = requests.Session()
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {config.token}",
+                "Accept": "application/json",
+                "User-Agent": "shop-data-platform/marketing_api",
+            }
+        )
+
+    def __enter__(self) -> MarketingApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def fetch_pages(self, path: str, ds: dt.date) -> Iterator[Page]:
+        """Every page of `path` for day `ds`, in order; raises MarketingApiError when it cannot."""
+        cursor: str | None = None
+        seen: set[str] = set()
+        for number in range(1, self.config.max_pages + 1):
+            params = {"date": ds.isoformat(), **({"cursor": cursor} if cursor else {})}
+            body, attempts, url = self._get(path, params)
+            records, cursor = self._parse(body, url)
+            yield Page(number, url, body, records, cursor, attempts, _now())
+            if not cursor:
+                return
+            if cursor in seen:
+                raise MarketingApiError(f"GET {url}: the API sent a cursor it sent before (paging loop)")
+            seen.add(cursor)
+        raise MarketingApiError(f"GET {path} for {ds}: more than {self.config.max_pages} pages, giving up")
+
+    def _parse(self, body: bytes, url: str) -> tuple[list[dict], str | None]:
+        payload = json.loads(body)  # valid JSON: checked in _get
+        data = payload.get("data") if isinstance(payload, dict) else None
+        cursor = payload.get("next_cursor") if isinstance(payload, dict) else None
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise MarketingApiError(f"GET {url}: the response has no 'data' list of records (envelope changed?)")
+        if cursor is not None and not isinstance(cursor, str):
+            raise MarketingApiError(f"GET {url}: 'next_cursor' is {type(cursor).__name__}, expected a string")
+        return data, cursor
+
+    def _get(self, path: str, params: dict[str, str]) -> tuple[bytes, int, str]:
+        cfg = self.config
+        url = f"{cfg.base_url.rstrip('/')}{path}?{urlencode(params)}"
+        started = time.monotonic()
+        last_error = ""
+        for attempt in range(1, cfg.max_attempts + 1):
+            self.stats.waited_seconds += self.limiter.acquire()
+            self.stats.requests += 1
+            retry_after: float | None = None
+            try:
+                response = self.session.get(url, timeout=(cfg.connect_timeout, cfg.read_timeout))
+                body = response.content  # read fully here: a cut-off body raises inside the try
+            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                last_error = f"{type(exc).__name__}: {_first_line(exc)}"
+            else:
+                status = response.status_code
+                if status == 200:
+                    try:
+                        json.loads(body)
+                    except ValueError:
+                        last_error = f"HTTP 200 with a body that is not JSON ({len(body)} bytes)"
+                    else:
+                        return body, attempt, url
+                elif status in (401, 403):
+                    raise MarketingApiAuthError(
+                        f"GET {url}: HTTP {status}, the API rejected the token; check MARKETING_API_TOKEN (not retried)"
+                    )
+                elif status == 429 or status in RETRYABLE_STATUS:
+                    retry_after = _retry_after(response.headers.get("Retry-After"))
+                    last_error = f"HTTP {status} {response.reason}"
+                    if status == 429:
+                        self.stats.rate_limited += 1
+                    if retry_after is not None and retry_after > cfg.max_retry_after:
+                        raise MarketingApiError(
+                            f"GET {url}: HTTP {status} asks to retry after {retry_after:.0f}s, "
+                            f"more than the {cfg.max_retry_after:.0f}s we wait"
+                        )
+                else:
+                    raise MarketingApiError(f"GET {url}: HTTP {status}: {body[:300].decode(errors='replace')}")
+            self.stats.errors.append(last_error)
+            if attempt == cfg.max_attempts:
+                break
+            wait = retry_after if retry_after is not None else self._backoff(attempt)
+            log.warning("GET %s attempt %d/%d: %s; retrying in %.2fs", url, attempt, cfg.max_attempts, last_error, wait)
+            self.stats.retries += 1
+            self.stats.waited_seconds += wait
+            self.sleep(wait)
+        raise MarketingApiError(
+            f"GET {url} failed after {cfg.max_attempts} attempts in {time.monotonic() - started:.1f}s; "
+            f"last error: {last_error}"
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        # Exponential with "equal jitter": at least half the step, so retries of many clients spread out.
+        step = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
+        return step / 2 + self.jitter.uniform(0, step / 2)
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Retry-After is seconds or an HTTP date (RFC 9110); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
