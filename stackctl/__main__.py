@@ -126,8 +126,12 @@ def cmd_run(args: argparse.Namespace) -> None:
         marker.write_text(str(history_end))
     else:
         step(f"pipeline: history already published through {done_through}")
-    step(f"demo data: simulating {yesterday}, the day Airflow will process")
+    step(f"demo data: simulating {yesterday}, the day Airflow will process, and partner files")
     cmd_simulate(argparse.Namespace(days=args.days, end=str(yesterday)))
+    from ingestion.partner_files.process import inbox_dir
+    from ingestion.partner_files.samples import write_demo
+
+    write_demo(inbox_dir(settings), yesterday)
 
     step("airflow: metadata, then api-server, scheduler, dag-processor, triggerer")
     airflow_service.init(settings, log=_indent)
@@ -145,6 +149,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     _wait_for_run(api, "shop_daily", yesterday, timeout=args.run_timeout)
     _wait_for_run(api, "marketing_api_daily", yesterday, timeout=args.run_timeout)
     _wait_for_run(api, "elt_marts", None, timeout=args.run_timeout)
+    _wait_for_inbox(settings, timeout=args.run_timeout)
 
     print(
         f"""
@@ -180,6 +185,18 @@ def _wait_for_run(api, dag_id: str, ds: dt.date | None, timeout: float) -> None:
     raise SystemExit(
         f"shop_daily for {ds} did not finish in {timeout:.0f}s; it keeps running: watch it in the Airflow UI"
     )
+
+
+def _wait_for_inbox(settings, timeout: float) -> None:
+    """partner_files runs continuously (a sensor waits for files): wait until the inbox is drained."""
+    from ingestion.partner_files.process import inbox_dir
+
+    deadline = time.monotonic() + timeout
+    while any(p.is_file() and not p.name.startswith(".") for p in inbox_dir(settings).rglob("*")):
+        if time.monotonic() > deadline:
+            raise SystemExit("partner files are still in lake/inbox/: see the partner_files DAG in the Airflow UI")
+        time.sleep(3)
+    print("    partner files processed (python -m ingestion.partner_files list shows the quarantine)", flush=True)
 
 
 def cmd_up(args: argparse.Namespace) -> None:

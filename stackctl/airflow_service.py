@@ -67,6 +67,10 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "SERVING_PATH": str(settings.serving_path),
         "LAKE_DIR": str(settings.lake_dir),
         "APP_DB_URL": settings.app_db_url,
+        # The partner-files sensor watches the inbox through a filesystem connection.
+        "AIRFLOW_CONN_PARTNER_INBOX": json.dumps(
+            {"conn_type": "fs", "extra": {"path": str(settings.lake_dir / "inbox")}}
+        ),
     }
     return {**os.environ, **env}
 

@@ -1,0 +1,530 @@
+"""Process the partner inbox: every dropped file is landed, or quarantined, exactly once.
+
+Flow of one file in `lake/inbox/<partner>/` (the `partner_files` DAG's `process` task):
+1. wait until the file has settled (not modified for PARTNER_FILES_SETTLE_SECONDS); names starting
+   with "." are uploads in progress and are not touched;
+2. sha256 of its bytes; the ledger (`ledger.py`) says whether this content was seen before. Seen
+   and finished -> a *duplicate*: recorded as a receipt, removed from the inbox, nothing loaded;
+3. archive the bytes unchanged: `lake/raw/partner_files/<partner>/_files/<sha256>.<ext>`;
+4. check it against the partner's contract (`validate.py`: encoding, header, truncation, types,
+   ranges, keys) and apply the policy below;
+5. good rows -> `lake/raw/partner_files/<partner>/ds=<business date>/part-<run_id>.parquet`
+   (`ingestion.lake.write_partition`: atomic swap); held rows or files -> `lake/quarantine/...`
+   (`quarantine.py`) with `reason.json` and `REPORT.md`, and an alert;
+6. the ledger records the outcome; only then is the file removed from the inbox.
+A crash anywhere before step 6 leaves the file in the inbox and the ledger without a finished
+entry, so the next run redoes it; every write it repeats replaces (partition, quarantine folder,
+archive), so nothing is doubled. `load_landed` (the DAG's `load` task, in the warehouse pool)
+then replaces those days of `raw.partner_<partner>` with `ingestion.warehouse.load_batch`.
+
+**Policy for partly bad files.** A fault of the file itself (name without a business date, wrong
+extension, empty, not in an accepted encoding, wrong header or fields, truncated, not parseable)
+quarantines the whole file. Otherwise each row is checked; if the bad rows are at most
+`max_bad_row_ratio` of the file's rows (5% by default, per contract; PARTNER_FILES_MAX_BAD_ROW_RATIO
+overrides it), the good rows are loaded and the bad rows are quarantined with their row numbers
+and reasons. Above the threshold the whole file is quarantined: that many bad rows means the export
+is broken, and loading a part of it would look complete while it is not. Either way nothing is
+dropped silently: every row of the file is counted once as loaded or quarantined, and
+rows in = loaded + quarantined is asserted before the outcome is recorded.
+
+**One file per partner and business day.** The business date comes from the file name and is the
+partition `ds`. A later file for the same partner and day replaces that day (a corrected re-send);
+the earlier file is marked `superseded` in the ledger. Files without a date in their name are
+quarantined rather than dated by processing day, because two such files would replace each other.
+
+Fault injection for tests: PARTNER_FILES_FAULT=after_archive|after_land|after_ledger|after_load makes
+the process die on the spot (os._exit, like kill -9) at that point.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from ingestion.lake import read_manifest, write_partition
+from ingestion.partner_files import quarantine
+from ingestion.partner_files.contracts import CONTRACTS, SOURCE_NAME, PartnerContract
+from ingestion.partner_files.ledger import DONE, FileEntry, Ledger
+from ingestion.partner_files.validate import CheckedFile, FileError, check_file
+from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
+from stackctl.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INBOX_ROOT_PARTNER = "_inbox_root"  # files dropped outside any partner folder
+
+
+def inbox_dir(settings: Settings) -> Path:
+    return settings.lake_dir / "inbox"
+
+
+def ledger_path(settings: Settings) -> Path:
+    return settings.lake_raw_dir / SOURCE_NAME / "_ledger.sqlite"
+
+
+def archive_path(settings: Settings, partner: str, sha256: str, file_name: str) -> Path:
+    ext = ("." + file_name.rsplit(".", 1)[-1].lower()) if "." in file_name else ""
+    return settings.lake_raw_dir / SOURCE_NAME / partner / "_files" / f"{sha256}{ext}"
+
+
+def max_bad_row_ratio(contract: PartnerContract) -> float:
+    override = os.environ.get("PARTNER_FILES_MAX_BAD_ROW_RATIO")
+    return float(override) if override else contract.max_bad_row_ratio
+
+
+def settle_seconds_default() -> float:
+    return float(os.environ.get("PARTNER_FILES_SETTLE_SECONDS", "5"))
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What one run did with one dropped file."""
+
+    partner: str
+    file_name: str
+    sha256: str
+    outcome: str  # loaded | loaded_partial | quarantined | duplicate | cleared | skipped
+    ds: str | None = None
+    rows_in: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    quarantine_id: str | None = None
+    reason: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class InboxSummary:
+    run_id: str
+    files: list[FileOutcome] = field(default_factory=list)
+
+    @property
+    def outcomes(self) -> dict[str, int]:
+        return dict(Counter(f.outcome for f in self.files))
+
+    @property
+    def landed(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.outcome in ("loaded", "loaded_partial")]
+
+    def as_dict(self) -> dict:
+        return {
+            "run_id": self.run_id,
+            "outcomes": self.outcomes,
+            "rows_in": sum(f.rows_in for f in self.files if f.outcome not in ("duplicate", "cleared")),
+            "rows_loaded": sum(f.rows_loaded for f in self.landed),
+            "rows_quarantined": sum(f.rows_quarantined for f in self.files if f.outcome != "duplicate"),
+            "files": [asdict(f) for f in self.files],
+        }
+
+
+def _fault_point(name: str) -> None:
+    if os.environ.get("PARTNER_FILES_FAULT") == name:
+        log.error("PARTNER_FILES_FAULT=%s: dying here on purpose", name)
+        logging.shutdown()
+        os._exit(137)
+
+
+def pending_files(inbox: Path) -> list[tuple[str, Path]]:
+    """(partner, path) of every dropped entry, oldest first; dot files are uploads in progress."""
+    found: list[tuple[str, Path]] = []
+    if not inbox.exists():
+        return found
+    for entry in inbox.iterdir():
+        if entry.name.startswith("."):
+            continue
+        if entry.is_file():
+            found.append((INBOX_ROOT_PARTNER, entry))
+            continue
+        if entry.is_dir():
+            found.extend((entry.name, p) for p in entry.iterdir() if not p.name.startswith("."))
+    return sorted(found, key=lambda item: (item[1].stat().st_mtime, item[1].name))
+
+
+def process_inbox(
+    settings: Settings,
+    run_id: str,
+    *,
+    settle_seconds: float | None = None,
+    today: dt.date | None = None,
+) -> InboxSummary:
+    """Process every file waiting in the inbox; see the module docstring for the rules."""
+    inbox = inbox_dir(settings)
+    for partner in CONTRACTS:  # so partners (and engineers) see where to drop files
+        (inbox / partner).mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(ledger_path(settings))
+    settle = settle_seconds_default() if settle_seconds is None else settle_seconds
+    day = today or dt.datetime.now(dt.UTC).date()
+    summary = InboxSummary(run_id)
+    with _inbox_lock(settings):
+        for partner, path in pending_files(inbox):
+            if path.is_dir():
+                summary.files.append(_hold_directory(settings, partner, path, day, run_id))
+                continue
+            if not _wait_until_settled(path, settle):
+                summary.files.append(FileOutcome(partner, path.name, "", "skipped", reason="still being written"))
+                continue
+            summary.files.append(process_file(settings, ledger, partner, path, run_id, day))
+    log.info("partner inbox run %s: %s", run_id, summary.outcomes or "no files")
+    return summary
+
+
+@contextmanager
+def _inbox_lock(settings: Settings) -> Iterator[None]:
+    """One inbox run at a time (the DAG runs one at a time; this also covers the CLI beside it)."""
+    path = ledger_path(settings).with_name(".process.lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.warning("another partner-files run is processing the inbox; waiting for it to finish")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def process_file(
+    settings: Settings, ledger: Ledger, partner: str, path: Path, run_id: str, today: dt.date
+) -> FileOutcome:
+    """Land or quarantine one file, exactly once per content."""
+    began = time.monotonic()
+    data = path.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    entry = ledger.get(sha)
+    if entry is not None and entry.status in DONE:
+        return _already_seen(ledger, entry, partner, path, run_id)
+
+    ledger.start(sha, partner, path.name, len(data), run_id)
+    contract = CONTRACTS.get(partner)
+    archived = None
+    if contract is not None:
+        archived = archive_path(settings, partner, sha, path.name)
+        _write_once(archived, data)
+    _fault_point("after_archive")
+
+    if contract is None:
+        known = ", ".join(CONTRACTS)
+        where = "outside any partner folder" if partner == INBOX_ROOT_PARTNER else f"in unknown folder {partner!r}"
+        checked = CheckedFile(
+            None,
+            None,
+            max(data.count(b"\n") - 1, 0),
+            file_error=FileError("unknown_partner", f"dropped {where}; partner folders are: {known}"),
+        )
+        ratio = 0.0
+    else:
+        checked = check_file(data, path.name, contract, today)
+        ratio = max_bad_row_ratio(contract)
+    decision, reason_text, bad_ratio = _decide(checked, ratio)
+    rows_loaded = checked.rows_good if decision != "quarantined" else 0
+    rows_quarantined = checked.rows_in - rows_loaded
+    if decision != "quarantined" and rows_loaded + len(checked.bad_rows) != checked.rows_in:
+        raise AssertionError(
+            f"{path.name}: {checked.rows_in} rows read but {rows_loaded} good + {len(checked.bad_rows)} bad"
+        )
+    ds = str(checked.business_date) if checked.business_date else None
+
+    qid = None
+    if decision != "loaded":
+        qid = quarantine.item_id(partner, today, path.name, sha)
+        reason = {
+            "id": qid,
+            "summary": reason_text,
+            "partner": partner,
+            "partner_owner": contract.owner if contract else None,
+            "file_name": path.name,
+            "sha256": sha,
+            "bytes": len(data),
+            "received_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "run_id": run_id,
+            "business_date": ds,
+            "encoding": checked.encoding,
+            "decision": decision,
+            "policy": {"max_bad_row_ratio": ratio, "bad_row_ratio": bad_ratio},
+            "counts": {
+                "rows_in": checked.rows_in,
+                "rows_loaded": rows_loaded,
+                "rows_quarantined": rows_quarantined,
+                "rows_bad": len(checked.bad_rows) if not checked.file_error else rows_quarantined,
+            },
+            "file_error": asdict(checked.file_error) if checked.file_error else None,
+            "row_errors": checked.errors_as_dicts(),
+            "archive_path": str(archived) if archived else None,
+            "contract": contract.describe() if contract else None,
+        }
+        bad_rows_file = _bad_rows_file(checked, contract, path.name) if decision == "loaded_partial" else None
+        quarantine.write_item(settings, qid, reason, data, bad_rows_file)
+
+    if decision != "quarantined":
+        assert contract is not None and checked.good is not None and ds is not None
+        table = _with_lineage(checked.good, contract, sha, path.name)
+        manifest = write_partition(
+            settings.lake_raw_dir,
+            SOURCE_NAME,
+            partner,
+            ds,
+            table.to_batches(),
+            contract.arrow_schema,
+            run_id,
+            watermark_column=contract.watermark_column,
+        )
+        if manifest.row_count != rows_loaded:
+            raise RuntimeError(f"{path.name}: landed {manifest.row_count} rows, expected {rows_loaded}")
+    _fault_point("after_land")
+
+    superseded = ledger.finish(
+        sha,
+        status="quarantined" if decision == "quarantined" else "landed",
+        decision=decision,
+        reason=reason_text if decision != "loaded" else None,
+        ds=ds,
+        encoding=checked.encoding,
+        rows_in=checked.rows_in,
+        rows_loaded=rows_loaded,
+        rows_quarantined=rows_quarantined,
+        quarantine_id=qid,
+        archive_path=str(archived) if archived else None,
+    )
+    _fault_point("after_ledger")
+    path.unlink()
+    ledger.inbox_cleared(sha)
+
+    outcome = FileOutcome(
+        partner,
+        path.name,
+        sha,
+        decision,
+        ds,
+        checked.rows_in,
+        rows_loaded,
+        rows_quarantined,
+        qid,
+        reason_text if decision != "loaded" else None,
+        round(time.monotonic() - began, 3),
+    )
+    _log_and_alert(outcome, settings, superseded)
+    return outcome
+
+
+def _decide(checked: CheckedFile, max_ratio: float) -> tuple[str, str, float | None]:
+    """The policy: (decision, one-line reason, bad-row ratio)."""
+    if checked.file_error is not None:
+        return "quarantined", f"whole file quarantined: {checked.file_error.message}", None
+    bad = len(checked.bad_rows)
+    if bad == 0:
+        return "loaded", f"all {checked.rows_in} rows loaded", 0.0
+    ratio = bad / checked.rows_in
+    if ratio <= max_ratio:
+        return (
+            "loaded_partial",
+            f"{checked.rows_good} rows loaded, {bad} bad row(s) quarantined ({ratio:.1%} <= {max_ratio:.1%} limit)",
+            ratio,
+        )
+    return (
+        "quarantined",
+        f"whole file quarantined: {bad} of {checked.rows_in} rows are bad ({ratio:.1%} > {max_ratio:.1%} limit)",
+        ratio,
+    )
+
+
+def _already_seen(ledger: Ledger, entry: FileEntry, partner: str, path: Path, run_id: str) -> FileOutcome:
+    if entry.partner == partner and entry.file_name == path.name and not entry.inbox_cleared:
+        # A previous run recorded the outcome but died before removing the file: finish that.
+        path.unlink()
+        ledger.inbox_cleared(entry.sha256)
+        log.warning("%s/%s was already %s; removed it from the inbox", partner, path.name, entry.status)
+        return FileOutcome(partner, path.name, entry.sha256, "cleared", entry.ds, reason=f"already {entry.status}")
+    ledger.duplicate(entry.sha256, partner, path.name, run_id)
+    path.unlink()
+    held = f" (quarantine item {entry.quarantine_id})" if entry.quarantine_id else ""
+    reason = (
+        f"same content as {entry.partner}/{entry.file_name} (sha256 {entry.sha256[:12]}), already {entry.status}"
+        f"{held}: not processed again"
+    )
+    log.warning("duplicate %s/%s: %s", partner, path.name, reason)
+    return FileOutcome(partner, path.name, entry.sha256, "duplicate", entry.ds, reason=reason)
+
+
+def _with_lineage(good: pa.Table, contract: PartnerContract, sha: str, file_name: str) -> pa.Table:
+    n = good.num_rows
+    table = good.append_column("_file_sha256", pa.array([sha] * n, pa.string())).append_column(
+        "_file_name", pa.array([file_name] * n, pa.string())
+    )
+    schema = contract.arrow_schema
+    return table.select(schema.names).cast(schema)
+
+
+def _bad_rows_file(checked: CheckedFile, contract: PartnerContract | None, file_name: str) -> tuple[str, bytes]:
+    """The held rows as the partner sent them (same format and encoding), header first for CSV."""
+    assert contract is not None
+    ext = "." + file_name.rsplit(".", 1)[-1] if "." in file_name else ""
+    parts = []
+    if contract.format == "csv" and checked.header is not None:
+        parts.append(contract.delimiter.join(checked.header) + "\n")
+    parts += [checked.bad_records[row] for row in sorted(checked.bad_records)]
+    text = "".join(p if p.endswith(("\n", "\r")) else p + "\n" for p in parts)
+    return f"bad_rows{ext}", text.encode(checked.encoding or "utf-8")
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    """Content-addressed write: skip when present, else write beside it and rename in."""
+    if path.exists() and path.stat().st_size == len(data):
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _wait_until_settled(path: Path, settle_seconds: float) -> bool:
+    """True once the file has not been modified for settle_seconds (bounded wait)."""
+    deadline = time.monotonic() + max(settle_seconds * 6, 30.0)
+    while True:
+        age = time.time() - path.stat().st_mtime
+        if age >= settle_seconds:
+            return True
+        if time.monotonic() > deadline:
+            log.warning("%s is still being written after %.0fs; leaving it for the next run", path, settle_seconds * 6)
+            return False
+        time.sleep(min(settle_seconds - age, 5.0))
+
+
+def _hold_directory(settings: Settings, partner: str, path: Path, today: dt.date, run_id: str) -> FileOutcome:
+    """A folder inside a partner folder is not a delivery: move it to quarantine as it is."""
+    qid = f"{partner}/{today}/{path.name}-directory"
+    target = quarantine.quarantine_root(settings) / qid
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.move(str(path), str(target))
+    reason = {
+        "id": qid,
+        "summary": "a directory was dropped inside a partner folder; only files are processed",
+        "partner": partner,
+        "file_name": path.name,
+        "sha256": "",
+        "run_id": run_id,
+        "decision": "quarantined",
+        "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+    (target / "reason.json").write_text(json.dumps(reason, indent=2) + "\n")
+    log.warning("moved directory %s to quarantine %s", path, qid)
+    return FileOutcome(partner, path.name, "", "quarantined", quarantine_id=qid, reason=reason["summary"])
+
+
+def _log_and_alert(outcome: FileOutcome, settings: Settings, superseded: list[str]) -> None:
+    log.info(
+        "%s/%s sha256=%s -> %s ds=%s rows in=%d loaded=%d quarantined=%d in %.2fs%s",
+        outcome.partner,
+        outcome.file_name,
+        outcome.sha256[:12],
+        outcome.outcome,
+        outcome.ds,
+        outcome.rows_in,
+        outcome.rows_loaded,
+        outcome.rows_quarantined,
+        outcome.seconds,
+        f" (replaces {len(superseded)} earlier file(s) of the day)" if superseded else "",
+    )
+    if outcome.quarantine_id is None:
+        return
+    from stackctl.alerts import send_alert
+
+    where = quarantine.quarantine_root(settings) / outcome.quarantine_id / "REPORT.md"
+    send_alert(
+        f"partner_files: {outcome.partner}/{outcome.file_name}: {outcome.reason} - report: {where}",
+        partner=outcome.partner,
+        file_name=outcome.file_name,
+        quarantine_id=outcome.quarantine_id,
+        decision=outcome.outcome,
+    )
+
+
+# --- warehouse -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadSummary:
+    files: int
+    tables: list[dict]
+    ledger_rows: int
+
+
+def load_landed(settings: Settings, run_id: str) -> LoadSummary:
+    """Load every landed-but-not-loaded day into raw.partner_<partner>, then mirror the ledger.
+
+    Runs inside the `duckdb_warehouse` pool. One transaction replaces all affected days of all
+    partner tables (`load_batch`); the ledger marks the files loaded only after it commits, so a
+    crash in between just loads the same days again on the next run.
+    """
+    ledger = Ledger(ledger_path(settings))
+    landed = ledger.landed()
+    days: dict[str, set[str]] = {}
+    for entry in landed:
+        assert entry.ds is not None
+        days.setdefault(entry.partner, set()).add(entry.ds)
+    manifests = {
+        CONTRACTS[partner].table: [read_manifest(settings.lake_raw_dir, SOURCE_NAME, partner, d) for d in sorted(ds)]
+        for partner, ds in days.items()
+    }
+    con = connect_warehouse(
+        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
+    )
+    try:
+        results: list[LoadResult] = load_batch(con, settings.lake_raw_dir, manifests, run_id) if manifests else []
+        _fault_point("after_load")
+        ledger.mark_loaded([e.sha256 for e in landed], run_id)
+        mirrored = mirror_ledger(con, ledger)
+    finally:
+        con.close()
+    for result in results:
+        log.info("loaded raw.%s days=%d rows=%d", result.table, result.days, result.rows)
+    return LoadSummary(len(landed), [asdict(r) for r in results], mirrored)
+
+
+def mirror_ledger(con, ledger: Ledger) -> int:
+    """Copy the ledger into ops.partner_file_ledger / ops.partner_file_receipts (for SQL and dashboards)."""
+    entries = ledger.entries()
+    numeric = {"bytes", "rows_in", "rows_loaded", "rows_quarantined", "inbox_cleared"}
+    schema = pa.schema(
+        [pa.field(c, pa.int64() if c in numeric else pa.string()) for c in FileEntry.__dataclass_fields__]
+    )
+    files = pa.Table.from_pylist([asdict(e) for e in entries], schema=schema)
+    receipt_names = ["received_at", "partner", "file_name", "sha256", "run_id", "outcome"]
+    receipts = pa.Table.from_pylist(
+        [dict(zip(receipt_names, r, strict=True)) for r in ledger.receipts()],
+        schema=pa.schema([pa.field(n, pa.string()) for n in receipt_names]),
+    )
+    con.execute("begin transaction")
+    try:
+        con.execute("create schema if not exists ops")
+        con.register("_partner_files", files)
+        con.register("_partner_receipts", receipts)
+        con.execute("create or replace table ops.partner_file_ledger as select * from _partner_files")
+        con.execute("create or replace table ops.partner_file_receipts as select * from _partner_receipts")
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.unregister("_partner_files")
+        con.unregister("_partner_receipts")
+    return len(entries)
