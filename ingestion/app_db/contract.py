@@ -7,7 +7,7 @@ returns) keeps Parquet files stable across SQLite and PostgreSQL and makes drift
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 
@@ -33,6 +33,12 @@ class TableContract:
     changed_at: str  # the change timestamp (also the landed partition's watermark column)
     schema: pa.Schema
     mode: str = "changed_at"
+    # Column classification at creation: "public", "internal" (the default) or "pii:<kind>".
+    # It travels to the dbt source YAML (meta/tags) and the catalog; `governance` checks it.
+    classification: dict[str, str] = field(default_factory=dict)
+
+    def classification_of(self, column: str) -> str:
+        return self.classification.get(column, "internal")
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -68,6 +74,15 @@ CONTRACTS: dict[str, TableContract] = {
                 ("marketing_opt_in", pa.bool_()),
                 *_TIMESTAMPS,
             ),
+            classification={
+                "email": "pii:email",
+                "full_name": "pii:name",
+                "phone": "pii:phone",
+                "street_address": "pii:address",
+                "city": "internal",  # a quasi-identifier only together with the fields above
+                "birth_date": "pii:birth_date",
+                "country_code": "public",
+            },
         ),
         TableContract(
             "products",
@@ -83,6 +98,7 @@ CONTRACTS: dict[str, TableContract] = {
                 ("is_active", pa.bool_()),
                 *_TIMESTAMPS,
             ),
+            classification={"sku": "public", "product_name": "public", "category": "public"},
         ),
         TableContract(
             "orders",
@@ -145,6 +161,8 @@ CONTRACTS: dict[str, TableContract] = {
                 ("occurred_at", TS),
                 ("created_at", TS),
             ),
+            # a cookie id linked to a person once they log in: pseudonymous personal data
+            classification={"visitor_id": "pii:online_identifier"},
         ),
     ]
 }

@@ -172,3 +172,14 @@ def test_a_failing_gate_leaves_the_serving_file_untouched(airflow_runs):
     assert hashlib.sha256(settings.serving_path.read_bytes()).hexdigest() == before
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         assert con.execute("select count(*) from raw.order_items where _ds = ?", [BAD_DAY]).fetchone()[0] == 0
+
+
+def test_the_serving_file_holds_no_personal_data(airflow_runs):
+    """What dashboards can read: no e-mail/phone shaped values, none of the customers' identifiers."""
+    from governance.pii_scan import scan
+
+    settings, _ = airflow_runs
+    with sqlite3.connect(settings.app_db_url.removeprefix("sqlite:///")) as con:
+        known = [v for row in con.execute("select email, full_name, phone, street_address from customers") for v in row]
+    assert len(known) > 100
+    assert scan(settings.serving_path, known_values=known) == []
