@@ -1,4 +1,5 @@
--- Refunds converted to EUR at the rate of the order they belong to, dated by the return.
+-- One row per return: the refund converted to EUR at the rate of the order it belongs to (the rate the
+-- customer paid), dated by the day the return was booked.
 with
 
 returns as (
@@ -12,11 +13,14 @@ orders as (
 converted as (
     select
         returns.return_id,
+        returns.order_item_id,
         returns.order_id,
+        orders.customer_id,
         returns.returned_date,
         orders.channel,
         orders.country_code,
         orders.currency,
+        returns.returned_quantity,
         returns.refund_amount,
         returns.refund_amount * orders.eur_exchange_rate as refund_amount_eur
     from returns

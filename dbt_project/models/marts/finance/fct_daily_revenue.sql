@@ -1,8 +1,10 @@
--- Grain: one row per UTC calendar day, every day from the first order to the last activity.
+-- Grain: one row per UTC calendar day, every day from the first order or return to the last one.
+-- Net revenue excluding returns = gross revenue of the day's non-cancelled orders - refunds booked
+-- that day, both in EUR at the rate fixed at checkout. Summed from unrounded lines, rounded once.
 with
 
 order_lines as (
-    select * from {{ ref('int_order_lines_converted') }}
+    select * from {{ ref('fct_order_lines') }}
 ),
 
 refunds as (
@@ -15,6 +17,7 @@ sales_by_day as (
         sum(line_amount_eur) as gross_revenue_eur,
         count(distinct order_id) as orders
     from order_lines
+    where not is_cancelled
     group by ordered_date
 ),
 
@@ -34,11 +37,11 @@ bounds as (
         select revenue_date from sales_by_day
         union all
         select revenue_date from returns_by_day
-    )
+    ) as activity_days
 ),
 
 calendar as (
-    select cast(day as date) as revenue_date
+    select cast(spine.day as date) as revenue_date
     from bounds, generate_series(bounds.first_date, bounds.last_date, interval 1 day) as spine (day)
 ),
 

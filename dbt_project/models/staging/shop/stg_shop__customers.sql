@@ -1,3 +1,5 @@
+-- One row per customer: the latest version. E-mail is pseudonymised (keyed hash); name, phone and
+-- street address are dropped; the birth date is generalised to its year.
 with
 
 source as (
@@ -19,7 +21,8 @@ renamed as (
         cast(date_trunc('year', birth_date) as date) as birth_year_date,
         marketing_opt_in as is_marketing_opted_in,
         created_at as signed_up_at,
-        updated_at
+        updated_at,
+        _loaded_at as loaded_at
     from latest
 )
 

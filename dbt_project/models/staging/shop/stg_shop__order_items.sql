@@ -1,3 +1,4 @@
+-- One row per order line: the latest version, amounts in the order currency.
 with
 
 source as (
@@ -19,7 +20,8 @@ renamed as (
         unit_price_cents / 100.0 as unit_price,
         quantity * unit_price_cents / 100.0 as line_amount,
         created_at,
-        updated_at
+        updated_at,
+        _loaded_at as loaded_at
     from latest
 )
 

@@ -1,3 +1,4 @@
+-- One row per order: the latest version (status moves placed -> shipped -> delivered, or cancelled).
 with
 
 source as (
@@ -22,7 +23,8 @@ renamed as (
         eur_exchange_rate,
         ordered_at,
         cast(ordered_at as date) as ordered_date,
-        updated_at
+        updated_at,
+        _loaded_at as loaded_at
     from latest
 )
 

@@ -1,3 +1,4 @@
+-- One row per product: the latest version, prices in EUR.
 with
 
 source as (
@@ -19,7 +20,8 @@ renamed as (
         unit_price_eur_cents / 100.0 as unit_price_eur,
         is_active,
         created_at,
-        updated_at
+        updated_at,
+        _loaded_at as loaded_at
     from latest
 )
 

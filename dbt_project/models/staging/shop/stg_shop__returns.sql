@@ -1,3 +1,4 @@
+-- One row per return: the latest version, refunds in the order currency.
 with
 
 source as (
@@ -19,7 +20,8 @@ renamed as (
         refund_cents / 100.0 as refund_amount,
         reason as return_reason,
         returned_at,
-        cast(returned_at as date) as returned_date
+        cast(returned_at as date) as returned_date,
+        _loaded_at as loaded_at
     from latest
 )
 

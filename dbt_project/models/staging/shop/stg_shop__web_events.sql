@@ -1,3 +1,5 @@
+-- One row per web event (insert-only; a re-sent event counts once). The visitor's cookie id is
+-- pseudonymised (keyed hash).
 with
 
 source as (
@@ -15,14 +17,15 @@ renamed as (
     select
         event_id,
         session_id,
-        visitor_id,
+        {{ pseudonymise('visitor_id') }} as visitor_hash,
         customer_id,
         event_type,
         experiment_key,
         experiment_variant,
         order_id,
         occurred_at,
-        cast(occurred_at as date) as occurred_date
+        cast(occurred_at as date) as occurred_date,
+        _loaded_at as loaded_at
     from deduplicated
 )
 

@@ -1,0 +1,79 @@
+-- Grain: one row per web session, with its experiment variant and how far down the funnel it got.
+-- Funnel flags are monotone: a session that checked out also counts as having added to cart.
+--
+-- Incremental: a run recomputes, from all their events, the sessions that received an event loaded
+-- after the newest `loaded_at` already in the table, and replaces them by session_id.
+{{
+    config(
+        materialized='incremental',
+        unique_key='session_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
+with
+
+web_events as (
+    select * from {{ ref('stg_shop__web_events') }}
+),
+
+{% if is_incremental() -%}
+changed_sessions as (
+    select distinct session_id
+    from web_events
+    where loaded_at > (
+        select coalesce(max(this_run.loaded_at), cast('1900-01-01' as timestamp)) from {{ this }} as this_run
+    )
+),
+{%- endif %}
+
+session_events as (
+    select web_events.*
+    from web_events
+    {% if is_incremental() -%}
+        inner join changed_sessions on web_events.session_id = changed_sessions.session_id
+    {%- endif %}
+),
+
+sessions as (
+    select
+        session_id,
+        min(visitor_hash) as visitor_hash,
+        max(customer_id) as customer_id,
+        min(experiment_key) as experiment_key,
+        min(experiment_variant) as experiment_variant,
+        min(occurred_at) as started_at,
+        max(occurred_at) as ended_at,
+        count(*) as events,
+        sum(case when event_type = 'page_view' then 1 else 0 end) as page_views,
+        max(case when event_type in ('add_to_cart', 'checkout', 'purchase') then 1 else 0 end) = 1 as has_added_to_cart,
+        max(case when event_type in ('checkout', 'purchase') then 1 else 0 end) = 1 as has_checked_out,
+        max(case when event_type = 'purchase' then 1 else 0 end) = 1 as has_purchased,
+        max(order_id) as order_id,
+        max(loaded_at) as loaded_at
+    from session_events
+    group by session_id
+),
+
+final as (
+    select
+        session_id,
+        visitor_hash,
+        customer_id,
+        cast(started_at as date) as session_date,
+        started_at,
+        ended_at,
+        experiment_key,
+        experiment_variant,
+        events,
+        page_views,
+        has_added_to_cart,
+        has_checked_out,
+        has_purchased,
+        order_id,
+        loaded_at
+    from sessions
+)
+
+select * from final

@@ -1,0 +1,20 @@
+-- Fails when a visitor was assigned to more than one variant of the same experiment. The A/B results
+-- count each visitor once per variant, so such a visitor would be counted in both arms and the test's
+-- independence assumption would break: fix the assignment before trusting fct_experiment_results.
+with
+
+web_events as (
+    select * from {{ ref('stg_shop__web_events') }}
+),
+
+assignments as (
+    select
+        experiment_key,
+        visitor_hash,
+        count(distinct experiment_variant) as variants
+    from web_events
+    group by experiment_key, visitor_hash
+)
+
+select * from assignments
+where variants > 1
