@@ -73,14 +73,16 @@ DOCS_PORT ?= 8081
 dbt-build: install ## dbt build (DBT_TARGET=dev builds your own copy in warehouse/dev.duckdb)
 	DBT_TARGET=$(DBT_TARGET) $(STACKCTL) dbt build
 
-docs: install ## build dbt docs (lineage) and serve them on 127.0.0.1:$(DOCS_PORT)
-	$(STACKCTL) dbt docs generate
+docs: install ## build dbt docs (lineage, KPI dictionary) on the dev target and serve them on 127.0.0.1:$(DOCS_PORT)
+	DBT_TARGET=dev $(STACKCTL) dbt docs generate
 	@echo "dbt docs on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C to stop)"
-	$(STACKCTL) dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+	DBT_TARGET=dev $(STACKCTL) dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
-lint: install ## ruff on Python
+lint: install ## ruff on Python, sqlfluff (dbt templater) on the dbt models
 	$(VENV)/pipeline/bin/ruff check .
 	$(VENV)/pipeline/bin/ruff format --check .
+	cd dbt_project && WAREHOUSE_PATH=/tmp/sqlfluff-lint.duckdb PII_HASH_KEY=lint DBT_TARGET_PATH=/tmp/sqlfluff-target \
+		../$(VENV)/pipeline/bin/sqlfluff lint models tests
 
 clean: stop ## delete generated data and run state (keeps .env and the environments)
 	rm -rf appdb lake warehouse var dbt_project/target dbt_project/logs

@@ -43,7 +43,10 @@ def dbt_configs() -> dict:
         ),
         "render_config": RenderConfig(
             load_method=LoadMode.DBT_MANIFEST,
-            test_behavior=TestBehavior.AFTER_EACH,
+            # One `dbt build` per model (model + its own tests in one task, one dbt start-up), and
+            # tests spanning several models (reconciliations) as their own tasks after all parents.
+            test_behavior=TestBehavior.BUILD,
+            should_detach_multiple_parents_tests=True,
             emit_datasets=False,
         ),
     }
