@@ -62,7 +62,8 @@ def ensure_env_file(path: Path = ENV_FILE) -> list[str]:
 def load_env(path: Path = ENV_FILE, *, required: bool = True) -> dict[str, str]:
     """Export the .env's values (caller's environment wins); fail clearly when it is missing."""
     if not path.exists():
-        if required:
+        # Without the file, the environment itself may carry everything (CI, containers).
+        if required and any(not os.environ.get(name) for name in REQUIRED):
             raise EnvFileError(f"{path} is missing: run `make run` (or `make env`) to generate credentials")
         return {}
     values = parse_env(path.read_text())

@@ -21,6 +21,8 @@ def stackctl(tmp_path: Path, *args: str, env_extra: dict | None = None) -> subpr
 def test_missing_env_file_says_how_to_create_it(tmp_path, monkeypatch):
     from stackctl import envfile
 
+    for name in envfile.REQUIRED:
+        monkeypatch.delenv(name, raising=False)
     missing = tmp_path / "no.env"
     monkeypatch.setattr(envfile, "ENV_FILE", missing)
     try:
