@@ -13,7 +13,7 @@ export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 # Precompiled bytecode is 2-3x faster to import; the machine sets PYTHONDONTWRITEBYTECODE.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --python
 
-.PHONY: help run test stop status up env install simulate pipeline dbt-parse dbt-build docs lint lock clean
+.PHONY: help run test stop status up env install simulate pipeline dbt-parse dbt-build docs superset-export lint lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -77,6 +77,9 @@ docs: install ## build dbt docs (lineage, KPI dictionary) on the dev target and 
 	DBT_TARGET=dev $(STACKCTL) dbt docs generate
 	@echo "dbt docs on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C to stop)"
 	DBT_TARGET=dev $(STACKCTL) dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+
+superset-export: install ## write dashboards edited in the Superset UI back to superset/assets/ (review, then commit)
+	$(PIPELINE_PY) -m superset.provision export
 
 lint: install ## ruff on Python, sqlfluff (dbt templater) on the dbt models
 	$(VENV)/pipeline/bin/ruff check .

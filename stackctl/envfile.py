@@ -25,6 +25,13 @@ GENERATED: dict[str, object] = {
     "SUPERSET_SECRET_KEY": lambda: secrets.token_urlsafe(42),
     "PII_HASH_KEY": lambda: secrets.token_hex(32),
     "MARKETING_API_TOKEN": lambda: secrets.token_urlsafe(24),
+    # Superset logins per role (superset/roles.yaml): see only what the role allows.
+    "SUPERSET_EXECUTIVE_USER": lambda: "executive",
+    "SUPERSET_EXECUTIVE_PASSWORD": lambda: secrets.token_urlsafe(18),
+    "SUPERSET_ANALYST_USER": lambda: "analyst",
+    "SUPERSET_ANALYST_PASSWORD": lambda: secrets.token_urlsafe(18),
+    "SUPERSET_COUNTRY_MANAGER_USER": lambda: "country_manager_de",
+    "SUPERSET_COUNTRY_MANAGER_PASSWORD": lambda: secrets.token_urlsafe(18),
 }
 
 REQUIRED = tuple(GENERATED)

@@ -2,7 +2,8 @@
 
 Runs in the *pipeline* venv with nothing but `requests`, PyYAML and `stackctl`:
 
-    .venv/pipeline/bin/python -m superset.provision up      # init if needed, start, import
+    .venv/pipeline/bin/python -m superset.provision up      # init if needed, start, import, roles
+    .venv/pipeline/bin/python -m superset.provision export  # UI edits -> superset/assets/*.yaml
     .venv/pipeline/bin/python -m superset.provision down
 
 Superset 6.1 itself lives in its own venv (it needs SQLAlchemy<2, Airflow needs >=2; see
@@ -23,6 +24,13 @@ Steps, each idempotent:
 - `start()`: gunicorn on 127.0.0.1:`SUPERSET_PORT` via `stackctl.procs`, then wait for /health.
 - `import_assets()`: zip `superset/assets/` with `${SERVING_PATH}` filled in, log in over REST
   (JWT + CSRF token) and POST it to `/api/v1/assets/import/`, which overwrites by UUID.
+- `apply_access()`: roles, users (passwords from the environment), dashboard roles and
+  row-level security from `superset/roles.yaml` (`superset/access.py`); after the import,
+  because the file names dashboards and datasets that only then have ids.
+
+And the way back, `export_assets()`: `GET /api/v1/assets/export/`, normalised into the YAML files
+(no ids, no secrets, the serving path re-templated; `superset/asset_files.py`), so a chart edited
+in the UI becomes a reviewable diff.
 """
 
 from __future__ import annotations
@@ -47,7 +55,9 @@ import requests
 import yaml
 
 from stackctl import procs
+from stackctl.envfile import load_env
 from stackctl.settings import Settings, get_settings
+from superset import access, asset_files
 
 SERVICE = "superset"
 HERE = Path(__file__).resolve().parent
@@ -342,11 +352,17 @@ def build_bundle(settings: Settings | None = None, assets_dir: Path = ASSETS_DIR
 
 
 class SupersetClient:
-    """A logged-in REST session (JWT for auth, session cookie + CSRF token for writes)."""
+    """A logged-in REST session (JWT for auth, session cookie + CSRF token for writes).
+
+    Roles without FAB's security API (an executive cannot fetch `/api/v1/security/csrf_token/`)
+    log in through the login form instead, exactly as the browser does: session cookie plus the
+    form's CSRF token.
+    """
 
     def __init__(self, url: str, creds: Credentials, timeout: float = 60.0) -> None:
         self.url = url.rstrip("/")
         self.timeout = timeout
+        self.user = creds.user
         self.session = requests.Session()
         response = self.session.post(
             f"{self.url}/api/v1/security/login",
@@ -360,13 +376,36 @@ class SupersetClient:
         )
         if response.status_code == 401:
             raise ProvisionError(
-                f"Superset rejected the login of {creds.user!r}: the admin password in the "
-                "environment differs from the metadata DB; run `init` again"
+                f"Superset rejected the login of {creds.user!r}: the password in the environment differs "
+                "from the metadata DB; run `init` (admin) or `access` (other users) again"
             )
         response.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
-        csrf = self.get("/api/v1/security/csrf_token/")["result"]
-        self.session.headers.update({"X-CSRFToken": csrf, "Referer": self.url})
+        csrf = self.session.get(f"{self.url}/api/v1/security/csrf_token/", timeout=timeout)
+        if csrf.status_code == 403:
+            del self.session.headers["Authorization"]
+            token = self._form_login(creds)
+        else:
+            csrf.raise_for_status()
+            token = csrf.json()["result"]
+        self.session.headers.update({"X-CSRFToken": token, "Referer": self.url})
+
+    def _form_login(self, creds: Credentials) -> str:
+        page = self.session.get(f"{self.url}/login/", timeout=self.timeout)
+        match = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', page.text)
+        if not match:
+            raise ProvisionError("the Superset login page has no CSRF token")
+        token = match.group(1)
+        response = self.session.post(
+            f"{self.url}/login/",
+            data={"username": creds.user, "password": creds.password, "csrf_token": token},
+            allow_redirects=False,
+            timeout=self.timeout,
+        )
+        me = self.session.get(f"{self.url}/api/v1/me/", timeout=self.timeout)
+        if response.status_code >= 400 or me.status_code != 200:
+            raise ProvisionError(f"the login form rejected {creds.user!r} (HTTP {response.status_code})")
+        return token
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
         response = self.session.get(f"{self.url}{path}", params=params, timeout=self.timeout)
@@ -375,6 +414,9 @@ class SupersetClient:
 
     def post(self, path: str, **kwargs: Any) -> requests.Response:
         return self.session.post(f"{self.url}{path}", timeout=self.timeout, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.put(f"{self.url}{path}", timeout=self.timeout, **kwargs)
 
 
 def import_assets(settings: Settings | None = None, assets_dir: Path = ASSETS_DIR, log: Log = _log) -> float:
@@ -392,6 +434,58 @@ def import_assets(settings: Settings | None = None, assets_dir: Path = ASSETS_DI
     seconds = time.monotonic() - started
     log(f"superset assets imported from {assets_dir} in {seconds:.1f}s")
     return seconds
+
+
+def _secret_values() -> list[str]:
+    """Every secret in the environment that must never end up in an exported file."""
+    names = [name for name in os.environ if name.endswith(("_PASSWORD", "_SECRET", "_SECRET_KEY", "_TOKEN", "_KEY"))]
+    return [os.environ[name] for name in names if len(os.environ[name]) >= 8]
+
+
+def export_bundle(client: SupersetClient) -> dict[str, dict[str, Any]]:
+    """Every asset in the running Superset (GET /api/v1/assets/export/): relative path -> document."""
+    response = client.session.get(f"{client.url}/api/v1/assets/export/", timeout=client.timeout)
+    if response.status_code != 200:
+        raise ProvisionError(f"asset export failed (HTTP {response.status_code}): {response.text[:2000]}")
+    documents: dict[str, dict[str, Any]] = {}
+    with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+        for name in bundle.namelist():
+            # Names are "<export folder>/<kind>/<file>.yaml"; drop the folder.
+            relative = name.split("/", 1)[1] if "/" in name else name
+            if relative.endswith(".yaml"):
+                documents[relative] = yaml.safe_load(bundle.read(name)) or {}
+    return documents
+
+
+def export_assets(
+    settings: Settings | None = None,
+    assets_dir: Path = ASSETS_DIR,
+    *,
+    prune: bool = False,
+    log: Log = _log,
+) -> asset_files.ExportResult:
+    """Write what the running Superset holds back to `assets_dir` as normalised YAML (UI edits -> git).
+
+    Only changed or new objects are written (see `superset/asset_files.py`); files of objects that
+    are gone from Superset are listed in the result and deleted only with `prune`.
+    """
+    settings = settings or get_settings()
+    client = SupersetClient(base_url(settings), admin_credentials())
+    documents = export_bundle(client)
+    try:
+        result = asset_files.write_assets(
+            documents, assets_dir, template_values(settings), _secret_values(), prune=prune
+        )
+    except asset_files.AssetExportError as exc:
+        raise ProvisionError(str(exc)) from exc
+    log(
+        f"superset export to {assets_dir}: {len(result.changed)} changed, {len(result.added)} added, "
+        f"{len(result.unchanged)} unchanged, {len(result.removed)} {'removed' if prune else 'only in git'}"
+    )
+    for label, paths in (("changed", result.changed), ("added", result.added), ("only in git", result.removed)):
+        for path in paths:
+            log(f"  {label}: {path}")
+    return result
 
 
 def clear_data_cache(settings: Settings | None = None) -> int:
@@ -413,12 +507,25 @@ def clear_data_cache(settings: Settings | None = None) -> int:
 # --- what `make run` calls ----------------------------------------------------------------------
 
 
+def apply_access(
+    settings: Settings | None = None, assets_dir: Path = ASSETS_DIR, log: Log = _log
+) -> access.AccessResult:
+    """Roles, users, dashboard roles and row-level security from `superset/roles.yaml` (after the import)."""
+    settings = settings or get_settings()
+    client = SupersetClient(base_url(settings), admin_credentials())
+    try:
+        return access.apply_access(client, assets_dir, log=log)
+    except access.AccessError as exc:
+        raise ProvisionError(str(exc)) from exc
+
+
 def up(settings: Settings | None = None, log: Log = _log) -> str:
-    """Initialise (if needed), start and deploy the assets; return the URL to open."""
+    """Initialise (if needed), start, deploy the assets and the roles; return the URL to open."""
     settings = settings or get_settings()
     init_metadata(settings, log=log)
     url = start(settings, log=log)
     import_assets(settings, log=log)
+    apply_access(settings, log=log)
     return url
 
 
@@ -429,8 +536,14 @@ def down(settings: Settings | None = None) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m superset.provision", description=__doc__)
-    parser.add_argument("action", choices=["up", "down", "init", "start", "stop", "import", "status"])
+    parser.add_argument(
+        "action", choices=["up", "down", "init", "start", "stop", "import", "export", "access", "status"]
+    )
+    parser.add_argument(
+        "--prune", action="store_true", help="export: also delete files of assets no longer in Superset"
+    )
     args = parser.parse_args(argv)
+    load_env(required=False)  # run by hand: the generated credentials (the caller's environment wins)
     try:
         if args.action == "up":
             print(up())
@@ -442,6 +555,10 @@ def main(argv: list[str] | None = None) -> int:
             print(start())
         elif args.action == "import":
             import_assets()
+        elif args.action == "export":
+            export_assets(prune=args.prune)
+        elif args.action == "access":
+            apply_access()
         else:
             running = is_running()
             print(f"superset {'running at ' + base_url() if running else 'not running'}")

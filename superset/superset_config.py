@@ -63,6 +63,11 @@ UPLOAD_FOLDER = str(SUPERSET_HOME / "uploads") + "/"
 # Roles and users over REST (`/api/v1/security/roles/` ...), used to provision view-only roles.
 FAB_ADD_SECURITY_API = True
 
+# DASHBOARD_RBAC: a dashboard tied to roles (superset/roles.yaml) is visible to those roles only,
+# and serves its charts' data to them without any dataset permission: executives see dashboards,
+# never datasets.
+FEATURE_FLAGS = {"DASHBOARD_RBAC": True}
+
 # CSRF stays on for the UI; REST writes fetch `/api/v1/security/csrf_token/` first.
 WTF_CSRF_ENABLED = True
 

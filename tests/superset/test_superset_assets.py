@@ -1,9 +1,9 @@
-"""Serve layer: the Superset assets deploy idempotently and every dashboard chart shows the mart's numbers.
+"""Serve layer: the Superset assets, roles and exports, statically and against a real Superset.
 
-The static tests read `superset/assets/` and `superset/superset_config.py` without a server. The
-server tests start a real Superset (gunicorn from the Superset venv, via `superset.provision`) on a
-free port, against a temporary home, metadata DB and serving file, as `make run` would, and stop it
-at the end.
+The static tests read `superset/assets/`, `superset/roles.yaml`, `superset/superset_config.py` and
+the dbt marts' YAML without a server. The server tests share one real Superset for the module
+(`tests/superset/stack.py`: gunicorn from the Superset venv on a free port, a temporary home and
+metadata DB, the fixture serving file), as `make run` starts it: assets imported, roles applied.
 """
 
 from __future__ import annotations
@@ -13,41 +13,59 @@ import importlib.util
 import io
 import json
 import os
-import secrets
+import re
+import shutil
 import subprocess
 import sys
 import time
 import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import duckdb
 import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
+from serving.publish import PUBLISHED_OPS_TABLES
 from stackctl import procs
-from stackctl.settings import Settings, get_settings
-from superset import provision
+from stackctl.settings import get_settings
+from superset import access, asset_files, latency, provision
+from tests.superset.serving_fixture import build_data, write_serving_file
+from tests.superset.stack import Stack, running_superset
 
 REPO = Path(__file__).resolve().parents[2]
 ASSETS = provision.ASSETS_DIR
+MARTS_YAML = REPO / "dbt_project" / "models" / "marts"
 
-# Tables the publish step puts in serving.duckdb that datasets may use.
-PUBLISHED_MARTS = {("marts", "fct_daily_revenue")}
-
-# (revenue_date, gross_revenue_eur, returns_eur, orders): a day with returns, a day without,
-# a day with only a refund (no orders: AOV is null) and an ordinary day.
-FIXTURE_DAYS = [
-    (dt.date(2026, 11, 1), Decimal("1000.00"), Decimal("100.00"), 10),
-    (dt.date(2026, 11, 2), Decimal("1500.50"), Decimal("0.00"), 15),
-    (dt.date(2026, 11, 3), Decimal("0.00"), Decimal("25.25"), 0),
-    (dt.date(2026, 11, 4), Decimal("820.30"), Decimal("50.25"), 8),
-]
+# The columns of marts.fct_experiment_results that the experiment_verdicts virtual dataset reads.
+VERDICT_SOURCE_COLUMNS = {
+    "experiment_key",
+    "experiment_variant",
+    "is_control",
+    "first_exposure_date",
+    "last_exposure_date",
+    "exposed_visitors",
+    "converted_visitors",
+    "conversion_rate",
+    "absolute_lift",
+    "relative_lift",
+    "lift_ci_lower_95",
+    "lift_ci_upper_95",
+    "p_value",
+    "is_significant",
+    "has_sample_ratio_mismatch",
+}
+# Chart UUIDs of the Executive KPIs headline numbers and weekly trend (checked to the cent).
+NET_REVENUE, ORDERS, AOV, WEEKLY = (
+    "f89b2181-fcba-4c47-bb17-324c791f54ee",
+    "396d20be-2bbb-4b30-a2ae-81d6f4401b34",
+    "7bfda6d6-ffc1-43d3-a948-d8ad2d1bf2d9",
+    "eaae0f22-fe9c-412c-ad87-bff96c0fafd4",
+)
+ORDER_LINES_DATASET = "fct_order_lines"  # on no dashboard: analysts only
 
 
 def _load_assets() -> dict[str, dict[str, Any]]:
@@ -67,8 +85,17 @@ def _chart_metrics(chart: dict[str, Any]) -> set[str]:
     names = set(params.get("metrics", [])) | ({params["metric"]} if "metric" in params else set())
     if chart.get("query_context"):
         for query in json.loads(chart["query_context"])["queries"]:
-            names |= set(query["metrics"])
+            names |= {metric for metric in query.get("metrics") or [] if isinstance(metric, str)}
     return names
+
+
+def _mart_columns() -> dict[str, set[str]]:
+    """marts model -> its documented columns, from dbt_project/models/marts/**/*.yml."""
+    columns: dict[str, set[str]] = {}
+    for path in MARTS_YAML.rglob("*.yml"):
+        for model in (yaml.safe_load(path.read_text()) or {}).get("models") or []:
+            columns[model["name"]] = {column["name"] for column in model.get("columns") or []}
+    return columns
 
 
 # --- static: the bundle is consistent ------------------------------------------------------------
@@ -81,7 +108,7 @@ def test_superset_folder_cannot_shadow_the_real_superset_package() -> None:
     assert provision.__name__ == "superset.provision"
 
 
-def test_every_referenced_uuid_exists_and_tables_are_published_marts() -> None:
+def test_every_referenced_uuid_exists_and_tables_are_published() -> None:
     assets = _load_assets()
     assert assets["metadata.yaml"]["type"] == "assets"
     databases = {doc["uuid"]: doc for doc in _of_kind(assets, "databases").values()}
@@ -91,20 +118,31 @@ def test_every_referenced_uuid_exists_and_tables_are_published_marts() -> None:
     all_uuids = [doc["uuid"] for name, doc in assets.items() if name != "metadata.yaml"]
     assert len(all_uuids) == len(set(all_uuids)), "a UUID is used twice"
     assert databases and datasets and charts and dashboards
+    marts = set(_mart_columns())
 
     for name, dataset in _of_kind(assets, "datasets").items():
         assert dataset["database_uuid"] in databases, name
-        assert (dataset["schema"], dataset["table_name"]) in PUBLISHED_MARTS, name
         database_name = databases[dataset["database_uuid"]]["database_name"]
         assert name == f"datasets/{database_name}/{dataset['table_name']}.yaml"
+        if dataset.get("sql"):
+            # A virtual dataset reads published marts only.
+            read = set(re.findall(r"\b(\w+)\.(\w+)\b", re.sub(r"--[^\n]*", "", dataset["sql"])))
+            tables = {(schema, table) for schema, table in read if schema in {"marts", "ops", "meta", "raw", "main"}}
+            assert tables and all(schema == "marts" and table in marts for schema, table in tables), name
+        else:
+            published = (dataset["schema"] == "marts" and dataset["table_name"] in marts) or (
+                dataset["schema"] == "ops" and dataset["table_name"] in PUBLISHED_OPS_TABLES
+            )
+            assert published, f"{name}: {dataset['schema']}.{dataset['table_name']} is not published to serving"
 
     for name, chart in _of_kind(assets, "charts").items():
         assert chart["dataset_uuid"] in datasets, name
         dataset = datasets[chart["dataset_uuid"]]
         defined = {metric["metric_name"] for metric in dataset["metrics"]}
         assert _chart_metrics(chart) <= defined, f"{name} uses a metric its dataset does not define"
-        assert "datasource" not in chart["params"], f"{name} carries an environment id"
+        assert not {"datasource", "slice_id", "dashboards"} & set(chart["params"]), f"{name} carries an environment id"
         assert chart["query_context"], f"{name} needs a saved query for GET /api/v1/chart/<id>/data/"
+        assert '"datasource"' not in chart["query_context"], f"{name}: the query context names an environment id"
 
     placed: set[str] = set()
     for name, dashboard in dashboards.items():
@@ -123,7 +161,47 @@ def test_every_referenced_uuid_exists_and_tables_are_published_marts() -> None:
             for target in native_filter.get("targets", []):
                 if "datasetUuid" in target:
                     assert target["datasetUuid"] in datasets, name
+            assert set(native_filter.get("scope", {}).get("excluded", [])) <= set(chart_ids), name
     assert placed == set(charts), "every chart belongs on a dashboard"
+
+
+def test_dataset_columns_exist_in_the_marts() -> None:
+    """The dashboards rely on these mart columns: a renamed column fails here, not in front of a CEO."""
+    marts = _mart_columns()
+    relied_on: dict[str, set[str]] = {}
+    for name, dataset in _of_kind(_load_assets(), "datasets").items():
+        if dataset["schema"] != "marts":
+            continue
+        physical = {column["column_name"] for column in dataset["columns"] if not column.get("expression")}
+        if dataset.get("sql"):
+            assert "marts.fct_experiment_results" in dataset["sql"], name
+            assert all(column in dataset["sql"] for column in VERDICT_SOURCE_COLUMNS), name
+            relied_on.setdefault("fct_experiment_results", set()).update(VERDICT_SOURCE_COLUMNS)
+            continue
+        relied_on.setdefault(dataset["table_name"], set()).update(physical)
+    for table, columns in relied_on.items():
+        missing = columns - marts[table]
+        assert not missing, f"marts.{table} has no column(s) {sorted(missing)} (dbt_project/models/marts)"
+
+
+def test_the_fixture_serving_file_has_every_dataset_column(tmp_path: Path) -> None:
+    import duckdb
+
+    serving = tmp_path / "serving.duckdb"
+    write_serving_file(serving)
+    with duckdb.connect(str(serving), read_only=True) as con:
+        for name, dataset in _of_kind(_load_assets(), "datasets").items():
+            if dataset.get("sql"):
+                result = con.execute(f"select * from ({dataset['sql']}) limit 0")
+                actual = {column[0] for column in result.description}
+            else:
+                rows = con.execute(
+                    "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+                    [dataset["schema"], dataset["table_name"]],
+                ).fetchall()
+                actual = {row[0] for row in rows}
+            wanted = {column["column_name"] for column in dataset["columns"] if not column.get("expression")}
+            assert wanted <= actual, f"{name}: the fixture lacks {sorted(wanted - actual)}"
 
 
 def test_database_uri_is_templated_and_rendered_from_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,6 +220,104 @@ def test_database_uri_is_templated_and_rendered_from_settings(tmp_path: Path, mo
         "config": {"enable_external_access": False},
     }
     assert sorted(names) == sorted(f"assets/{p.relative_to(ASSETS).as_posix()}" for p in ASSETS.rglob("*.yaml"))
+
+
+def test_roles_file_names_existing_dashboards_and_datasets() -> None:
+    spec = access.load_spec()
+    assert {"Executive", "Analyst", "Country manager DE"} <= set(spec.roles)
+    assets = _load_assets()
+    slugs = {doc["slug"] for doc in _of_kind(assets, "dashboards").values()}
+    tables = {f"{doc['schema']}.{doc['table_name']}" for doc in _of_kind(assets, "datasets").values()}
+    for role in spec.roles.values():
+        if role.dashboards and role.dashboards != ("*",):
+            assert set(role.dashboards) <= slugs, role.name
+        for rule in role.row_level_security:
+            assert set(rule.tables) <= tables, rule.name
+    executive = spec.roles["Executive"]
+    assert not {
+        pair
+        for pair in executive.permissions
+        if "SQL" in pair[1] or pair[0] in {"can_write", "can_explore"}
+        if pair[1] not in {"DashboardFilterStateRestApi", "DashboardPermalinkRestApi", "CurrentUserRestApi"}
+    }
+    assert not executive.base_roles, "executives get no built-in role (Gamma would bring datasets and Explore)"
+    assert {user.password_env for user in spec.users} == {
+        "SUPERSET_EXECUTIVE_PASSWORD",
+        "SUPERSET_ANALYST_PASSWORD",
+        "SUPERSET_COUNTRY_MANAGER_PASSWORD",
+    }
+
+
+def test_a_user_without_a_generated_password_fails_clearly(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUPERSET_EXECUTIVE_PASSWORD", raising=False)
+    user = next(user for user in access.load_spec().users if user.username == "executive")
+    with pytest.raises(access.AccessError, match="SUPERSET_EXECUTIVE_PASSWORD is not set"):
+        user.password()
+
+
+# --- static: export normalisation ----------------------------------------------------------------
+
+
+def test_export_normalisation_drops_ids_retemplates_and_renumbers() -> None:
+    serving = "/data/warehouse/serving.duckdb"
+    chart = {
+        "slice_name": "x",
+        "viz_type": "table",
+        "params": {"datasource": "12__table", "slice_id": 40, "dashboards": [3], "metrics": ["m"]},
+        "query_context": json.dumps(
+            {"datasource": {"id": 12, "type": "table"}, "form_data": {"slice_id": 40}, "queries": [{"metrics": ["m"]}]}
+        ),
+        "uuid": "u1",
+    }
+    clean = asset_files.normalise("charts", chart, {"SERVING_PATH": serving})
+    assert clean["params"] == {"metrics": ["m"]}
+    assert json.loads(clean["query_context"]) == {"queries": [{"metrics": ["m"]}]}
+
+    database = {"database_name": "serving", "sqlalchemy_uri": f"duckdb:///{serving}", "password": "XXXXXXXXXX"}
+    assert asset_files.normalise("databases", database, {"SERVING_PATH": serving}) == {
+        "database_name": "serving",
+        "sqlalchemy_uri": "duckdb:///${SERVING_PATH}",
+    }
+
+    # Instance ids 57 and 91 become layout-order handles 1 and 2, everywhere they are referenced.
+    dashboard = {
+        "position": {
+            "ROOT_ID": {"type": "ROOT", "id": "ROOT_ID", "children": ["GRID_ID"]},
+            "GRID_ID": {"type": "GRID", "id": "GRID_ID", "children": ["CHART-b", "CHART-a"]},
+            "CHART-a": {"type": "CHART", "id": "CHART-a", "meta": {"chartId": 57, "uuid": "a"}},
+            "CHART-b": {"type": "CHART", "id": "CHART-b", "meta": {"chartId": 91, "uuid": "b"}},
+        },
+        "metadata": {
+            "native_filter_configuration": [{"id": "f", "scope": {"excluded": [57]}, "chartsInScope": [91]}],
+            "chart_configuration": {"91": {"id": 91, "crossFilters": {"scope": {"excluded": [57]}}}},
+            "shared_label_colors": ["x"],
+            "default_filters": "{}",
+        },
+    }
+    clean = asset_files.normalise("dashboards", dashboard, {})
+    assert clean["position"]["CHART-b"]["meta"]["chartId"] == 1
+    assert clean["position"]["CHART-a"]["meta"]["chartId"] == 2
+    assert clean["metadata"] == {
+        "native_filter_configuration": [{"id": "f", "scope": {"excluded": [2]}}],
+        "chart_configuration": {"1": {"id": 1, "crossFilters": {"scope": {"excluded": [2]}}}},
+    }
+
+
+def test_export_refuses_to_write_a_secret_and_writes_nothing(tmp_path: Path) -> None:
+    exported = {
+        "charts/new.yaml": {"slice_name": "new", "viz_type": "table", "params": {}, "uuid": "n1"},
+        "databases/db.yaml": {
+            "database_name": "db",
+            "sqlalchemy_uri": "postgresql://u:hunter2-secret@h/db",
+            "uuid": "d1",
+        },
+    }
+    with pytest.raises(asset_files.AssetExportError, match="secret"):
+        asset_files.write_assets(exported, tmp_path, {}, secrets=["hunter2-secret"])
+    assert not list(tmp_path.rglob("*.yaml"))
+
+
+# --- static: configuration -------------------------------------------------------------------------
 
 
 def _load_config(monkeypatch: pytest.MonkeyPatch, serving: Path) -> ModuleType:
@@ -190,6 +366,8 @@ def test_config_keeps_duckdb_read_only_inside_the_warehouse_folder(
     } <= config.DISALLOWED_SQL_FUNCTIONS["duckdb"]
     csp = config.TALISMAN_CONFIG["content_security_policy"]
     assert not any("scarf" in source for sources in csp.values() for source in sources)
+    assert config.FEATURE_FLAGS["DASHBOARD_RBAC"] is True
+    assert config.DATA_CACHE_CONFIG["CACHE_TYPE"] == "FileSystemCache"
 
 
 def test_config_fails_clearly_without_a_secret_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -246,75 +424,16 @@ def test_procs_wait_for_http_reports_a_crashed_service_with_its_log(tmp_path: Pa
 # --- a real Superset -----------------------------------------------------------------------------
 
 
-@dataclass
-class Stack:
-    settings: Settings
-    client: provision.SupersetClient
-    timings: dict[str, float]
-
-
-def _write_serving_file(path: Path, days: list[tuple[dt.date, Decimal, Decimal, int]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".building")
-    tmp.unlink(missing_ok=True)
-    with duckdb.connect(str(tmp)) as con:
-        con.execute("create schema marts")
-        con.execute(
-            """
-            create table marts.fct_daily_revenue (
-                revenue_date date, gross_revenue_eur decimal(18, 2), returns_eur decimal(18, 2),
-                net_revenue_eur decimal(18, 2), orders bigint, average_order_value_eur decimal(18, 2))
-            """
-        )
-        con.executemany(
-            "insert into marts.fct_daily_revenue values (?, ?, ?, ?, ?, ?)",
-            [
-                (day, gross, returns, gross - returns, orders, round(gross / orders, 2) if orders else None)
-                for day, gross, returns, orders in days
-            ],
-        )
-    os.replace(tmp, path)  # as the publish step does
-
-
 @pytest.fixture(scope="module")
 def superset_stack(tmp_path_factory: pytest.TempPathFactory, artifacts_dir: Path) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("superset-stack")
-    serving = root / "warehouse" / "serving.duckdb"
-    _write_serving_file(serving, FIXTURE_DAYS)
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("SUPERSET_METADATA_URI", raising=False)
-        for name, value in {
-            "STACK_VAR_DIR": root / "var",
-            "SUPERSET_HOME": root / "var" / "superset",
-            "SERVING_PATH": serving,
-            "SUPERSET_PORT": procs.free_port(),
-            "SUPERSET_ADMIN_USER": "test_admin",
-            "SUPERSET_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-            "SUPERSET_SECRET_KEY": secrets.token_urlsafe(32),
-            "SUPERSET_WEB_WORKERS": "1",
-        }.items():
-            env.setenv(name, str(value))
-        settings = get_settings()
-        timings: dict[str, float] = {}
-        try:
-            began = time.monotonic()
-            timings.update(provision.init_metadata(settings))
-            timings["init total"] = time.monotonic() - began
-            began = time.monotonic()
-            provision.start(settings)
-            timings["start to /health"] = time.monotonic() - began
-            timings["import"] = provision.import_assets(settings)
-            client = provision.SupersetClient(provision.base_url(settings), provision.admin_credentials())
-            summary = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in timings.items())
-            print(f"\nsuperset timings: {summary}")
-            (artifacts_dir / "superset_timings.json").write_text(json.dumps(timings, indent=2) + "\n")
-            yield Stack(settings, client, timings)
-        finally:
-            provision.stop(settings)
-        assert not provision.is_running(settings)
+    with running_superset(tmp_path_factory, "superset-api") as stack:
+        summary = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in stack.timings.items())
+        print(f"\nsuperset timings: {summary}")
+        (artifacts_dir / "superset_timings.json").write_text(json.dumps(stack.timings, indent=2) + "\n")
+        yield stack
 
 
-def _count(stack: Stack, kind: str) -> dict[str, int]:
+def _ids(stack: Stack, kind: str) -> dict[str, int]:
     result = stack.client.get(f"/api/v1/{kind}/", q="(columns:!(id,uuid),page_size:100)")
     return {row["uuid"]: row["id"] for row in result["result"]}
 
@@ -324,9 +443,9 @@ def test_init_is_skipped_once_done(superset_stack: Stack) -> None:
 
 
 def test_importing_twice_creates_no_duplicates(superset_stack: Stack) -> None:
-    before = {kind: _count(superset_stack, kind) for kind in ("database", "dataset", "chart", "dashboard")}
+    before = {kind: _ids(superset_stack, kind) for kind in ("database", "dataset", "chart", "dashboard")}
     provision.import_assets(superset_stack.settings)
-    after = {kind: _count(superset_stack, kind) for kind in ("database", "dataset", "chart", "dashboard")}
+    after = {kind: _ids(superset_stack, kind) for kind in ("database", "dataset", "chart", "dashboard")}
     assert after == before  # same objects, same ids: updated in place by UUID
     assets = _load_assets()
     for kind, folder in [
@@ -338,79 +457,229 @@ def test_importing_twice_creates_no_duplicates(superset_stack: Stack) -> None:
         assert set(after[kind]) == {doc["uuid"] for doc in _of_kind(assets, folder).values()}, kind
 
 
-def _epoch_ms(day: dt.date) -> float:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000
+def _chart_data(stack: Stack, chart_id: int, force: bool = True) -> list[dict[str, Any]]:
+    params = {"force": "true"} if force else {}
+    results = stack.client.get(f"/api/v1/chart/{chart_id}/data/", **params)["result"]
+    assert [r["status"] for r in results] == ["success"], results
+    return list(results[0]["data"])
 
 
-def _expected_rows(days: list[tuple[dt.date, Decimal, Decimal, int]]) -> dict[str, list[dict[str, Any]]]:
-    """What each Executive KPIs chart must show, computed from the fixture rows (by chart UUID)."""
-    gross = sum(d[1] for d in days)
-    returns = sum(d[2] for d in days)
-    orders = sum(d[3] for d in days)
-    return {
-        # Net revenue (EUR): net revenue excluding returns over all days
-        "f89b2181-fcba-4c47-bb17-324c791f54ee": [{"total_net_revenue_eur": gross - returns}],
-        # Orders
-        "396d20be-2bbb-4b30-a2ae-81d6f4401b34": [{"total_orders": orders}],
-        # Average order value (EUR): weighted, gross / orders, as the mart defines AOV
-        "7bfda6d6-ffc1-43d3-a948-d8ad2d1bf2d9": [{"average_order_value_eur": gross / orders}],
-        # Daily net revenue (EUR): one row per day, net and gross
-        "eaae0f22-fe9c-412c-ad87-bff96c0fafd4": [
-            {"revenue_date": _epoch_ms(day), "total_net_revenue_eur": g - r, "total_gross_revenue_eur": g}
-            for day, g, r, _ in days
-        ],
-    }
+def test_every_dashboard_chart_returns_rows(superset_stack: Stack) -> None:
+    boards = latency.dashboards(superset_stack.client)
+    assert {board.slug for board in boards} == {doc["slug"] for doc in _of_kind(_load_assets(), "dashboards").values()}
+    for board in boards:
+        assert board.charts, board.slug
+        for chart in board.charts:
+            assert _chart_data(superset_stack, chart["id"]), f"{board.slug}: {chart['slice_name']} returned no rows"
 
 
-def _dashboard_chart_data(stack: Stack) -> dict[str, list[dict[str, Any]]]:
-    dashboard = stack.client.get("/api/v1/dashboard/executive-kpis")["result"]
-    chart_ids = [chart["id"] for chart in stack.client.get(f"/api/v1/dashboard/{dashboard['id']}/charts")["result"]]
-    uuids = {chart_id: uuid for uuid, chart_id in _count(stack, "chart").items()}
-    data = {}
-    for chart_id in chart_ids:
-        uuid = uuids[chart_id]
-        # force: read the serving file, not the result cache
-        results = stack.client.get(f"/api/v1/chart/{chart_id}/data/", force="true")["result"]
-        assert [r["status"] for r in results] == ["success"], results
-        data[uuid] = sorted(results[0]["data"], key=lambda row: row.get("revenue_date", 0))
-    return data
+def _last_complete_weeks(weeks: int = 12) -> tuple[dt.date, dt.date]:
+    # Superset evaluates DATETRUNC(DATETIME('today'), WEEK) in the server's local time.
+    today = dt.date.today()
+    monday = today - dt.timedelta(days=today.weekday())
+    return monday - dt.timedelta(weeks=weeks), monday
 
 
-def _assert_rows_match(actual: dict[str, list[dict[str, Any]]], expected: dict[str, list[dict[str, Any]]]) -> None:
-    assert set(actual) == set(expected), "a dashboard chart has no expected numbers here (add them)"
-    for uuid, rows in expected.items():
-        assert len(actual[uuid]) == len(rows) > 0, uuid
-        for got, want in zip(actual[uuid], rows, strict=True):
-            assert got == {k: pytest.approx(float(v), abs=0.005) for k, v in want.items()}, uuid
+def _segment_sum(rows: list[dict[str, Any]], column: str, start: dt.date, end: dt.date, country: str | None = None):
+    return sum(
+        (r[column] for r in rows if start <= r["revenue_date"] < end and country in (None, r["country_code"])),
+        Decimal("0") if column != "orders" else 0,
+    )
 
 
-def test_every_dashboard_chart_shows_the_marts_numbers(superset_stack: Stack) -> None:
-    _assert_rows_match(_dashboard_chart_data(superset_stack), _expected_rows(FIXTURE_DAYS))
+def test_executive_kpis_show_the_marts_numbers(superset_stack: Stack) -> None:
+    rows = superset_stack.data.tables["fct_daily_revenue_by_segment"]
+    start, end = _last_complete_weeks()
+    net = _segment_sum(rows, "net_revenue_eur", start, end)
+    gross = _segment_sum(rows, "gross_revenue_eur", start, end)
+    orders = _segment_sum(rows, "orders", start, end)
+    ids = _ids(superset_stack, "chart")
+    assert _chart_data(superset_stack, ids[NET_REVENUE]) == [{"net_revenue_eur": pytest.approx(float(net), abs=0.005)}]
+    assert _chart_data(superset_stack, ids[ORDERS]) == [{"orders": orders}]
+    assert _chart_data(superset_stack, ids[AOV]) == [
+        {"average_order_value_eur": pytest.approx(float(gross) / orders, abs=0.005)}
+    ]
+    weekly = _chart_data(superset_stack, ids[WEEKLY])
+    assert len(weekly) == 12
+    for row in weekly:
+        week = dt.datetime.fromtimestamp(row["revenue_date"] / 1000, dt.UTC).date()
+        previous = week - dt.timedelta(weeks=1)
+        assert row["net_revenue_eur"] == pytest.approx(
+            float(_segment_sum(rows, "net_revenue_eur", week, week + dt.timedelta(weeks=1))), abs=0.01
+        )
+        assert row["1 week ago"] == pytest.approx(
+            float(_segment_sum(rows, "net_revenue_eur", previous, week)), abs=0.01
+        )
 
 
 def test_a_published_serving_file_is_seen_without_a_restart(superset_stack: Stack) -> None:
     serving = superset_stack.settings.serving_path
-    net_chart = _count(superset_stack, "chart")["f89b2181-fcba-4c47-bb17-324c791f54ee"]
+    chart = _ids(superset_stack, "chart")[NET_REVENUE]
+    start, end = _last_complete_weeks()
+    newer = build_data(seed=99)
 
-    def cached_net_revenue() -> float:
-        return float(
-            superset_stack.client.get(f"/api/v1/chart/{net_chart}/data/")["result"][0]["data"][0][
-                "total_net_revenue_eur"
-            ]
-        )
+    def expected(data: Any) -> float:
+        return float(_segment_sum(data.tables["fct_daily_revenue_by_segment"], "net_revenue_eur", start, end))
 
-    newer = [*FIXTURE_DAYS, (dt.date(2026, 11, 5), Decimal("99.99"), Decimal("0.00"), 1)]
-    old_total, new_total = (float(sum(d[1] - d[2] for d in days)) for days in (FIXTURE_DAYS, newer))
+    def cached() -> float:
+        return float(_chart_data(superset_stack, chart, force=False)[0]["net_revenue_eur"])
+
     try:
-        assert cached_net_revenue() == pytest.approx(old_total)
-        _write_serving_file(serving, newer)  # os.replace while Superset is running
-        assert cached_net_revenue() == pytest.approx(old_total)  # the result cache still answers
+        assert cached() == pytest.approx(expected(superset_stack.data), abs=0.005)
+        write_serving_file(serving, newer)  # os.replace while Superset is running, as publish does
+        assert cached() == pytest.approx(expected(superset_stack.data), abs=0.005)  # the result cache answers
         assert provision.clear_data_cache(superset_stack.settings) > 0
-        assert cached_net_revenue() == pytest.approx(new_total)
-        _assert_rows_match(_dashboard_chart_data(superset_stack), _expected_rows(newer))
+        assert cached() == pytest.approx(expected(newer), abs=0.005)
+        assert expected(newer) != pytest.approx(expected(superset_stack.data), abs=1)
     finally:
-        _write_serving_file(serving, FIXTURE_DAYS)
+        write_serving_file(serving, superset_stack.data)
         provision.clear_data_cache(superset_stack.settings)
+
+
+# --- export: UI edits back to YAML ----------------------------------------------------------------
+
+
+def test_export_then_import_round_trips_without_a_diff(superset_stack: Stack, tmp_path: Path) -> None:
+    copy = tmp_path / "assets"
+    shutil.copytree(ASSETS, copy)
+    before = {path: path.read_bytes() for path in copy.rglob("*.yaml")}
+    result = provision.export_assets(superset_stack.settings, copy)
+    assert (result.changed, result.added, result.removed) == ([], [], [])
+    assert len(result.unchanged) == len(before) - 1  # every asset but metadata.yaml
+    assert {path: path.read_bytes() for path in copy.rglob("*.yaml")} == before
+
+
+def test_a_ui_edit_exports_as_a_one_file_reviewable_diff(superset_stack: Stack, tmp_path: Path) -> None:
+    copy = tmp_path / "assets"
+    shutil.copytree(ASSETS, copy)
+    chart_id = _ids(superset_stack, "chart")[ORDERS]
+    original = superset_stack.client.get(f"/api/v1/chart/{chart_id}")["result"]["slice_name"]
+    response = superset_stack.client.put(f"/api/v1/chart/{chart_id}", json={"slice_name": "Orders (renamed in the UI)"})
+    assert response.status_code == 200, response.text
+    try:
+        result = provision.export_assets(superset_stack.settings, copy)
+    finally:
+        superset_stack.client.put(f"/api/v1/chart/{chart_id}", json={"slice_name": original})
+    assert (result.changed, result.added) == (["charts/orders_total.yaml"], [])
+    text = (copy / "charts" / "orders_total.yaml").read_text()
+    assert "slice_name: Orders (renamed in the UI)" in text
+    assert text.startswith("#"), "the file's leading comment survives a rewrite"
+    doc = yaml.safe_load(text)
+    assert not {"datasource", "slice_id", "dashboards"} & set(doc["params"])
+    assert str(superset_stack.settings.serving_path) not in "".join(p.read_text() for p in copy.rglob("*.yaml"))
+    assert os.environ["SUPERSET_ADMIN_PASSWORD"] not in "".join(p.read_text() for p in copy.rglob("*.yaml"))
+
+
+# --- roles, dashboards and row-level security -----------------------------------------------------
+
+
+def _dashboard_chart_query(stack: Stack, slug: str, chart_uuid: str) -> dict[str, Any]:
+    """The chart-data request a dashboard sends for one of its charts (saved query + dashboard context)."""
+    dashboard_id = stack.client.get(f"/api/v1/dashboard/{slug}")["result"]["id"]
+    chart_id = _ids(stack, "chart")[chart_uuid]
+    chart = stack.client.get(f"/api/v1/chart/{chart_id}")["result"]
+    query = json.loads(chart["query_context"])
+    query["form_data"] = {"dashboardId": dashboard_id, "slice_id": chart_id, "viz_type": chart["viz_type"]}
+    return query
+
+
+def test_access_is_applied_idempotently(superset_stack: Stack) -> None:
+    roles = {row["name"] for row in superset_stack.client.get("/api/v1/security/roles/", q="(page_size:100)")["result"]}
+    result = provision.apply_access(superset_stack.settings)
+    assert set(result.users.values()) == {"updated"} and set(result.rules.values()) == {"updated"}
+    assert {
+        row["name"] for row in superset_stack.client.get("/api/v1/security/roles/", q="(page_size:100)")["result"]
+    } == roles
+    assert {"Executive", "Analyst", "Country manager DE"} <= roles
+
+
+def test_the_executive_sees_the_dashboards_and_nothing_else(superset_stack: Stack) -> None:
+    executive = superset_stack.login("executive")
+    visible = {row["slug"] for row in executive.get("/api/v1/dashboard/", q="(page_size:100)")["result"]}
+    assert visible == {doc["slug"] for doc in _of_kind(_load_assets(), "dashboards").values()}
+
+    # Chart data through a dashboard: yes.
+    response = executive.post(
+        "/api/v1/chart/data", json=_dashboard_chart_query(superset_stack, "executive-kpis", ORDERS)
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["result"][0]["data"][0]["orders"] > 0
+
+    # SQL Lab: no.
+    database_id = _ids(superset_stack, "database")["a2b551e1-6fc1-4f39-a0ac-438103e1e733"]
+    response = executive.post(
+        "/api/v1/sqllab/execute/", json={"database_id": database_id, "sql": "select 1", "runAsync": False}
+    )
+    assert response.status_code == 403
+    assert executive.session.get(f"{executive.url}/sqllab/").status_code == 403
+
+    # A dataset outside their dashboards: no, neither its rows nor its definition.
+    datasets = {row["table_name"]: row["id"] for row in superset_stack.client.get(
+        "/api/v1/dataset/", q="(columns:!(id,table_name),page_size:100)")["result"]}  # fmt: skip
+    outside = {
+        "datasource": {"id": datasets[ORDER_LINES_DATASET], "type": "table"},
+        "queries": [{"metrics": ["line_revenue_eur"], "columns": [], "filters": []}],
+        "result_format": "json",
+        "result_type": "full",
+    }
+    assert superset_stack.client.post("/api/v1/chart/data", json=outside).status_code == 200  # the admin can
+    assert executive.post("/api/v1/chart/data", json=outside).status_code == 403
+    assert executive.session.get(f"{executive.url}/api/v1/dataset/{datasets[ORDER_LINES_DATASET]}").status_code == 403
+    # ... nor a dashboard dataset outside its dashboard (no Explore, no raw datasets).
+    no_context = {
+        k: v for k, v in _dashboard_chart_query(superset_stack, "executive-kpis", ORDERS).items() if k != "form_data"
+    }
+    assert executive.post("/api/v1/chart/data", json=no_context).status_code == 403
+    assert executive.session.get(f"{executive.url}/explore/?slice_id=1").status_code == 403
+
+
+def test_the_analyst_runs_sql_lab_on_the_marts_only(superset_stack: Stack) -> None:
+    analyst = superset_stack.login("analyst")
+    database_id = _ids(superset_stack, "database")["a2b551e1-6fc1-4f39-a0ac-438103e1e733"]
+
+    def run(sql: str) -> Any:
+        return analyst.post("/api/v1/sqllab/execute/", json={"database_id": database_id, "sql": sql, "runAsync": False})
+
+    response = run("select count(*) as days from marts.fct_daily_revenue")
+    assert response.status_code == 200, response.text
+    assert response.json()["data"] == [{"days": len(superset_stack.data.tables["fct_daily_revenue"])}]
+    for sql in [
+        "select * from ops.gate_runs",
+        "select * from meta.publication",
+        "select table_name from information_schema.tables",
+        "select * from marts.fct_daily_revenue join ops.quarantine on true",
+    ]:
+        response = run(sql)
+        assert response.status_code >= 400, sql
+        assert "TABLE_SECURITY_ACCESS_ERROR" in response.text, sql
+
+
+def test_row_level_security_shows_the_country_manager_their_country_only(superset_stack: Stack) -> None:
+    manager = superset_stack.login("country_manager")
+    assert {row["slug"] for row in manager.get("/api/v1/dashboard/", q="(page_size:100)")["result"]} == {
+        "executive-kpis"
+    }
+    rows = superset_stack.data.tables["fct_daily_revenue_by_segment"]
+    start, end = _last_complete_weeks()
+    query = _dashboard_chart_query(superset_stack, "executive-kpis", NET_REVENUE)
+    seen = manager.post("/api/v1/chart/data", json=query)
+    assert seen.status_code == 200, seen.text
+    germany = float(_segment_sum(rows, "net_revenue_eur", start, end, country="DE"))
+    everyone = float(_segment_sum(rows, "net_revenue_eur", start, end))
+    assert seen.json()["result"][0]["data"] == [{"net_revenue_eur": pytest.approx(germany, abs=0.005)}]
+    assert germany < everyone
+    by_country = yaml.safe_load((ASSETS / "charts" / "net_revenue_by_country.yaml").read_text())["uuid"]
+    seen = manager.post("/api/v1/chart/data", json=_dashboard_chart_query(superset_stack, "executive-kpis", by_country))
+    assert seen.status_code == 200, seen.text
+    assert [row["country_code"] for row in seen.json()["result"][0]["data"]] == ["DE"]
+    # The same chart for the executive: every country.
+    seen = superset_stack.login("executive").post(
+        "/api/v1/chart/data", json=_dashboard_chart_query(superset_stack, "executive-kpis", by_country)
+    )
+    assert {row["country_code"] for row in seen.json()["result"][0]["data"]} == {"DE", "FR", "NL", "GB", "SE", "US"}
+
+
+# --- hardening and speed ---------------------------------------------------------------------------
 
 
 def test_running_superset_refuses_duckdb_outside_the_warehouse_and_file_functions(superset_stack: Stack) -> None:
@@ -425,13 +694,23 @@ def test_running_superset_refuses_duckdb_outside_the_warehouse_and_file_function
     )
     assert response.status_code == 422
     assert "outside the warehouse folder" in response.text
-    database_id = _count(superset_stack, "database")["a2b551e1-6fc1-4f39-a0ac-438103e1e733"]
+    database_id = _ids(superset_stack, "database")["a2b551e1-6fc1-4f39-a0ac-438103e1e733"]
     response = superset_stack.client.post(
         "/api/v1/sqllab/execute/",
         json={"database_id": database_id, "sql": "select * from read_csv('/etc/passwd')", "runAsync": False},
     )
     assert response.status_code >= 400
     assert "disallowed function" in response.text
+
+
+def test_chart_data_latency_is_measured_for_every_chart(superset_stack: Stack, artifacts_dir: Path) -> None:
+    result = latency.measure(superset_stack.settings, runs=1, browser=False)
+    charts = sum(result["dashboards"].values())
+    assert len(result["chart_data"]["charts"]) == charts
+    for mode in ("cache_off", "cache_on"):
+        assert result["chart_data"][mode]["n"] == charts
+        assert 0 < result["chart_data"][mode]["median_s"] <= result["chart_data"][mode]["p95_s"]
+    (artifacts_dir / "superset_chart_latency.json").write_text(json.dumps(result, indent=2) + "\n")
 
 
 def test_a_second_superset_on_the_same_port_gets_a_clear_error(superset_stack: Stack) -> None:

@@ -1,0 +1,117 @@
+"""A real Superset for the serve-layer tests, as `make run` starts it, on a temporary home.
+
+`running_superset()` writes the fixture serving file (`serving_fixture.py`), points every path at a
+temporary folder, starts gunicorn from the Superset venv on a free port through
+`superset.provision`, imports `superset/assets/`, applies `superset/roles.yaml`, yields, and stops
+it. Each test module starts its own (a module-scoped fixture); the slow part, creating the
+metadata DB (`superset db upgrade`, `fab create-admin`, `superset init`), runs once per pytest
+process into a template that later modules copy.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from stackctl import procs
+from stackctl.settings import Settings, get_settings
+from superset import provision
+from tests.superset.serving_fixture import ServingData, write_serving_file
+
+# One set of credentials per pytest process: the template metadata DB is made with them.
+ADMIN = provision.Credentials("test_admin", secrets.token_urlsafe(16))
+SECRET_KEY = secrets.token_urlsafe(32)
+USERS = {
+    "executive": provision.Credentials("test_executive", secrets.token_urlsafe(16)),
+    "analyst": provision.Credentials("test_analyst", secrets.token_urlsafe(16)),
+    "country_manager": provision.Credentials("test_country_manager_de", secrets.token_urlsafe(16)),
+}
+_USER_ENV = {"executive": "EXECUTIVE", "analyst": "ANALYST", "country_manager": "COUNTRY_MANAGER"}
+
+_template: dict[str, Path] = {}
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    client: provision.SupersetClient
+    data: ServingData
+    timings: dict[str, float]
+
+    def login(self, who: str) -> provision.SupersetClient:
+        """A REST session as one of the roles file's users (executive, analyst, country_manager)."""
+        return provision.SupersetClient(provision.base_url(self.settings), USERS[who])
+
+
+def _environment(root: Path, serving: Path, port: int) -> dict[str, str]:
+    env = {
+        "STACK_VAR_DIR": str(root / "var"),
+        "SUPERSET_HOME": str(root / "var" / "superset"),
+        "SERVING_PATH": str(serving),
+        "SUPERSET_PORT": str(port),
+        "SUPERSET_ADMIN_USER": ADMIN.user,
+        "SUPERSET_ADMIN_PASSWORD": ADMIN.password,
+        "SUPERSET_SECRET_KEY": SECRET_KEY,
+        "SUPERSET_WEB_WORKERS": "1",
+    }
+    for who, creds in USERS.items():
+        env[f"SUPERSET_{_USER_ENV[who]}_USER"] = creds.user
+        env[f"SUPERSET_{_USER_ENV[who]}_PASSWORD"] = creds.password
+    return env
+
+
+def _template_home(factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
+    """A metadata DB made by `init_metadata` once per process; (its home, the seconds it took)."""
+    if "home" not in _template:
+        root = factory.mktemp("superset-template")
+        with pytest.MonkeyPatch.context() as env:
+            env.delenv("SUPERSET_METADATA_URI", raising=False)
+            for name, value in _environment(root, root / "warehouse" / "serving.duckdb", 0).items():
+                env.setenv(name, value)
+            began = time.monotonic()
+            timings = provision.init_metadata(get_settings())
+            timings["init total"] = time.monotonic() - began
+        _template["home"] = root / "var" / "superset"
+        _template["timings"] = timings  # type: ignore[assignment]
+        return _template["home"], timings
+    return _template["home"], {}
+
+
+@contextmanager
+def running_superset(factory: pytest.TempPathFactory, name: str) -> Iterator[Stack]:
+    """Superset with the fixture data, the assets and the roles, for the duration of the block."""
+    template, timings = _template_home(factory)
+    root = factory.mktemp(name)
+    serving = root / "warehouse" / "serving.duckdb"
+    data = write_serving_file(serving)
+    home = root / "var" / "superset"
+    home.mkdir(parents=True)
+    for item in ("superset.db", provision.MARKER_NAME):
+        shutil.copy2(template / item, home / item)
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("SUPERSET_METADATA_URI", raising=False)
+        for key, value in _environment(root, serving, procs.free_port()).items():
+            env.setenv(key, value)
+        settings = get_settings()
+        timings = dict(timings)
+        try:
+            assert provision.init_metadata(settings) == {}, "the copied metadata DB should need no init"
+            began = time.monotonic()
+            provision.start(settings)
+            timings["start to /health"] = time.monotonic() - began
+            timings["import"] = provision.import_assets(settings)
+            began = time.monotonic()
+            provision.apply_access(settings)
+            timings["access"] = time.monotonic() - began
+            client = provision.SupersetClient(provision.base_url(settings), provision.admin_credentials())
+            yield Stack(settings, client, data, timings)
+        finally:
+            provision.stop(settings)
+        assert not provision.is_running(settings)
