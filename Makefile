@@ -13,7 +13,7 @@ export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 # Precompiled bytecode is 2-3x faster to import; the machine sets PYTHONDONTWRITEBYTECODE.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --python
 
-.PHONY: help run test stop status up env install simulate pipeline dbt-parse dbt-build docs superset-export lint lock clean
+.PHONY: help browser run test stop status up env install simulate pipeline dbt-parse dbt-build docs superset-export lint lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -21,8 +21,17 @@ help: ## list the targets
 run: install ## install what is missing, build the demo data, start Airflow + Superset
 	$(STACKCTL) run
 
-test: install ## run the test suite (real Airflow, dbt, DuckDB, GX and Superset processes)
+test: install browser ## run the test suite (real Airflow, dbt, DuckDB, GX, Superset and Chromium processes)
 	$(PIPELINE_PY) -m pytest
+
+# Dashboard tests drive Debian's Chromium (never a downloaded browser). Installing it needs root
+# and apt; without them the browser tests skip and say why.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's chromium for the dashboard browser tests ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium not installed and no root/apt: browser tests will be skipped"; fi; }
 
 stop: ## stop the services `make run` started
 	@if [ -x $(PIPELINE_PY) ]; then $(STACKCTL) stop; else echo "nothing to stop (no environment yet)"; fi
