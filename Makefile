@@ -13,7 +13,7 @@ export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 # Precompiled bytecode is 2-3x faster to import; the machine sets PYTHONDONTWRITEBYTECODE.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --python
 
-.PHONY: help browser run test stop status up env install simulate pipeline dbt-parse dbt-build docs superset-export lint lock clean
+.PHONY: help browser run test stop status up env install simulate pipeline dbt-parse dbt-build docs gx-docs quarantine freshness superset-export lint lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -86,6 +86,16 @@ docs: install ## build dbt docs (lineage, KPI dictionary) on the dev target and 
 	DBT_TARGET=dev $(STACKCTL) dbt docs generate
 	@echo "dbt docs on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C to stop)"
 	DBT_TARGET=dev $(STACKCTL) dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
+
+quarantine: install ## what gate 1 holds in lake/quarantine and why; ARGS="show|patch|release <id>"
+	$(PIPELINE_PY) -m quality quarantine $(or $(ARGS),list)
+
+freshness: install ## check every source against its freshness SLA (alerts when late)
+	$(PIPELINE_PY) -m quality freshness
+
+GX_DOCS_PORT ?= 8082
+gx-docs: install ## rebuild Great Expectations Data Docs and serve them on 127.0.0.1:$(GX_DOCS_PORT)
+	@site=$$($(PIPELINE_PY) -m quality docs --keep-days 90) && echo "GX Data Docs: http://127.0.0.1:$(GX_DOCS_PORT)/index.html" && $(PIPELINE_PY) -m http.server --bind 127.0.0.1 --directory "$$(dirname $$site)" $(GX_DOCS_PORT)
 
 superset-export: install ## write dashboards edited in the Superset UI back to superset/assets/ (review, then commit)
 	$(PIPELINE_PY) -m superset.provision export

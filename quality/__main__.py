@@ -1,7 +1,8 @@
-"""Command line for the gates: `python -m quality {gate1,gate2,sync,docs}`.
+"""Command line for the gates: `python -m quality {gate1,gate2,quarantine,freshness,sync,docs}`.
 
 Prints the gate's one-line reason (and with -v every expectation); exit status 0 when the gate
-passes, 1 when it fails, 2 when it could not run (missing files, bad arguments).
+passes (or the check is fine), 1 when it fails, 2 when it could not run (missing files, bad
+arguments, an unknown quarantine id).
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ def _parser() -> argparse.ArgumentParser:
 
     gate2 = commands.add_parser("gate2", help="audit the marts in the warehouse before publishing")
     gate2.add_argument("--run-id", required=True)
+    gate2.add_argument("--ds", help="the day the run produced: the mart must reach it")
     gate2.add_argument("--warehouse", type=Path, help="warehouse file (default: settings.warehouse_path)")
+    gate2.add_argument(
+        "--serving", type=Path, help="published file the anomaly bounds come from (default: settings.serving_path)"
+    )
     gate2.add_argument("--table", action="append", help="only this mart (repeatable)")
 
     for command in (gate1, gate2):
@@ -40,6 +45,23 @@ def _parser() -> argparse.ArgumentParser:
             "--record", action="store_true", help="also write the rows to ops.data_health in the warehouse"
         )
         command.add_argument("-v", "--verbose", action="store_true", help="print every expectation")
+
+    held = commands.add_parser("quarantine", help="list, show, patch or release batches gate 1 held back")
+    actions = held.add_subparsers(dest="action", required=True)
+    listing = actions.add_parser("list", help="what is held and why (one line each)")
+    listing.add_argument("--all", action="store_true", help="also released and superseded batches")
+    show = actions.add_parser("show", help="the full report of one batch")
+    show.add_argument("id", help="quarantine id (or a unique prefix), as `list` prints it")
+    show.add_argument("--json", action="store_true", help="print reason.json instead of REPORT.md")
+    patch = actions.add_parser("patch", help="correct a held batch in place with one SQL statement on `batch`")
+    patch.add_argument("id")
+    patch.add_argument("--sql", required=True, help='e.g. "update batch set unit_price_cents = abs(unit_price_cents)"')
+    release = actions.add_parser("release", help="re-run gate 1 on a held batch; if it passes, move it back")
+    release.add_argument("id")
+
+    freshness = commands.add_parser("freshness", help="check every source against its freshness SLA")
+    freshness.add_argument("--no-alert", action="store_true", help="do not send alerts")
+    freshness.add_argument("--no-record", action="store_true", help="do not write ops.source_freshness")
 
     sync = commands.add_parser("sync", help="store the suites and checkpoints from code in quality/gx/")
     sync.add_argument("--check", action="store_true", help="only list what differs; exit 1 if anything does")
@@ -54,10 +76,47 @@ def _print_result(result, verbose: bool) -> int:
     print(result.reason)
     if verbose:
         for outcome in result.outcomes:
-            mark = "ok  " if outcome.success else "FAIL"
+            mark = {"passed": "ok  ", "warned": "WARN", "failed": "FAIL"}[outcome.status]
             print(f"  {mark} {outcome.suite} {outcome.label}: {outcome.observed_value}")
         print(f"  Data Docs: {result.docs_index}")
     return EXIT_PASSED if result.success else EXIT_FAILED
+
+
+def _quarantine(args, settings) -> int:
+    import json
+    from dataclasses import asdict
+
+    from quality import quarantine
+    from quality.results import GateFailed
+
+    if args.action == "list":
+        entries = quarantine.list_entries(settings, None if args.all else quarantine.HELD)
+        if not entries:
+            print("nothing held in quarantine" if not args.all else "nothing was ever quarantined")
+        for e in entries:
+            print(f"{e.status:<10} {e.quarantine_id}  {e.quarantined_at}  {e.reason}")
+        return EXIT_PASSED
+    if args.action == "show":
+        entry = quarantine.find(settings, args.id)
+        if args.json:
+            print(json.dumps(asdict(entry), indent=2, default=str))
+        else:
+            print(quarantine.render_report(entry), end="")
+        return EXIT_PASSED
+    if args.action == "patch":
+        entry = quarantine.patch(settings, args.id, args.sql)
+        quarantine.sync_table(settings, wait_seconds=60)
+        print(f"patched {entry.quarantine_id}: {entry.history[-1]['detail']}; now release it")
+        return EXIT_PASSED
+    try:
+        result = quarantine.release(settings, args.id)
+    except GateFailed as failed:
+        print(f"still failing, kept in quarantine: {failed}")
+        return EXIT_FAILED
+    entry = quarantine.find(settings, args.id)
+    print(f"released {entry.quarantine_id} to lake/raw: {result.reason}")
+    print("next: clear the run's `gate_landed` task (with downstream) in Airflow, so the day is loaded and published")
+    return EXIT_PASSED
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +137,19 @@ def main(argv: list[str] | None = None) -> int:
 
             print(build_docs(keep_days=args.keep_days))
             return EXIT_PASSED
+        if args.command == "quarantine":
+            return _quarantine(args, settings)
+        if args.command == "freshness":
+            from quality.freshness import FreshnessBreach, check_freshness
+
+            try:
+                rows = check_freshness(settings, alert=not args.no_alert, record=not args.no_record, wait_seconds=60)
+            except FreshnessBreach as breach:
+                print(breach)
+                return EXIT_FAILED
+            for row in rows:
+                print(row.summary)
+            return EXIT_PASSED
 
         from quality import record_results, validate_landed_batch, validate_marts
 
@@ -96,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             result = validate_marts(
                 warehouse,
                 args.run_id,
+                ds=args.ds,
+                serving_path=args.serving or settings.serving_path,
                 tables=args.table,
                 memory_limit=settings.duckdb_memory_limit,
                 threads=settings.duckdb_threads,
@@ -108,6 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     except (FileNotFoundError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_ERROR
+    except RuntimeError as error:
+        from quality.quarantine import QuarantineError
+
+        if isinstance(error, QuarantineError):
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_ERROR
+        raise
 
 
 if __name__ == "__main__":

@@ -1,12 +1,8 @@
 """Turn what a gate audits into a pandas DataFrame with dtypes the GX checks can rely on.
 
 Gate 1 reads the landed Parquet files of one batch and the row count its `_manifest.json`
-promised; gate 2 reads a (small) mart from the warehouse through a read-only DuckDB connection.
-Both go through Arrow and the same dtype mapping (see `to_frame`).
-
-Why pandas for the marts and not GX's SQL datasource: the pipeline venv has no SQLAlchemy
-dialect for DuckDB (duckdb-engine), and GX 1.24's SQL path returns empty results on DuckDB
-without a connection patch (see FINDINGS). A daily-grain mart is a few thousand rows.
+promised; gate 2's per-day frames are computed in DuckDB by `quality.mart_frames`. Both go
+through Arrow and the same dtype mapping (see `to_frame`).
 """
 
 from __future__ import annotations
@@ -71,17 +67,3 @@ def manifest_row_count(parquet_paths: Sequence[Path]) -> int:
             raise FileNotFoundError(f"no {MANIFEST} in {folder}: the partition was not landed completely")
         total += int(json.loads(manifest.read_text())["row_count"])
     return total
-
-
-def read_mart(warehouse_path: Path, query: str, *, memory_limit: str = "3GB", threads: int = 2) -> pd.DataFrame:
-    """Run a mart's gate query on a read-only connection to the warehouse."""
-    from ingestion.warehouse import connect_warehouse
-
-    if not warehouse_path.exists():
-        raise FileNotFoundError(f"no warehouse at {warehouse_path}")
-    con = connect_warehouse(warehouse_path, read_only=True, memory_limit=memory_limit, threads=threads)
-    try:
-        table = con.sql(query).to_arrow_table()
-    finally:
-        con.close()
-    return to_frame(table)

@@ -19,6 +19,10 @@ _MAX_OBSERVED_CHARS = 160
 _MAX_REASON_CHARS = 1500
 _EXAMPLES = 5
 
+# Outcome statuses, as stored in ops.data_health / ops.gate_runs and shown on the dashboard.
+PASSED, WARNED, FAILED = "passed", "warned", "failed"
+CRITICAL = "critical"
+
 
 class GateFailed(RuntimeError):
     """Raised by `GateResult.raise_for_failure`; the message is the one-line reason."""
@@ -39,10 +43,22 @@ class ExpectationOutcome:
     success: bool
     observed_value: str
     details: Mapping[str, Any] = field(default_factory=dict)
+    severity: str = CRITICAL  # GX 1.x severity: only a failed "critical" expectation fails the gate
 
     @property
     def label(self) -> str:
         return f"{self.expectation}({self.column_name})" if self.column_name else self.expectation
+
+    @property
+    def blocking(self) -> bool:
+        return self.severity == CRITICAL
+
+    @property
+    def status(self) -> str:
+        """passed | failed (a critical expectation failed) | warned (a warning/info one did)."""
+        if self.success:
+            return PASSED
+        return FAILED if self.blocking else WARNED
 
 
 @dataclass(frozen=True)
@@ -58,10 +74,24 @@ class GateResult:
     ds: str | None = None
     row_counts: Mapping[str, int] = field(default_factory=dict)  # rows audited, by table
     docs_index: Path | None = None
+    # Gate 2: fingerprint of every marts table as audited; publish refuses anything else.
+    fingerprint: str | None = None
 
     @property
     def failures(self) -> tuple[ExpectationOutcome, ...]:
-        return tuple(o for o in self.outcomes if not o.success)
+        """Failed blocking (critical) expectations: why the gate failed."""
+        return tuple(o for o in self.outcomes if o.status == FAILED)
+
+    @property
+    def warnings(self) -> tuple[ExpectationOutcome, ...]:
+        """Failed non-blocking (warning/info) expectations: recorded and reported, not blocking."""
+        return tuple(o for o in self.outcomes if o.status == WARNED)
+
+    @property
+    def status(self) -> str:
+        if not self.success:
+            return FAILED
+        return WARNED if self.warnings else PASSED
 
     @property
     def suites(self) -> tuple[str, ...]:
@@ -85,9 +115,13 @@ def combine(gate: str, results: Sequence[GateResult]) -> GateResult:
     days = {r.ds for r in results}
     ds = first.ds if len(days) == 1 else None
     outcomes = tuple(o for r in results for o in r.outcomes)
-    rows = {table: n for r in results for table, n in r.row_counts.items()}
+    rows: dict[str, int] = {}
+    for r in results:
+        for table, n in r.row_counts.items():
+            rows[table] = rows.get(table, 0) + n
     success = all(r.success for r in results)
     subject = ", ".join(dict.fromkeys(o.suite for o in outcomes))
+    fingerprints = {r.fingerprint for r in results}
     return GateResult(
         gate=gate,
         run_id=first.run_id,
@@ -98,6 +132,7 @@ def combine(gate: str, results: Sequence[GateResult]) -> GateResult:
         ds=ds,
         row_counts=rows,
         docs_index=first.docs_index,
+        fingerprint=first.fingerprint if len(fingerprints) == 1 else None,
     )
 
 
@@ -108,27 +143,42 @@ def make_reason(
     row_counts: Mapping[str, int],
     ds: str | None,
 ) -> str:
-    """One line: what was checked, and either a pass summary or every failure with its evidence."""
+    """One line: what was checked, and either a pass summary or every failure with its evidence.
+
+    Blocking failures come first; failed warning-severity expectations follow as "warnings".
+    """
     where = f"{gate} {subject}" + (f" ds={ds}" if ds else "")
     rows = sum(row_counts.values())
-    failures = [o for o in outcomes if not o.success]
+    failures = [o for o in outcomes if o.status == FAILED]
+    warnings = [o for o in outcomes if o.status == WARNED]
     # Table-level failures first: a missing column explains the column-level errors after it.
     failures.sort(key=lambda o: o.column_name is not None)
-    if not failures:
-        return f"{where} passed: {len(outcomes)} expectations on {rows} rows"
     several_suites = len({o.suite for o in outcomes}) > 1
-    head = f"{where} FAILED {len(failures)} of {len(outcomes)} expectations ({rows} rows): "
+    if not failures and not warnings:
+        return f"{where} passed: {len(outcomes)} expectations on {rows} rows"
+    if failures:
+        head = f"{where} FAILED {len(failures)} of {len(outcomes)} expectations ({rows} rows): "
+    else:
+        plural = "s" if len(warnings) > 1 else ""
+        head = f"{where} passed with {len(warnings)} warning{plural} ({len(outcomes)} expectations, {rows} rows): "
+    parts = _evidence(failures, several_suites, len(head))
+    if warnings:
+        listed = _evidence(warnings, several_suites, len(head) + sum(len(p) + 2 for p in parts))
+        parts += [("warnings: " if failures else "") + "; ".join(listed)] if listed else []
+    return _one_line(head + "; ".join(parts))
+
+
+def _evidence(outcomes: Sequence[ExpectationOutcome], several_suites: bool, length: int) -> list[str]:
     parts: list[str] = []
-    length = len(head)
-    for index, outcome in enumerate(failures):
+    for index, outcome in enumerate(outcomes):
         label = f"{outcome.suite} {outcome.label}" if several_suites else outcome.label
         part = f"{label} observed {outcome.observed_value}"
         if length + len(part) > _MAX_REASON_CHARS and parts:
-            parts.append(f"... and {len(failures) - index} more")
+            parts.append(f"... and {len(outcomes) - index} more")
             break
         parts.append(part)
         length += len(part) + 2
-    return _one_line(head + "; ".join(parts))
+    return parts
 
 
 def _one_line(text: str) -> str:
@@ -184,6 +234,10 @@ def _exception_message(exception_info: Any) -> str | None:
 def _observed(result: Mapping[str, Any], error: str | None) -> str:
     if error:
         return _short(f"error: {error}")
+    if "redacted" in result:
+        count, total = result.get("unexpected_count"), result.get("element_count")
+        counted = f"{count} of {total} unexpected, " if count is not None and total is not None else ""
+        return _short(f"{counted}{result['redacted']}")
     mismatched = (result.get("details") or {}).get("mismatched")
     if isinstance(mismatched, Mapping) and any(mismatched.values()):
         # expect_table_columns_to_match_set: say which columns, not the whole observed list.
@@ -199,8 +253,36 @@ def _observed(result: Mapping[str, Any], error: str | None) -> str:
     return ""
 
 
-def outcomes_from_validation(suite: str, table_name: str, validation_result: Any) -> list[ExpectationOutcome]:
-    """Flatten one GX ExpectationSuiteValidationResult into outcome rows."""
+# Result keys that carry the data's own values (GX SUMMARY format).
+_VALUE_KEYS = (
+    "partial_unexpected_list",
+    "partial_unexpected_counts",
+    "partial_unexpected_index_list",
+    "unexpected_list",
+    "unexpected_index_list",
+    "observed_value",
+)
+
+
+def _redacted(result: dict[str, Any], classification: str) -> dict[str, Any]:
+    kept = {k: v for k, v in result.items() if k not in _VALUE_KEYS}
+    kept["redacted"] = f"values of a {classification} column are not recorded"
+    return kept
+
+
+def outcomes_from_validation(
+    suite: str,
+    table_name: str,
+    validation_result: Any,
+    personal_columns: Mapping[str, str] | None = None,
+) -> list[ExpectationOutcome]:
+    """Flatten one GX ExpectationSuiteValidationResult into outcome rows.
+
+    For columns in `personal_columns` (column -> classification, e.g. "pii:email") the data's
+    values (unexpected examples, observed values) are dropped: outcomes go to ops.data_health,
+    the reason and the serving file, which must hold no personal data. Counts stay.
+    """
+    personal_columns = personal_columns or {}
     outcomes = []
     for evr in validation_result.results:
         config = evr.expectation_config
@@ -209,12 +291,16 @@ def outcomes_from_validation(suite: str, table_name: str, validation_result: Any
             f"{kwargs['column_A']},{kwargs['column_B']}" if "column_A" in kwargs else None
         )
         result = dict(evr.result or {})
+        personal = [personal_columns[c] for c in (column or "").split(",") if c in personal_columns]
+        if personal:
+            result = _redacted(result, personal[0])
         error = _exception_message(evr.exception_info)
         details = {"kwargs": kwargs, "result": result}
         if error:
             details["exception"] = error
         if config.notes:
             details["notes"] = config.notes
+        severity = getattr(config, "severity", None) or CRITICAL
         outcomes.append(
             ExpectationOutcome(
                 suite=suite,
@@ -224,6 +310,7 @@ def outcomes_from_validation(suite: str, table_name: str, validation_result: Any
                 success=bool(evr.success),
                 observed_value=_observed(result, error),
                 details=jsonable(details),
+                severity=str(getattr(severity, "value", severity)),
             )
         )
     return outcomes

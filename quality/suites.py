@@ -10,14 +10,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from quality.specs import MARTS, RAW_TABLES, RawTableSpec
+from quality.specs import MARTS, RAW_TABLES, RawTableSpec, anomaly_column, unusual_column
 
 if TYPE_CHECKING:
     import great_expectations as gx
     import pyarrow as pa
 
-# Suite parameter filled at run time with the row count the landing manifest promised.
-MANIFEST_ROW_COUNT = "manifest_row_count"
+# Suite parameters filled in at run time (quality.gates):
+MANIFEST_ROW_COUNT = "manifest_row_count"  # rows the landing manifest promised
+BATCH_START = "batch_start"  # the batch's first day, 00:00 (ISO timestamp)
+BATCH_END = "batch_end"  # the day after its last day, 00:00: nothing may be newer
+RUN_DATE = "run_date"  # gate 2: the newest day the mart must reach (None: not checked)
+
+CRITICAL, WARNING = "critical", "warning"  # GX severities: critical blocks the gate, warning is reported
 
 
 def raw_suite_name(table: str) -> str:
@@ -86,22 +91,76 @@ def raw_table_suite(spec: RawTableSpec) -> gx.ExpectationSuite:
     expectations += [
         gxe.ExpectColumnValuesToMatchRegex(column=column, regex=pattern) for column, pattern in spec.patterns.items()
     ]
+    expectations += _freshness_expectations(CONTRACTS[spec.table])
     return gx.ExpectationSuite(name=raw_suite_name(spec.table), expectations=expectations)
 
 
+def _freshness_expectations(contract) -> list:
+    """The batch holds the day's data: change timestamps inside [batch_start, batch_end).
+
+    Follows how the extractor picks a day's rows (ingestion/app_db/contract.py MODES):
+    - changed_at: every row changed during the day (nothing older, nothing from the future);
+    - key_watermark (insert-only, late rows allowed): nothing from the future, and the newest
+      row should be from the day - an older newest row means the source is lagging (warning);
+    - snapshot: the whole table as of the day, so only "created before the day ended".
+    """
+    import great_expectations.expectations as gxe
+
+    start, end = {"$PARAMETER": BATCH_START}, {"$PARAMETER": BATCH_END}
+    column = contract.changed_at
+    if contract.mode == "snapshot":
+        return [
+            gxe.ExpectColumnValuesToBeBetween(
+                column="created_at",
+                max_value=end,
+                strict_max=True,
+                notes="Freshness: a snapshot of the day holds no row created after the day ended.",
+            )
+        ]
+    if contract.mode == "key_watermark":
+        return [
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                max_value=end,
+                strict_max=True,
+                notes="Freshness: no row is newer than the batch's day (clock or extract window wrong).",
+            ),
+            gxe.ExpectColumnMaxToBeBetween(
+                column=column,
+                min_value=start,
+                severity=WARNING,
+                notes="Freshness: the newest row should be from the day; an older one means the source lags.",
+            ),
+        ]
+    return [
+        gxe.ExpectColumnValuesToBeBetween(
+            column=column,
+            min_value=start,
+            max_value=end,
+            strict_max=True,
+            notes="Freshness: every row of the batch changed during its day (the batch's watermark window).",
+        )
+    ]
+
+
 def fct_daily_revenue_suite() -> gx.ExpectationSuite:
-    """Gate 2 suite for marts.fct_daily_revenue: the sanity a published revenue table needs."""
+    """Gate 2 suite for marts.fct_daily_revenue: the sanity a published revenue table needs.
+
+    Everything blocks (critical) except the warning band of the anomaly check. The derived
+    columns come from `quality.mart_frames`.
+    """
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
     spec = MARTS["fct_daily_revenue"]
     money = ("gross_revenue_eur", "returns_eur", "net_revenue_eur")
+    date = spec.date_column
     expectations: list = [
         # Extra columns may come and go with the model; these ones the dashboards rely on.
         gxe.ExpectTableColumnsToMatchSet(column_set=[*spec.columns, *spec.derived_columns], exact_match=False),
         gxe.ExpectTableRowCountToBeBetween(min_value=1),
-        gxe.ExpectColumnValuesToNotBeNull(column="revenue_date"),
-        gxe.ExpectColumnValuesToBeUnique(column="revenue_date"),
+        gxe.ExpectColumnValuesToNotBeNull(column=date),
+        gxe.ExpectColumnValuesToBeUnique(column=date),
         *[gxe.ExpectColumnValuesToNotBeNull(column=column) for column in (*money, "orders")],
         gxe.ExpectColumnPairValuesAToBeGreaterThanB(
             column_A="gross_revenue_eur",
@@ -113,12 +172,37 @@ def fct_daily_revenue_suite() -> gx.ExpectationSuite:
         gxe.ExpectColumnValuesToBeBetween(column="returns_eur", min_value=0),
         gxe.ExpectColumnValuesToBeBetween(column="orders", min_value=0),
         gxe.ExpectColumnPairValuesToBeEqual(
-            column_A="previous_revenue_date",
-            column_B="day_before_revenue_date",
+            column_A=f"previous_{date}",
+            column_B=f"day_before_{date}",
             ignore_row_if="either_value_is_missing",
             notes="No gaps: every day between the first and the last revenue_date has a row.",
         ),
+        gxe.ExpectColumnValuesToBeNull(
+            column=f"unloaded_{date}",
+            notes="Every day present: each day of the mart was loaded into raw (run ledger); a day "
+            "that was never landed shows up as a zero day, not as revenue.",
+        ),
+        gxe.ExpectColumnMaxToBeBetween(
+            column=date,
+            min_value={"$PARAMETER": RUN_DATE},
+            notes="The mart reaches the run's day (by default the newest day loaded for all its sources).",
+        ),
     ]
+    for bounds in spec.anomalies:
+        expectations += [
+            gxe.ExpectColumnValuesToBeNull(
+                column=anomaly_column(bounds),
+                notes=f"KPI spike: {bounds.column} of a new or restated day is outside median +/- "
+                f"max({bounds.block_mads:g} scaled MADs, {bounds.block_share:.0%}) of the "
+                f"{bounds.window_days} days before it, published values first. Blocks publishing.",
+            ),
+            gxe.ExpectColumnValuesToBeNull(
+                column=unusual_column(bounds),
+                severity=WARNING,
+                notes=f"Unusual KPI: outside median +/- max({bounds.warn_mads:g} scaled MADs, "
+                f"{bounds.warn_share:.0%}) of the trailing window. Reported, does not block.",
+            ),
+        ]
     return gx.ExpectationSuite(name=mart_suite_name(spec.table), expectations=expectations)
 
 

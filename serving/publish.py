@@ -1,25 +1,50 @@
 """Publish: copy the audited marts into a fresh serving file and swap it in atomically.
 
-Write-audit-publish's last step. The builder never writes the file Superset reads: marts are
+Write-audit-publish's last step. The builder never writes the file Superset reads: tables are
 copied into `.serving-<run>.duckdb` beside it, flushed, then `os.replace`d onto the served
 path. A reader has the old file or the new one open, never a mix, and never fights the
 builder for DuckDB's single-writer lock. If anything fails before the rename, the old serving
 file is untouched.
+
+What is published (no raw data, no PII):
+- `marts.*`, only as gate 2 audited them: the copy's fingerprint must equal the one gate 2
+  recorded for this run in `ops.gate_runs` (`quality.fingerprint`), else `PublishRefused`;
+- `ops.data_health`, `ops.gate_runs`, `ops.quarantine`, `ops.source_freshness` for the Data
+  health dashboard (`quality.health`);
+- `meta.publication` (run id, time, marts fingerprint, last health refresh) and
+  `meta.published_tables` (rows and fingerprint per table).
+
+`publish_health` refreshes only the ops tables: it rebuilds the file from the *currently
+served* marts plus the warehouse's ops tables, so a failed gate shows on the Data health
+dashboard while the KPI dashboards keep the last good numbers. Both hold an flock beside the
+serving file, so two publishers never interleave (one could otherwise swap old marts back).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from quality.fingerprint import schema_fingerprint, schema_tables, table_fingerprint
+from quality.health import DDL as OPS_DDL
+from quality.health import OPS_TABLES
 from stackctl.settings import Settings
 
-# Schemas copied to serving: marts for the dashboards, ops for data-health views.
-PUBLISHED_SCHEMAS = ("marts",)
+# Schemas copied to serving: marts for the dashboards, ops for the data-health views.
+PUBLISHED_SCHEMAS = ("marts", "ops")
+# ops holds other tables too (run ledger, governance); only these are published.
+PUBLISHED_OPS_TABLES = OPS_TABLES
+
+
+class PublishRefused(RuntimeError):
+    """The marts are not what gate 2 audited for this run (or it did not pass): nothing was published."""
 
 
 @dataclass(frozen=True)
@@ -27,50 +52,195 @@ class PublishResult:
     serving_path: Path
     tables: dict[str, int]
     run_id: str
+    marts_fingerprint: str | None = None
 
 
-def publish(warehouse_path: Path, serving_path: Path, run_id: str, memory_limit: str = "3GB") -> PublishResult:
-    """Copy the published schemas of the warehouse into a new serving file and swap it in."""
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@contextmanager
+def serving_lock(serving_path: Path) -> Iterator[None]:
+    """Exclusive for the whole read-current / build / swap of one publication."""
     serving_path.parent.mkdir(parents=True, exist_ok=True)
+    with (serving_path.parent / f".{serving_path.name}.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _staging_path(serving_path: Path, run_id: str) -> Path:
     safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
-    staging = serving_path.with_name(f".{serving_path.stem}-{safe}.duckdb")
-    staging.unlink(missing_ok=True)
-    # An in-memory session attaching the warehouse read-only and the new file read-write.
-    con = duckdb.connect(config={"memory_limit": memory_limit})
-    tables: dict[str, int] = {}
-    try:
-        con.execute(f"attach '{warehouse_path}' as wh (read_only)")
-        con.execute(f"attach '{staging}' as serving_new")
-        found = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where table_catalog = 'wh' and table_schema in (select unnest(?)) "
-            "and table_type = 'BASE TABLE' order by 1, 2",
-            [list(PUBLISHED_SCHEMAS)],
-        ).fetchall()
-        if not found:
-            raise RuntimeError(f"nothing to publish: {warehouse_path} has no tables in {PUBLISHED_SCHEMAS}")
-        for schema in sorted({s for s, _ in found}):
-            con.execute(f'create schema serving_new."{schema}"')
-        for schema, table in found:
-            con.execute(f'create table serving_new."{schema}"."{table}" as select * from wh."{schema}"."{table}"')
-            tables[f"{schema}.{table}"] = con.execute(
-                f'select count(*) from serving_new."{schema}"."{table}"'
-            ).fetchone()[0]
-        con.execute("create schema serving_new.meta")
+    return serving_path.with_name(f".{serving_path.stem}-{safe}.duckdb")
+
+
+def _audited_fingerprint(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
+    """The fingerprint gate 2 recorded for `run_id`'s last audit; PublishRefused if none passed."""
+    has_table = con.execute(
+        "select count(*) from information_schema.tables where table_catalog = 'wh' and table_schema = 'ops' "
+        "and table_name = 'gate_runs'"
+    ).fetchall()[0][0]
+    rows = (
         con.execute(
-            "create table serving_new.meta.publication as select ? as run_id, ? as published_at",
-            [run_id, dt.datetime.now(dt.UTC).replace(tzinfo=None)],
-        )
-        con.execute("detach serving_new")
-    except BaseException:
-        con.close()
-        staging.unlink(missing_ok=True)
-        raise
+            "select status, fingerprint, reason from wh.ops.gate_runs where gate = 'gate2' and run_id = ? "
+            "and checked_at = (select max(checked_at) from wh.ops.gate_runs where gate = 'gate2' and run_id = ?)",
+            [run_id, run_id],
+        ).fetchall()
+        if has_table
+        else []
+    )
+    if not rows:
+        raise PublishRefused(f"no gate 2 audit recorded for run {run_id!r}: run gate 2 before publishing")
+    failed = [reason for status, _, reason in rows if status == "failed"]
+    if failed:
+        raise PublishRefused(f"gate 2 failed for run {run_id!r}: {failed[0]}")
+    fingerprints = {fingerprint for _, fingerprint, _ in rows}
+    if len(fingerprints) != 1 or None in fingerprints:
+        raise PublishRefused(f"gate 2 of run {run_id!r} recorded no single marts fingerprint: {fingerprints}")
+    return fingerprints.pop()
+
+
+def _copy_marts(con: duckdb.DuckDBPyConnection, catalog: str, tables: dict[str, int]) -> None:
+    for table in schema_tables(con, catalog, "marts"):
+        con.execute(f'create table serving_new.marts."{table}" as select * from {catalog}.marts."{table}"')
+        tables[f"marts.{table}"] = con.execute(f'select count(*) from serving_new.marts."{table}"').fetchall()[0][0]
+
+
+def _copy_ops(con: duckdb.DuckDBPyConnection, tables: dict[str, int]) -> None:
+    # Empty tables first (the dashboard's datasets exist even before the first check), then the
+    # warehouse's rows where it has the table.
+    con.execute("use serving_new")
+    con.execute(OPS_DDL)
+    con.execute("use memory")
+    present = set(schema_tables(con, "wh", "ops"))
+    for table in PUBLISHED_OPS_TABLES:
+        if table in present:
+            con.execute(f'create or replace table serving_new.ops."{table}" as select * from wh.ops."{table}"')
+        tables[f"ops.{table}"] = con.execute(f'select count(*) from serving_new.ops."{table}"').fetchall()[0][0]
+
+
+def _finish(con: duckdb.DuckDBPyConnection, staging: Path, serving_path: Path, publication: dict) -> None:
+    con.execute("create schema serving_new.meta")
+    columns = ", ".join(f"? as {name}" for name in publication)
+    con.execute(f"create table serving_new.meta.publication as select {columns}", list(publication.values()))
+    con.execute(
+        "create table serving_new.meta.published_tables "
+        "(schema_name varchar, table_name varchar, row_count bigint, fingerprint varchar)"
+    )
+    for schema in PUBLISHED_SCHEMAS:
+        for table in schema_tables(con, "serving_new", schema):
+            rows, digest = table_fingerprint(con, f'serving_new."{schema}"."{table}"')
+            con.execute(
+                "insert into serving_new.meta.published_tables values (?, ?, ?, ?)", [schema, table, rows, str(digest)]
+            )
+    con.execute("detach serving_new")
     con.close()
     _fsync(staging)
     os.replace(staging, serving_path)
     _fsync(serving_path.parent)
-    return PublishResult(serving_path, tables, run_id)
+
+
+def publish(
+    warehouse_path: Path,
+    serving_path: Path,
+    run_id: str,
+    memory_limit: str = "3GB",
+    *,
+    require_audit: bool = True,
+) -> PublishResult:
+    """Copy the audited marts (and the data-health tables) into a new serving file and swap it in.
+
+    With require_audit (the default) the marts must be exactly what gate 2 audited for
+    `run_id`; otherwise `PublishRefused` and the served file stays as it is.
+    """
+    with serving_lock(serving_path):
+        staging = _staging_path(serving_path, run_id)
+        staging.unlink(missing_ok=True)
+        # An in-memory session attaching the warehouse read-only and the new file read-write.
+        con = duckdb.connect(config={"memory_limit": memory_limit})
+        tables: dict[str, int] = {}
+        try:
+            con.execute(f"attach '{warehouse_path}' as wh (read_only)")
+            if not schema_tables(con, "wh", "marts"):
+                raise RuntimeError(f"nothing to publish: {warehouse_path} has no tables in schema marts")
+            audited = _audited_fingerprint(con, run_id) if require_audit else None
+            con.execute(f"attach '{staging}' as serving_new")
+            con.execute("create schema serving_new.marts")
+            _copy_marts(con, "wh", tables)
+            fingerprint = schema_fingerprint(con, "serving_new", "marts")
+            if audited is not None and fingerprint != audited:
+                raise PublishRefused(
+                    f"the marts changed since gate 2 audited them for run {run_id!r} "
+                    f"(audited {audited}, now {fingerprint}): run gate 2 again"
+                )
+            _copy_ops(con, tables)
+            now = _now()
+            _finish(
+                con,
+                staging,
+                serving_path,
+                {
+                    "run_id": run_id,
+                    "published_at": now,
+                    "marts_fingerprint": fingerprint,
+                    "health_run_id": run_id,
+                    "health_refreshed_at": now,
+                },
+            )
+        except BaseException:
+            con.close()
+            staging.unlink(missing_ok=True)
+            raise
+    return PublishResult(serving_path, tables, run_id, fingerprint)
+
+
+def publish_health(warehouse_path: Path, serving_path: Path, run_id: str, memory_limit: str = "3GB") -> PublishResult:
+    """Refresh only the data-health tables of the served file; its marts stay exactly as they are.
+
+    When nothing was ever published it does nothing (the result lists no tables): the first
+    publication must come through gate 2.
+    """
+    with serving_lock(serving_path):
+        if not serving_path.exists():
+            return PublishResult(serving_path, {}, run_id, None)
+        staging = _staging_path(serving_path, f"health-{run_id}")
+        staging.unlink(missing_ok=True)
+        con = duckdb.connect(config={"memory_limit": memory_limit})
+        tables: dict[str, int] = {}
+        try:
+            con.execute(f"attach '{warehouse_path}' as wh (read_only)")
+            con.execute(f"attach '{serving_path}' as cur (read_only)")
+            cursor = con.execute("select * from cur.meta.publication")
+            current = dict(zip([d[0] for d in cursor.description], cursor.fetchall()[0], strict=True))
+            con.execute(f"attach '{staging}' as serving_new")
+            con.execute("create schema serving_new.marts")
+            _copy_marts(con, "cur", tables)
+            fingerprint = schema_fingerprint(con, "serving_new", "marts")
+            if current.get("marts_fingerprint") not in (None, fingerprint):
+                raise RuntimeError(
+                    f"copying the served marts changed them ({fingerprint} != {current['marts_fingerprint']})"
+                )
+            con.execute("detach cur")
+            _copy_ops(con, tables)
+            _finish(
+                con,
+                staging,
+                serving_path,
+                {
+                    "run_id": current["run_id"],
+                    "published_at": current["published_at"],
+                    "marts_fingerprint": fingerprint,
+                    "health_run_id": run_id,
+                    "health_refreshed_at": _now(),
+                },
+            )
+        except BaseException:
+            con.close()
+            staging.unlink(missing_ok=True)
+            raise
+    return PublishResult(serving_path, tables, current["run_id"], fingerprint)
 
 
 def _fsync(path: Path) -> None:
@@ -81,12 +251,26 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-def published_run(serving_path: Path) -> str | None:
-    """The run id of the serving file currently in place (None when nothing is published)."""
+def publication(serving_path: Path) -> dict | None:
+    """`meta.publication` of the serving file in place (None when nothing is published).
+
+    Read through ATTACH in a fresh in-memory instance: `duckdb.connect(path)` would reuse a
+    database instance this process may still hold on the pre-swap file (DuckDB caches instances
+    per path), and report the previous publication.
+    """
     if not serving_path.exists():
         return None
-    with duckdb.connect(str(serving_path), read_only=True) as con:
-        return con.execute("select run_id from meta.publication").fetchone()[0]
+    with duckdb.connect() as con:
+        con.execute(f"attach '{serving_path}' as served (read_only)")
+        cursor = con.execute("select * from served.meta.publication")
+        names = [d[0] for d in cursor.description]
+        return dict(zip(names, cursor.fetchall()[0], strict=True))
+
+
+def published_run(serving_path: Path) -> str | None:
+    """The run id of the marts currently published (None when nothing is published)."""
+    current = publication(serving_path)
+    return current["run_id"] if current else None
 
 
 def publish_for_dashboards(settings: Settings, run_id: str) -> PublishResult:
@@ -95,4 +279,14 @@ def publish_for_dashboards(settings: Settings, run_id: str) -> PublishResult:
 
     result = publish(settings.warehouse_path, settings.serving_path, run_id, settings.duckdb_memory_limit)
     clear_data_cache(settings)
+    return result
+
+
+def refresh_health_for_dashboards(settings: Settings, run_id: str) -> PublishResult:
+    """Refresh the Data health tables in serving (marts unchanged) and drop Superset's cache."""
+    from superset.provision import clear_data_cache
+
+    result = publish_health(settings.warehouse_path, settings.serving_path, run_id, settings.duckdb_memory_limit)
+    if result.tables:
+        clear_data_cache(settings)
     return result

@@ -20,7 +20,7 @@ import requests
 from stackctl import procs
 from stackctl.settings import Settings
 
-DAG_IDS = ("shop_daily", "marketing_api_daily", "elt_marts", "partner_files")
+DAG_IDS = ("shop_daily", "marketing_api_daily", "elt_marts", "partner_files", "data_health")
 WAREHOUSE_POOL = "duckdb_warehouse"
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 

@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from ingestion import run_ledger
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import partition_file, read_manifest
 from ingestion.shop_batch import land_day
@@ -186,8 +187,17 @@ def test_batch_without_manifest_is_an_error(tmp_path, docs):
 DAYS = [dt.date(2026, 3, 1) + dt.timedelta(days=i) for i in range(5)]
 
 
-def make_warehouse(path: Path, *, drop_day: dt.date | None = None, net_over_gross_on: dt.date | None = None) -> Path:
-    """A warehouse file with marts.fct_daily_revenue typed like the dbt model (DECIMAL money)."""
+def make_warehouse(
+    path: Path,
+    *,
+    drop_day: dt.date | None = None,
+    net_over_gross_on: dt.date | None = None,
+    unloaded_day: dt.date | None = None,
+) -> Path:
+    """A warehouse file with marts.fct_daily_revenue typed like the dbt model (DECIMAL money).
+
+    The run ledger says every day was loaded, except `unloaded_day`.
+    """
     rows = []
     for i, day in enumerate(DAYS):
         if day == drop_day:
@@ -203,7 +213,17 @@ def make_warehouse(path: Path, *, drop_day: dt.date | None = None, net_over_gros
             "average_order_value_eur decimal(18, 2))"
         )
         con.executemany("insert into marts.fct_daily_revenue values (?, ?, ?, ?, ?, ?)", rows)
+        write_ledger(con, [d for d in DAYS if d != unloaded_day])
     return path
+
+
+def write_ledger(con, days: list[dt.date]) -> None:
+    """ops.run_ledger as the loader writes it: a `load` row per source table and day."""
+    con.execute(run_ledger.DDL)
+    con.executemany(
+        "insert into ops.run_ledger values (?, ?, 'shop', ?, 'load', 1, null, 0.1, now()::timestamp)",
+        [("ledger", day, table) for day in days for table in ("orders", "order_items", "returns")],
+    )
 
 
 def test_gate2_passes_on_a_good_mart(tmp_path, docs):
@@ -267,6 +287,14 @@ def test_record_results_writes_one_row_per_expectation_and_replaces_on_retry(tmp
         ("gate1", "raw.orders", dt.date.fromisoformat(DS), len(bad.outcomes), 1),
         ("gate2", "marts.fct_daily_revenue", None, len(result.outcomes), 1),
     ]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        runs = con.execute(
+            "select gate, status, failed, expectations, reason from ops.gate_runs order by gate"
+        ).fetchall()
+    assert runs == [
+        ("gate1", "failed", 1, len(bad.outcomes), bad.reason),
+        ("gate2", "failed", 1, len(result.outcomes), result.reason),
+    ]
     assert row[:3] == ("orders", "order_id", "2 of 3 unexpected, e.g. [1, 1]")
     assert json.loads(row[3])["result"]["unexpected_count"] == 2
 
@@ -327,3 +355,241 @@ def test_combined_result_names_the_suite_of_each_failure(tmp_path, docs):
     assert not result.success and result.ds == DS and result.row_counts == {"orders": 3, "order_items": 3}
     assert result.reason.startswith(f"gate1 raw.orders, raw.order_items ds={DS} FAILED 1 of")
     assert "raw.orders expect_column_values_to_be_unique(order_id) observed 2 of 3 unexpected" in result.reason
+
+
+# --- gate 1: freshness and severities ----------------------------------------------------------
+
+
+def test_gate1_fails_rows_changed_outside_the_batch_day(tmp_path, docs):
+    # A batch for DS carrying a row last changed the day before: the extract window is wrong.
+    rows = good_rows("orders")
+    rows["updated_at"] = [dt.datetime(2026, 3, 3, 9), dt.datetime(2026, 3, 2, 23, 59), dt.datetime(2026, 3, 3, 23)]
+    result = validate_landed_batch("orders", [land(tmp_path, "orders", rows)], "stale-run", DS, docs=docs)
+    assert not result.success
+    assert failed(result) == {"expect_column_values_to_be_between(updated_at)"}
+    assert "1 of 3 unexpected" in result.reason
+
+
+def test_gate1_fails_rows_from_after_the_batch_day(tmp_path, docs):
+    rows = good_rows("orders")
+    rows["updated_at"] = [dt.datetime(2026, 3, 3, 9), dt.datetime(2026, 3, 4, 0, 0), dt.datetime(2026, 3, 3, 23)]
+    result = validate_landed_batch("orders", [land(tmp_path, "orders", rows)], "future-run", DS, docs=docs)
+    assert failed(result) == {"expect_column_values_to_be_between(updated_at)"}
+
+
+def test_gate1_lagging_insert_only_source_warns_but_passes(tmp_path, docs):
+    # web_events may carry late rows (key watermark): older rows pass, but a batch whose newest
+    # event is from before the day is a warning, recorded and reported without blocking.
+    stamp = dt.datetime(2026, 3, 2, 22)
+    rows = {
+        "event_id": [1, 2],
+        "session_id": ["s1", "s1"],
+        "visitor_id": ["v1", "v1"],
+        "customer_id": [None, None],
+        "event_type": ["session_start", "page_view"],
+        "experiment_key": ["checkout_button", "checkout_button"],
+        "experiment_variant": ["control", "control"],
+        "order_id": [None, None],
+        "occurred_at": [stamp, stamp],
+        "created_at": [stamp, stamp],
+    }
+    result = validate_landed_batch("web_events", [land(tmp_path, "web_events", rows)], "late-run", DS, docs=docs)
+    assert result.success, result.reason
+    assert result.status == "warned" and result.failures == ()
+    assert [o.label for o in result.warnings] == ["expect_column_max_to_be_between(created_at)"]
+    assert result.reason.startswith(f"gate1 raw.web_events ds={DS} passed with 1 warning")
+    assert "2026-03-02T22:00:00" in result.reason
+    result.raise_for_failure()  # warnings never block
+
+
+def test_warnings_are_recorded_as_warned(tmp_path, docs):
+    warehouse = make_warehouse(tmp_path / "w.duckdb")
+    stamp = dt.datetime(2026, 3, 2, 22)
+    rows = {
+        "event_id": [1],
+        "session_id": ["s1"],
+        "visitor_id": ["v1"],
+        "customer_id": [None],
+        "event_type": ["page_view"],
+        "experiment_key": ["checkout_button"],
+        "experiment_variant": ["treatment"],
+        "order_id": [None],
+        "occurred_at": [stamp],
+        "created_at": [stamp],
+    }
+    result = validate_landed_batch("web_events", [land(tmp_path, "web_events", rows)], "late-run", DS, docs=docs)
+    record_results(warehouse, result)
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        statuses = dict(
+            con.execute("select status, count(*) from ops.data_health where gate = 'gate1' group by 1").fetchall()
+        )
+        severity = con.execute(
+            "select severity from ops.data_health where status = 'warned' and gate = 'gate1'"
+        ).fetchall()
+        run = con.execute("select status, failed, warned from ops.gate_runs where gate = 'gate1'").fetchone()
+    assert statuses == {"passed": len(result.outcomes) - 1, "warned": 1}
+    assert severity == [("warning",)]
+    assert run == ("warned", 0, 1)
+
+
+# --- gate 2: every day present, the run's day, KPI anomalies -----------------------------------
+
+
+def test_gate2_fails_on_a_day_that_was_never_loaded(tmp_path, docs):
+    # The mart's calendar spine turns a day that was never landed into a zero day, not a gap.
+    warehouse = make_warehouse(tmp_path / "w.duckdb", unloaded_day=DAYS[3])
+    result = validate_marts(warehouse, "run-unloaded", docs=docs)
+    assert failed(result) == {"expect_column_values_to_be_null(unloaded_revenue_date)"}
+    assert "observed 1 of 5 unexpected, e.g. ['2026-03-04']" in result.reason
+
+
+def test_gate2_fails_when_the_run_day_is_not_in_the_mart(tmp_path, docs):
+    warehouse = make_warehouse(tmp_path / "w.duckdb")
+    assert validate_marts(warehouse, "run-ok", ds=DAYS[-1], docs=docs).success
+    result = validate_marts(warehouse, "run-late", ds=DAYS[-1] + dt.timedelta(days=1), docs=docs)
+    assert failed(result) == {"expect_column_max_to_be_between(revenue_date)"}
+    assert "observed 2026-03-05" in result.reason and result.ds == "2026-03-06"
+
+
+def test_gate2_without_a_run_date_needs_the_newest_loaded_day(tmp_path, docs):
+    # elt_marts runs on data, not on a date: the mart must reach the newest fully loaded day.
+    warehouse = make_warehouse(tmp_path / "w.duckdb")
+    with duckdb.connect(str(warehouse)) as con:
+        write_ledger(con, [DAYS[-1] + dt.timedelta(days=1)])
+    result = validate_marts(warehouse, "run-behind", docs=docs)
+    assert failed(result) == {"expect_column_max_to_be_between(revenue_date)"}
+    outcome = result.failures[0]
+    assert outcome.details["kwargs"]["min_value"] == "2026-03-06" and outcome.observed_value == "2026-03-05"
+
+
+HISTORY = [dt.date(2026, 1, 1) + dt.timedelta(days=i) for i in range(40)]
+
+
+def revenue_warehouse(path: Path, nets: dict[dt.date, float]) -> Path:
+    """A mart with the given daily net revenue (gross = net + 10), every day loaded."""
+    path.unlink(missing_ok=True)
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.fct_daily_revenue (revenue_date date, gross_revenue_eur decimal(18, 2), "
+            "returns_eur decimal(18, 2), net_revenue_eur decimal(18, 2), orders bigint, "
+            "average_order_value_eur decimal(18, 2))"
+        )
+        con.executemany(
+            "insert into marts.fct_daily_revenue values (?, ?, 10, ?, 10, ?)",
+            [(day, net + 10, net, (net + 10) / 10) for day, net in sorted(nets.items())],
+        )
+        write_ledger(con, sorted(nets))
+    return path
+
+
+def ordinary(day: dt.date) -> float:
+    """Net revenue with some noise: 1000 +/- 5 % (so the bounds are the share floors: 50 %, 30 %)."""
+    return 1000 + 20 * ((day.toordinal() * 3) % 5 - 2) + 5 * (day.toordinal() % 3)
+
+
+@pytest.fixture
+def published_history(tmp_path) -> Path:
+    """A serving file holding the first 39 days (what dashboards show)."""
+    from serving.publish import publish
+
+    nets = {day: ordinary(day) for day in HISTORY[:-1]}
+    serving = tmp_path / "serving.duckdb"
+    publish(revenue_warehouse(tmp_path / "published.duckdb", nets), serving, "published", require_audit=False)
+    return serving
+
+
+def anomaly_result(tmp_path, docs, serving: Path | None, nets: dict[dt.date, float], run: str):
+    warehouse = revenue_warehouse(tmp_path / f"{run}.duckdb", nets)
+    return validate_marts(warehouse, run, ds=HISTORY[-1], serving_path=serving, docs=docs)
+
+
+def test_gate2_passes_an_ordinary_new_day(tmp_path, docs, published_history):
+    nets = {day: ordinary(day) for day in HISTORY}
+    result = anomaly_result(tmp_path, docs, published_history, nets, "ordinary")
+    assert result.success and result.status == "passed", result.reason
+
+
+def test_gate2_blocks_a_kpi_spike(tmp_path, docs, published_history):
+    nets = {day: ordinary(day) for day in HISTORY}
+    nets[HISTORY[-1]] = 10 * ordinary(HISTORY[-1])  # e.g. prices landed in cents as euros
+    result = anomaly_result(tmp_path, docs, published_history, nets, "spike")
+    assert not result.success
+    assert failed(result) == {"expect_column_values_to_be_null(net_revenue_eur_anomaly)"}
+    assert f"{HISTORY[-1]}: net_revenue_eur {nets[HISTORY[-1]]:.2f} outside [" in result.reason
+    assert "of 28 days before" in result.reason
+
+
+def test_gate2_blocks_a_day_that_collapsed(tmp_path, docs, published_history):
+    nets = {day: ordinary(day) for day in HISTORY}
+    nets[HISTORY[-1]] = 0.0
+    result = anomaly_result(tmp_path, docs, published_history, nets, "collapse")
+    assert failed(result) == {"expect_column_values_to_be_null(net_revenue_eur_anomaly)"}
+
+
+def test_gate2_warns_on_an_unusual_day_without_blocking(tmp_path, docs, published_history):
+    nets = {day: ordinary(day) for day in HISTORY}
+    nets[HISTORY[-1]] = 1.4 * ordinary(HISTORY[-1])  # a good promotion day
+    result = anomaly_result(tmp_path, docs, published_history, nets, "promo")
+    assert result.success and result.status == "warned", result.reason
+    assert [o.label for o in result.warnings] == ["expect_column_values_to_be_null(net_revenue_eur_unusual)"]
+
+
+def test_gate2_bounds_come_from_the_published_history(tmp_path, docs, published_history):
+    # A build that doubles every day: each day looks normal next to its (doubled) neighbours,
+    # but against what was published every restated day is a spike.
+    doubled = {day: 2 * ordinary(day) for day in HISTORY}
+    result = anomaly_result(tmp_path, docs, published_history, doubled, "doubled")
+    assert failed(result) == {"expect_column_values_to_be_null(net_revenue_eur_anomaly)"}
+    unexpected = next(o for o in result.failures).details["result"]["unexpected_count"]
+    assert unexpected == len(HISTORY) - 14  # every day with 14+ days of history before it
+    # Without a published file the candidate's own history is all there is.
+    alone = anomaly_result(tmp_path, docs, None, doubled, "doubled-unpublished")
+    assert alone.success, alone.reason
+
+
+def test_gate2_does_not_judge_published_days_again(tmp_path, docs, published_history):
+    # A spike that was published (e.g. accepted before this check existed) is history now.
+    from serving.publish import publish
+
+    nets = {day: ordinary(day) for day in HISTORY[:-1]}
+    nets[HISTORY[30]] = 5 * ordinary(HISTORY[30])
+    publish(revenue_warehouse(tmp_path / "p2.duckdb", nets), published_history, "p2", require_audit=False)
+    nets[HISTORY[-1]] = ordinary(HISTORY[-1])
+    result = anomaly_result(tmp_path, docs, published_history, nets, "after-spike")
+    assert result.success, result.reason
+
+
+# --- personal data never reaches the results ----------------------------------------------------
+
+
+def test_values_of_personal_columns_are_not_recorded():
+    """A check listing unexpected e-mail addresses records their count, never the addresses."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+    import pandas as pd
+
+    from quality.results import outcomes_from_validation
+    from quality.specs import personal_columns
+
+    assert personal_columns("customers")["email"] == "pii:email"
+    assert "country_code" not in personal_columns("customers")
+    context = gx.get_context(mode="ephemeral")
+    batch = (
+        context.data_sources.add_pandas("p")
+        .add_dataframe_asset("customers")
+        .add_batch_definition_whole_dataframe("all")
+        .get_batch(batch_parameters={"dataframe": pd.DataFrame({"email": ["ana@example.com", "bad"], "n": [1, 2]})})
+    )
+    suite = gx.ExpectationSuite(
+        "s",
+        expectations=[
+            gxe.ExpectColumnValuesToMatchRegex(column="email", regex="^[^@]+@[^@]+$"),
+            gxe.ExpectColumnValuesToBeBetween(column="n", min_value=5),
+        ],
+    )
+    validation = batch.validate(suite, result_format="SUMMARY")
+    email, number = outcomes_from_validation("raw.customers", "customers", validation, personal_columns("customers"))
+    assert email.observed_value == "1 of 2 unexpected, values of a pii:email column are not recorded"
+    assert "bad" not in json.dumps(email.details) and email.details["result"]["unexpected_count"] == 1
+    assert number.observed_value == "2 of 2 unexpected, e.g. [1, 2]"  # other columns keep their evidence

@@ -1,0 +1,72 @@
+"""
+### data_health: freshness SLAs, the Data health dashboard and Data Docs, every hour
+
+A source that stops arriving must be an alert, not silence: the daily DAGs cannot report a run
+that never happens, so this DAG checks from the outside.
+
+1. `check_freshness` (pool `duckdb_warehouse`) - for every source in `lake/raw/` (and `shop`, which
+   must always exist): the newest day landed for all its tables, its age at the end of this hour,
+   the last load (run ledger). Writes `ops.source_freshness`, rebuilds `ops.quarantine` from
+   `lake/quarantine/`, and **fails when a source is older than its SLA** (default 30 h:
+   `FRESHNESS_SLA_HOURS="shop=30,marketing_api=48"`, `FRESHNESS_DEFAULT_SLA_HOURS`). The failure
+   callback sends the alert (`var/alerts.jsonl`, `ALERT_WEBHOOK_URL`).
+2. `refresh_dashboard` (pool `duckdb_warehouse`, runs even when the check failed) - copies the
+   `ops` data-health tables into `serving.duckdb` next to the *currently served* marts (which stay
+   byte for byte as published) and clears Superset's cache: a failed gate or a late source shows
+   on *Dashboards -> Data health* within the hour while the KPI dashboards keep the last good numbers.
+3. `data_docs` - rebuilds the Great Expectations Data Docs site (`var/gx_docs/site/index.html`,
+   `make gx-docs` serves it), first pruning validation results older than `GX_DOCS_KEEP_DAYS` (90).
+
+**Runbook.** `check_freshness` failed: its log names each late source, the day it is complete up
+to and its age. Look at that source's DAG (a failed or paused run, an empty inbox, a quarantined
+batch: `python -m quality quarantine list`). Nothing to fix here; the next hourly run turns green
+by itself once the data lands. Every task is idempotent: clear it freely.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from airflow.sdk import dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+
+@dag(
+    dag_id="data_health",
+    schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,  # only the current state matters: no backlog of past hours
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    tags=["quality"],
+)
+def data_health():
+    @task(pool=WAREHOUSE_POOL)
+    def check_freshness(data_interval_end: dt.datetime | None = None) -> list[str]:
+        from quality.freshness import check_freshness as run_check
+        from stackctl.settings import get_settings
+
+        # The failure callback alerts once the retries are spent; no alert from inside as well.
+        return [row.summary for row in run_check(get_settings(), now=data_interval_end, alert=False)]
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
+    def refresh_dashboard(run_id: str | None = None) -> dict[str, int]:
+        from serving.publish import refresh_health_for_dashboards
+        from stackctl.settings import get_settings
+
+        return refresh_health_for_dashboards(get_settings(), run_id).tables
+
+    @task(trigger_rule="all_done")
+    def data_docs() -> str:
+        import os
+
+        from quality.context import build_docs
+
+        return str(build_docs(keep_days=int(os.environ.get("GX_DOCS_KEEP_DAYS", "90"))))
+
+    check_freshness() >> refresh_dashboard() >> data_docs()
+
+
+data_health()
