@@ -15,7 +15,10 @@ from pathlib import Path
 import duckdb
 
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
-PHONE_REGEX = r"^\+?\d[\d ()./-]{7,}\d$"
+# International format (+CC ...): bare digit strings are ids, hashes and amounts, not phones.
+PHONE_REGEX = r"^\+\d{1,3}[ -]?\(?\d[\d ()-]{5,}\d$"
+# Role mailboxes of the organisation (KPI owners such as finance@shop.example) are not personal.
+DEFAULT_ORG_EMAIL_DOMAINS = ("shop.example",)
 
 
 @dataclass(frozen=True)
@@ -27,8 +30,11 @@ class Hit:
     example: str
 
 
-def scan(path: Path, known_values: Iterable[str] = ()) -> list[Hit]:
+def scan(
+    path: Path, known_values: Iterable[str] = (), org_email_domains: Iterable[str] = DEFAULT_ORG_EMAIL_DOMAINS
+) -> list[Hit]:
     """Every text column of every table in `path` checked for PII shapes and known values."""
+    org_domains = [d.lower() for d in org_email_domains]
     hits: list[Hit] = []
     with duckdb.connect(str(path), read_only=True) as con:
         con.execute("create temp table known (value varchar)")
@@ -44,13 +50,15 @@ def scan(path: Path, known_values: Iterable[str] = ()) -> list[Hit]:
             ref = f'"{schema}"."{table}"'
             col = f'"{column}"'
             checks = {
-                "e-mail shaped values": f"regexp_matches({col}, '{EMAIL_REGEX}')",
+                "e-mail shaped values": f"regexp_matches({col}, '{EMAIL_REGEX}') "
+                f"and lower(split_part({col}, '@', 2)) not in (select unnest(?::varchar[]))",
                 "phone shaped values": f"regexp_matches({col}, '{PHONE_REGEX}')",
                 "known personal values": f"{col} in (select value from known)",
             }
             for what, predicate in checks.items():
+                params = [org_domains] if "unnest" in predicate else []
                 count, example = con.execute(
-                    f"select count(*), any_value({col}) from {ref} where {predicate}"
+                    f"select count(*), any_value({col}) from {ref} where {predicate}", params
                 ).fetchone()
                 if count:
                     hits.append(Hit(f"{schema}.{table}", column, what, count, str(example)[:3] + "..."))

@@ -47,3 +47,17 @@ def test_the_scanner_finds_personal_values_and_passes_clean_files(tmp_path):
         con.execute("create table marts.contacts as select 'mia.weber.7@example.com' as c, '+49 151 2345678' as p")
     found = {(h.column, h.what) for h in scan(path)}
     assert found == {("c", "e-mail shaped values"), ("p", "phone shaped values")}
+
+
+def test_role_mailboxes_ids_and_dates_are_not_mistaken_for_personal_data(tmp_path):
+    path = tmp_path / "serving.duckdb"
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema marts")
+        con.execute(
+            "create table marts.kpi as select 'finance@shop.example' as owner, '2026-11-24' as day, "
+            "'20261124123456' as fingerprint, '1 of 3 unexpected' as observed"
+        )
+    assert scan(path) == []
+    with duckdb.connect(str(path)) as con:
+        con.execute("create table marts.leak as select 'mia.weber@gmail.com' as e, '+44 20 7946 0958' as p")
+    assert {(h.column, h.what) for h in scan(path)} == {("e", "e-mail shaped values"), ("p", "phone shaped values")}
