@@ -156,6 +156,7 @@ def cmd_run(args: argparse.Namespace) -> None:
 The stack is up ({time.monotonic() - began:.0f}s).
   Airflow   {airflow_url}   user {os.environ["AIRFLOW_ADMIN_USER"]} / password {os.environ["AIRFLOW_ADMIN_PASSWORD"]}
   Superset  {superset_url}   user {os.environ["SUPERSET_ADMIN_USER"]} / password {os.environ["SUPERSET_ADMIN_PASSWORD"]}
+            executive: {os.environ["SUPERSET_EXECUTIVE_USER"]} / {os.environ["SUPERSET_EXECUTIVE_PASSWORD"]}
   Logins are in .env. Stop everything with `make stop`."""
     )
 
