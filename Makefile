@@ -13,7 +13,7 @@ export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 # Precompiled bytecode is 2-3x faster to import; the machine sets PYTHONDONTWRITEBYTECODE.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --python
 
-.PHONY: help browser run test stop status up env install simulate pipeline dbt-parse dbt-build docs gx-docs quarantine freshness superset-export lint lock clean
+.PHONY: help browser run test stop status up env install simulate pipeline dbt-parse dbt-build docs gx-docs quarantine freshness superset-export bench lint lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -100,6 +100,9 @@ gx-docs: install ## rebuild Great Expectations Data Docs and serve them on 127.0
 superset-export: install ## write dashboards edited in the Superset UI back to superset/assets/ (review, then commit)
 	$(PIPELINE_PY) -m superset.provision export
 
+
+bench: install ## benchmarks: pipeline per stage vs the DuckDB floor and pandas, Superset latency (minutes; BENCH_ARGS="--scales 100k")
+	$(PIPELINE_PY) -m bench $(BENCH_ARGS)
 lint: install ## ruff on Python, sqlfluff (dbt templater) on the dbt models
 	$(VENV)/pipeline/bin/ruff check .
 	$(VENV)/pipeline/bin/ruff format --check .

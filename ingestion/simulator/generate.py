@@ -3,12 +3,20 @@
 Each simulated day D plays the shop's business for that day, in the order it happens:
 visitors browse (web sessions with an A/B assignment), some buy (new customers sign up at their
 first purchase), yesterday's orders ship, older orders are delivered and some items come back.
-A day's random draws come from `numpy.random.default_rng([seed, D])`, and what it reads from the
-database (orders to ship, items to return) was itself written deterministically, so the database
-is the same whether 90 days are generated at once or one day at a time.
+A day's random draws come from `numpy.random.default_rng([seed, D, stream])` (one stream per
+kind of decision, so a knob that changes one kind leaves the others alone), and what it reads
+from the database (orders to ship, items to return) was itself written deterministically, so
+the database is the same whether 90 days are generated at once or one day at a time.
 
 The treatment variant of the experiment converts better at checkout (a real effect for the A/B
 test to find); weekends, the year-end season and slow growth shape the volume.
+
+A day is built as whole columns with numpy/Arrow (no Python loop per session or row) and written
+with the bulk paths of `bulk.py`, so a year at ten million orders takes minutes, not hours.
+`browse_sample` keeps web traffic sane at such scales: sessions that end without a purchase are
+written with that probability (every purchasing session is always written). Orders, customers
+and returns do not depend on it; session and visitor conversion rates rise (about 1 / sample
+for non-buyers) while the treatment's lift over control remains.
 """
 
 from __future__ import annotations
@@ -16,13 +24,14 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import math
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 
 import numpy as np
-from sqlalchemy import BigInteger, Engine, and_, cast, func, select
+import pyarrow as pa
+from sqlalchemy import BigInteger, Connection, Engine, and_, cast, func, select
 
 from ingestion.app_db.schema import customers, order_items, orders, products, returns, web_events
+from ingestion.simulator import bulk
 from ingestion.simulator import population as pop
 
 ORDERS_PER_DAY_AT_SCALE_1 = 100
@@ -35,13 +44,17 @@ P_CANCELLED = 0.03
 P_ITEM_RETURNED = 0.10
 RETURN_DELAY_DAYS = (4, 14)  # inclusive range after the order date
 PRODUCT_COUNT = 200
+MAX_ITEMS_PER_ORDER = 4
+EVENT_FUNNEL = ("add_to_cart", "checkout", "purchase")
 
-
-@dataclass(frozen=True)
-class DayVolume:
-    """How much happens on one day."""
-
-    sessions: int
+# Independent random streams of a day (the third element of the generator's seed).
+_CATALOG, _SESSIONS, _ORDERS, _CUSTOMERS, _RETURNS, _CUSTOMER_UPDATES = range(6)
+# Per-item decisions hashed from the item id, so any day can recompute them: tags of the hash.
+_HASH_RETURN, _HASH_DELAY, _HASH_QUANTITY = 1, 2, 3
+_IN_CHUNK = 5_000  # ids per `in (...)` list (SQLite caps bound parameters)
+_US_PER_DAY = 86_400_000_000
+_EPOCH = dt.date(1970, 1, 1)
+_TS = pa.timestamp("us")
 
 
 def expected_orders(day: dt.date, start: dt.date, scale: float) -> float:
@@ -63,10 +76,16 @@ def variant_of(visitor_id: str) -> str:
     return pop.VARIANTS[digest[0] % 2]
 
 
-def _unit_hash(*parts: object) -> float:
-    """A deterministic number in [0, 1) for the given parts (decisions made once per row)."""
-    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64
+def unit_hash(seed: int, tag: int, ids: np.ndarray) -> np.ndarray:
+    """A deterministic number in [0, 1) per id (splitmix64): a decision made once per row."""
+    key = np.uint64((seed * 0x9E3779B97F4A7C15 + tag * 0xD1B54A32D192ED03) & 0xFFFFFFFFFFFFFFFF)
+    x = ids.astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9) + key
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return (x >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
 def eur_rate(currency: str, day: dt.date) -> float:
@@ -78,60 +97,91 @@ def eur_rate(currency: str, day: dt.date) -> float:
     return round(base * (1 + wobble), 6)
 
 
-def _at(day: dt.date, seconds: float) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=float(seconds))
+def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    start = dt.datetime.combine(day, dt.time())
+    return start, start + dt.timedelta(days=1)
+
+
+def _at(day: dt.date, seconds: np.ndarray | float) -> pa.Array:
+    """Timestamps `seconds` after midnight of `day` (microsecond precision)."""
+    micros = np.rint(np.asarray(seconds, dtype=np.float64) * 1e6).astype(np.int64)
+    return pa.array((day - _EPOCH).days * _US_PER_DAY + np.atleast_1d(micros), type=_TS)
+
+
+def _pick(values: tuple[str, ...] | list[str], index: np.ndarray) -> pa.Array:
+    return pa.array(np.asarray(values, dtype=object)[index], type=pa.string())
+
+
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[i : i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK)]
 
 
 class DayWriter:
     """Writes one simulated day into the app DB inside one transaction."""
 
-    def __init__(self, engine: Engine, seed: int, scale: float, start: dt.date):
+    def __init__(self, engine: Engine, seed: int, scale: float, start: dt.date, browse_sample: float = 1.0):
+        if not 0.0 < browse_sample <= 1.0:
+            raise ValueError(f"browse_sample must be in (0, 1], got {browse_sample}")
         self.engine = engine
         self.seed = seed
         self.scale = scale
         self.start = start
+        self.browse_sample = browse_sample
+        # order_item_id range of the items ordered on a day; final once the day is 4 days old
+        self._item_ranges: dict[dt.date, tuple[int, int] | None] = {}
+        self.conn: Connection
 
-    def write(self, day: dt.date) -> dict[str, int]:
-        rng = np.random.default_rng([self.seed, day.toordinal()])
+    def _rng(self, day: dt.date, stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, day.toordinal(), stream])
+
+    def write(self, day: dt.date, also: Callable[[Connection], None] | None = None) -> dict[str, int]:
+        """Write `day`; `also` runs in the same transaction (the caller's bookkeeping)."""
         counts: dict[str, int] = {}
         with self.engine.begin() as conn:
             self.conn = conn
+            if conn.dialect.name == "sqlite":
+                # a bigger page cache keeps index maintenance of the updates off the disk
+                conn.exec_driver_sql("pragma cache_size = -262144")
             if day == self.start:
-                counts["products"] = self._create_catalog(day, rng)
-            counts["product_updates"] = self._reprice_products(day, rng)
-            counts.update(self._sessions_and_orders(day, rng))
+                counts["products"] = self._create_catalog(day)
+            counts["product_updates"] = self._reprice_products(day)
+            counts.update(self._sessions_and_orders(day))
             counts["orders_shipped"] = self._advance_status(day, "placed", "shipped", 1)
             counts["orders_delivered"] = self._advance_status(day, "shipped", "delivered", 3)
-            counts["returns"] = self._returns(day, rng)
-            counts["customer_updates"] = self._customer_updates(day, rng)
+            counts["returns"] = self._returns(day)
+            counts["customer_updates"] = self._customer_updates(day)
+            if also is not None:
+                also(conn)
         return counts
 
     # -- catalog -----------------------------------------------------------------------------
-    def _create_catalog(self, day: dt.date, rng: np.random.Generator) -> int:
-        rows = []
+    def _create_catalog(self, day: dt.date) -> int:
+        rng = self._rng(day, _CATALOG)
+        ids = np.arange(1, PRODUCT_COUNT + 1)
         names = list(pop.CATEGORIES)
-        for product_id in range(1, PRODUCT_COUNT + 1):
-            category = names[product_id % len(names)]
-            low, high = pop.CATEGORIES[category]
-            ts = _at(day, rng.uniform(0, 3600))
-            rows.append(
-                {
-                    "product_id": product_id,
-                    "sku": f"SKU-{product_id:05d}",
-                    "product_name": f"{category.title()} item {product_id}",
-                    "category": category,
-                    "unit_price_eur_cents": int(rng.integers(low, high)),
-                    "is_active": True,
-                    "created_at": ts,
-                    "updated_at": ts,
-                }
-            )
-        self.conn.execute(products.insert(), rows)
-        return len(rows)
+        category = [names[i % len(names)] for i in ids]
+        low = np.array([pop.CATEGORIES[c][0] for c in category])
+        high = np.array([pop.CATEGORIES[c][1] for c in category])
+        created = _at(day, rng.uniform(0, 3600, size=len(ids)))
+        return bulk.insert(
+            self.conn,
+            products,
+            {
+                "product_id": pa.array(ids, pa.int64()),
+                "sku": pa.array([f"SKU-{i:05d}" for i in ids]),
+                "product_name": pa.array([f"{c.title()} item {i}" for c, i in zip(category, ids, strict=True)]),
+                "category": pa.array(category),
+                "unit_price_eur_cents": pa.array(rng.integers(low, high), pa.int64()),
+                "is_active": pa.array(np.ones(len(ids), dtype=bool)),
+                "created_at": created,
+                "updated_at": created,
+            },
+        )
 
-    def _reprice_products(self, day: dt.date, rng: np.random.Generator) -> int:
+    def _reprice_products(self, day: dt.date) -> int:
         if day == self.start:
             return 0
+        rng = self._rng(day, _CATALOG)
         changed = rng.choice(np.arange(1, PRODUCT_COUNT + 1), size=2, replace=False)
         for product_id in changed:
             factor = float(rng.uniform(0.9, 1.1))
@@ -140,256 +190,354 @@ class DayWriter:
                 .where(products.c.product_id == int(product_id))
                 .values(
                     unit_price_eur_cents=cast(func.round(products.c.unit_price_eur_cents * factor), BigInteger),
-                    updated_at=_at(day, rng.uniform(0, 86_399)),
+                    updated_at=_at(day, rng.uniform(0, 86_399))[0].as_py(),
                 )
             )
         return len(changed)
 
     # -- sessions, customers, orders -----------------------------------------------------------
-    def _next_id(self, table, column) -> int:
-        return int(self.conn.execute(select(func.coalesce(func.max(column), 0))).scalar_one()) + 1
+    def _max_id(self, column) -> int:
+        return int(self.conn.execute(select(func.coalesce(func.max(column), 0))).scalar_one())
 
-    def _sessions_and_orders(self, day: dt.date, rng: np.random.Generator) -> dict[str, int]:
-        n_sessions = int(rng.poisson(expected_orders(day, self.start, self.scale) / _conversion()))
-        max_customer = self._next_id(customers, customers.c.customer_id) - 1
-        next_customer = max_customer + 1
-        next_order = self._next_id(orders, orders.c.order_id)
-        next_item = self._next_id(order_items, order_items.c.order_item_id)
-        next_event = self._next_id(web_events, web_events.c.event_id)
-        price_of = dict(self.conn.execute(select(products.c.product_id, products.c.unit_price_eur_cents)).all())
-        product_ids = np.array(sorted(price_of))
+    def _sessions_and_orders(self, day: dt.date) -> dict[str, int]:
+        rng = self._rng(day, _SESSIONS)
+        n = int(rng.poisson(expected_orders(day, self.start, self.scale) / _conversion()))
+        max_customer = self._max_id(customers.c.customer_id)
+
+        # Per-session draws, all of them whatever the knobs, so the knobs never shift a stream.
+        known = (rng.random(n) < P_KNOWN_CUSTOMER_SESSION) & (max_customer > 0)
+        known_ids = rng.integers(1, max(max_customer, 1) + 1, size=n)
+        starts = np.sort(rng.uniform(0, 86_000, size=n))
+        page_views = rng.integers(1, 6, size=n)
+        carted = rng.random(n) < P_ADD_TO_CART
+        checked_out = carted & (rng.random(n) < P_CHECKOUT_GIVEN_CART)
+        purchase_draw = rng.random(n)
+        channel_draw = rng.choice(len(pop.CHANNELS), size=n, p=pop.CHANNEL_SHARES)
         country_codes = list(pop.COUNTRIES)
         country_p = np.array([c[2] for c in pop.COUNTRIES.values()])
-        country_p = country_p / country_p.sum()
+        country_draw = rng.choice(len(country_codes), size=n, p=country_p / country_p.sum())
+        browse_draw = rng.random(n)
 
-        # Per-session draws, vectorised.
-        known = (rng.random(n_sessions) < P_KNOWN_CUSTOMER_SESSION) & (max_customer > 0)
-        known_ids = rng.integers(1, max(max_customer, 1) + 1, size=n_sessions)
-        starts = np.sort(rng.uniform(0, 86_000, size=n_sessions))
-        page_views = rng.integers(1, 6, size=n_sessions)
-        carted = rng.random(n_sessions) < P_ADD_TO_CART
-        checked_out = carted & (rng.random(n_sessions) < P_CHECKOUT_GIVEN_CART)
-        purchase_draw = rng.random(n_sessions)
-        channel_draw = rng.choice(len(pop.CHANNELS), size=n_sessions, p=pop.CHANNEL_SHARES)
-        country_draw = rng.choice(len(country_codes), size=n_sessions, p=country_p)
+        # Visitors matter where they decide a purchase (checkout) or are written (kept sessions).
+        stamp = f"{day:%Y%m%d}"
+        decided = np.flatnonzero(checked_out | (browse_draw < self.browse_sample))
+        visitor = {int(i): f"c{known_ids[i]}" if known[i] else f"v{stamp}-{i}" for i in decided}
+        is_treatment = np.zeros(n, dtype=bool)
+        for i, visitor_id in visitor.items():
+            is_treatment[i] = variant_of(visitor_id) == "treatment"
+        p_purchase = np.where(
+            is_treatment, P_PURCHASE_GIVEN_CHECKOUT["treatment"], P_PURCHASE_GIVEN_CHECKOUT["control"]
+        )
+        purchased = checked_out & (purchase_draw < p_purchase)
+        steps = 1 + page_views + carted + checked_out + purchased  # events in the session
 
-        customer_country: dict[int, str] = {}
-        known_list = [int(i) for i in np.unique(known_ids[known])]
-        if known_list:
-            customer_country = dict(
-                self.conn.execute(
-                    select(customers.c.customer_id, customers.c.country_code).where(
-                        customers.c.customer_id.in_(known_list)
-                    )
-                ).all()
-            )
+        buyers = np.flatnonzero(purchased)
+        new_buyer = ~known[buyers]
+        customer_of = np.zeros(n, dtype=np.int64)  # the session's customer id, 0 when anonymous
+        customer_of[known] = known_ids[known]
+        customer_of[buyers[new_buyer]] = max_customer + 1 + np.arange(int(new_buyer.sum()))
+        written_customers = self._new_customers(
+            day, customer_of[buyers[new_buyer]], country_draw[buyers[new_buyer]], starts[buyers[new_buyer]]
+        )
+        order_ids, order_counts = self._orders_and_items(
+            day, buyers, customer_of, new_buyer, country_draw, channel_draw, starts + 60 * steps
+        )
+        order_of = np.zeros(n, dtype=np.int64)
+        order_of[buyers] = order_ids
 
-        events: list[dict] = []
-        new_customers: list[dict] = []
-        new_orders: list[dict] = []
-        new_items: list[dict] = []
-        for i in range(n_sessions):
-            customer_id = int(known_ids[i]) if known[i] else None
-            visitor_id = f"c{customer_id}" if customer_id else f"v{day:%Y%m%d}-{i}"
-            variant = variant_of(visitor_id)
-            session_id = f"s{day:%Y%m%d}-{i}"
-            t = starts[i]
-            steps = ["session_start"] + ["page_view"] * int(page_views[i])
-            if carted[i]:
-                steps.append("add_to_cart")
-            if checked_out[i]:
-                steps.append("checkout")
-            purchased = bool(checked_out[i] and purchase_draw[i] < P_PURCHASE_GIVEN_CHECKOUT[variant])
-            order_id = None
-            if purchased:
-                steps.append("purchase")
-                if customer_id is None:
-                    customer_id = next_customer
-                    next_customer += 1
-                    country = country_codes[int(country_draw[i])]
-                    new_customers.append(self._new_customer(customer_id, country, day, t, rng))
-                    customer_country[customer_id] = country
-                country = customer_country[customer_id]
-                currency = pop.COUNTRIES[country][0]
-                rate = eur_rate(currency, day)
-                order_id = next_order
-                next_order += 1
-                ordered_at = _at(day, t + 60 * len(steps))
-                cancelled = rng.random() < P_CANCELLED
-                new_orders.append(
-                    {
-                        "order_id": order_id,
-                        "customer_id": customer_id,
-                        "order_status": "cancelled" if cancelled else "placed",
-                        "channel": pop.CHANNELS[int(channel_draw[i])],
-                        "country_code": country,
-                        "currency": currency,
-                        "eur_exchange_rate": rate,
-                        "ordered_at": ordered_at,
-                        "created_at": ordered_at,
-                        # a cancellation is an update shortly after the order
-                        "updated_at": ordered_at + dt.timedelta(minutes=5 if cancelled else 0),
-                    }
-                )
-                n_items = int(rng.integers(1, 5))
-                for product_id in rng.choice(product_ids, size=n_items, replace=False):
-                    local_cents = max(1, round(price_of[int(product_id)] / rate))
-                    new_items.append(
-                        {
-                            "order_item_id": next_item,
-                            "order_id": order_id,
-                            "product_id": int(product_id),
-                            "quantity": int(rng.integers(1, 4)),
-                            "unit_price_cents": int(local_cents),
-                            "created_at": ordered_at,
-                            "updated_at": ordered_at,
-                        }
-                    )
-                    next_item += 1
-            for step_no, event_type in enumerate(steps):
-                occurred = _at(day, min(t + 60 * step_no, 86_399))
-                events.append(
-                    {
-                        "event_id": next_event,
-                        "session_id": session_id,
-                        "visitor_id": visitor_id,
-                        "customer_id": customer_id if (customer_id and (known[i] or purchased)) else None,
-                        "event_type": event_type,
-                        "experiment_key": pop.EXPERIMENT_KEY,
-                        "experiment_variant": variant,
-                        "order_id": order_id if event_type == "purchase" else None,
-                        "occurred_at": occurred,
-                        "created_at": occurred,
-                    }
-                )
-                next_event += 1
-
-        for table, rows in (
-            (customers, new_customers),
-            (orders, new_orders),
-            (order_items, new_items),
-            (web_events, events),
-        ):
-            for chunk in _chunks(rows, 5_000):
-                self.conn.execute(table.insert(), chunk)
+        kept = np.flatnonzero(purchased | (browse_draw < self.browse_sample))
+        events = self._events(
+            day, kept, steps, page_views, carted, checked_out, purchased, starts,
+            [visitor[int(i)] for i in kept], is_treatment, np.where(known | purchased, customer_of, 0), order_of,
+        )  # fmt: skip
         return {
-            "sessions": n_sessions,
-            "customers": len(new_customers),
-            "orders": len(new_orders),
-            "order_items": len(new_items),
-            "web_events": len(events),
+            "sessions": len(kept),
+            "customers": written_customers,
+            **order_counts,
+            "web_events": events,
         }
 
-    def _new_customer(self, customer_id: int, country: str, day: dt.date, t: float, rng) -> dict:
-        first = pop.FIRST_NAMES[int(rng.integers(len(pop.FIRST_NAMES)))]
-        last = pop.LAST_NAMES[int(rng.integers(len(pop.LAST_NAMES)))]
-        city = pop.COUNTRIES[country][1][int(rng.integers(len(pop.COUNTRIES[country][1])))]
-        signed_up = _at(day, t)
-        return {
-            "customer_id": customer_id,
-            "email": f"{first}.{last}.{customer_id}@example.com".lower(),
-            "full_name": f"{first} {last}",
-            "phone": f"+{int(rng.integers(10, 99))} {int(rng.integers(100, 999))} {int(rng.integers(100000, 999999))}",
-            "street_address": f"{int(rng.integers(1, 200))} {pop.STREETS[int(rng.integers(len(pop.STREETS)))]}",
-            "city": city,
-            "country_code": country,
-            "birth_date": dt.date(int(rng.integers(1950, 2006)), int(rng.integers(1, 13)), int(rng.integers(1, 29))),
-            "marketing_opt_in": bool(rng.random() < 0.4),
-            "created_at": signed_up,
-            "updated_at": signed_up,
-        }
+    def _new_customers(self, day: dt.date, ids: np.ndarray, country_index: np.ndarray, starts: np.ndarray) -> int:
+        rng = self._rng(day, _CUSTOMERS)
+        k = len(ids)
+        first = np.asarray(pop.FIRST_NAMES, dtype=object)[rng.integers(len(pop.FIRST_NAMES), size=k)]
+        last = np.asarray(pop.LAST_NAMES, dtype=object)[rng.integers(len(pop.LAST_NAMES), size=k)]
+        countries = [list(pop.COUNTRIES)[c] for c in country_index]
+        city_draw = rng.random(k)
+        cities = [
+            pop.COUNTRIES[c][1][int(u * len(pop.COUNTRIES[c][1]))] for c, u in zip(countries, city_draw, strict=True)
+        ]
+        phone = zip(
+            rng.integers(10, 99, size=k), rng.integers(100, 999, size=k), rng.integers(100000, 999999, size=k),
+            strict=True,
+        )  # fmt: skip
+        house = rng.integers(1, 200, size=k)
+        street = np.asarray(pop.STREETS, dtype=object)[rng.integers(len(pop.STREETS), size=k)]
+        birth = np.array(
+            [
+                dt.date(int(y), int(m), int(d))
+                for y, m, d in zip(
+                    rng.integers(1950, 2006, size=k),
+                    rng.integers(1, 13, size=k),
+                    rng.integers(1, 29, size=k),
+                    strict=True,
+                )
+            ],
+            dtype=object,
+        )
+        signed_up = _at(day, starts)
+        return bulk.insert(
+            self.conn,
+            customers,
+            {
+                "customer_id": pa.array(ids, pa.int64()),
+                "email": pa.array(
+                    [f"{f}.{s}.{i}@example.com".lower() for f, s, i in zip(first, last, ids, strict=True)]
+                ),
+                "full_name": pa.array([f"{f} {s}" for f, s in zip(first, last, strict=True)]),
+                "phone": pa.array([f"+{a} {b} {c}" for a, b, c in phone]),
+                "street_address": pa.array([f"{h} {s}" for h, s in zip(house, street, strict=True)]),
+                "city": pa.array(cities, pa.string()),
+                "country_code": pa.array(countries, pa.string()),
+                "birth_date": pa.array(birth, pa.date32()),
+                "marketing_opt_in": pa.array(rng.random(k) < 0.4),
+                "created_at": signed_up,
+                "updated_at": signed_up,
+            },
+        )
+
+    def _countries_of(self, customer_ids: np.ndarray) -> dict[int, str]:
+        found: dict[int, str] = {}
+        for chunk in _chunks(sorted({int(i) for i in customer_ids})):
+            query = select(customers.c.customer_id, customers.c.country_code).where(customers.c.customer_id.in_(chunk))
+            found.update(self.conn.execute(query).all())
+        return found
+
+    def _orders_and_items(
+        self,
+        day: dt.date,
+        buyers: np.ndarray,
+        customer_of: np.ndarray,
+        new_buyer: np.ndarray,
+        country_draw: np.ndarray,
+        channel_draw: np.ndarray,
+        ordered_seconds: np.ndarray,
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        """The day's orders (one per purchasing session, in session order) and their lines."""
+        rng = self._rng(day, _ORDERS)
+        m = len(buyers)
+        order_ids = self._max_id(orders.c.order_id) + 1 + np.arange(m)
+        customer_ids = customer_of[buyers]
+        codes = list(pop.COUNTRIES)
+        known_country = self._countries_of(customer_ids[~new_buyer])
+        country = np.array(
+            [
+                codes[int(country_draw[s])] if is_new else known_country[int(c)]
+                for s, c, is_new in zip(buyers, customer_ids, new_buyer, strict=True)
+            ],
+            dtype=object,
+        )
+        currency = np.array([pop.COUNTRIES[c][0] for c in country], dtype=object)
+        rate_of = {cur: eur_rate(cur, day) for cur in pop.BASE_EUR_RATES}
+        rate = np.array([rate_of[c] for c in currency], dtype=np.float64)
+        ordered_at = _at(day, ordered_seconds[buyers])
+        cancelled = rng.random(m) < P_CANCELLED
+        # a cancellation is an update shortly after the order
+        updated_at = _at(day, ordered_seconds[buyers] + np.where(cancelled, 300, 0))
+
+        # Lines: 1-4 distinct products per order (the first n of a random ranking of the catalog).
+        n_items = rng.integers(1, MAX_ITEMS_PER_ORDER + 1, size=m)
+        ranking = np.argpartition(rng.random((m, PRODUCT_COUNT)), MAX_ITEMS_PER_ORDER - 1, axis=1)
+        chosen = ranking[:, :MAX_ITEMS_PER_ORDER][np.arange(MAX_ITEMS_PER_ORDER) < n_items[:, None]]
+        line_order = np.repeat(np.arange(m), n_items)
+        quantity = rng.integers(1, 4, size=len(chosen))
+        price_of = dict(self.conn.execute(select(products.c.product_id, products.c.unit_price_eur_cents)).all())
+        product_ids = np.array(sorted(price_of))
+        prices = np.array([price_of[int(p)] for p in product_ids], dtype=np.float64)
+        line_product = product_ids[chosen]
+        local_cents = np.maximum(1, np.rint(prices[chosen] / rate[line_order])).astype(np.int64)
+        first_item = self._max_id(order_items.c.order_item_id) + 1
+
+        bulk.insert(
+            self.conn,
+            orders,
+            {
+                "order_id": pa.array(order_ids, pa.int64()),
+                "customer_id": pa.array(customer_ids, pa.int64()),
+                "order_status": pa.array(np.where(cancelled, "cancelled", "placed").astype(object), pa.string()),
+                "channel": _pick(pop.CHANNELS, channel_draw[buyers]),
+                "country_code": pa.array(country, pa.string()),
+                "currency": pa.array(currency, pa.string()),
+                "eur_exchange_rate": pa.array(rate, pa.float64()),
+                "ordered_at": ordered_at,
+                "created_at": ordered_at,
+                "updated_at": updated_at,
+            },
+        )
+        line_ordered_at = ordered_at.take(pa.array(line_order))
+        lines = bulk.insert(
+            self.conn,
+            order_items,
+            {
+                "order_item_id": pa.array(first_item + np.arange(len(chosen)), pa.int64()),
+                "order_id": pa.array(order_ids[line_order], pa.int64()),
+                "product_id": pa.array(line_product, pa.int64()),
+                "quantity": pa.array(quantity, pa.int32()),
+                "unit_price_cents": pa.array(local_cents, pa.int64()),
+                "created_at": line_ordered_at,
+                "updated_at": line_ordered_at,
+            },
+        )
+        return order_ids, {"orders": m, "order_items": lines}
+
+    def _events(
+        self,
+        day: dt.date,
+        kept: np.ndarray,
+        steps: np.ndarray,
+        page_views: np.ndarray,
+        carted: np.ndarray,
+        checked_out: np.ndarray,
+        purchased: np.ndarray,
+        starts: np.ndarray,
+        visitors: list[str],
+        is_treatment: np.ndarray,
+        event_customer: np.ndarray,
+        order_of: np.ndarray,
+    ) -> int:
+        """The kept sessions' events, in session order: start, page views, then the funnel steps."""
+        per_session = steps[kept]
+        total = int(per_session.sum())
+        session = np.repeat(np.arange(len(kept)), per_session)  # position in `kept`
+        first_step = np.repeat(np.cumsum(per_session) - per_session, per_session)
+        step = np.arange(total) - first_step
+        views = page_views[kept][session]
+        # event type code: 0 session_start, 1 page_view, 2.. the funnel in order
+        code = np.where(step == 0, 0, np.where(step <= views, 1, step - views + 1))
+        types = ("session_start", "page_view", *EVENT_FUNNEL)
+        stamp = f"{day:%Y%m%d}"
+        session_ids = pa.array([f"s{stamp}-{i}" for i in kept])
+        positions = pa.array(session)
+        customer = event_customer[kept][session]
+        is_purchase = code == len(types) - 1
+        occurred = _at(day, np.minimum(starts[kept][session] + 60 * step, 86_399))
+        first_event = self._max_id(web_events.c.event_id) + 1
+        return bulk.insert(
+            self.conn,
+            web_events,
+            {
+                "event_id": pa.array(first_event + np.arange(total), pa.int64()),
+                "session_id": session_ids.take(positions),
+                "visitor_id": pa.array(visitors, pa.string()).take(positions),
+                "customer_id": pa.array(customer, pa.int64(), mask=customer == 0),
+                "event_type": _pick(types, code),
+                "experiment_key": pa.array([pop.EXPERIMENT_KEY] * total, pa.string()),
+                "experiment_variant": _pick(pop.VARIANTS, is_treatment[kept][session].astype(np.int64)),
+                "order_id": pa.array(order_of[kept][session], pa.int64(), mask=~is_purchase),
+                "occurred_at": occurred,
+                "created_at": occurred,
+            },
+        )
 
     # -- fulfilment and returns ------------------------------------------------------------
     def _advance_status(self, day: dt.date, old: str, new: str, days_after: int) -> int:
-        placed_on = day - dt.timedelta(days=days_after)
-        lo, hi = _day_bounds(placed_on)
-        ids = [
-            r[0]
-            for r in self.conn.execute(
-                select(orders.c.order_id).where(
-                    and_(orders.c.order_status == old, orders.c.ordered_at >= lo, orders.c.ordered_at < hi)
-                )
-            ).all()
-        ]
-        for order_id in ids:
+        lo, hi = _day_bounds(day - dt.timedelta(days=days_after))
+        ids = np.array(
             self.conn.execute(
-                orders.update()
-                .where(orders.c.order_id == order_id)
-                .values(order_status=new, updated_at=_at(day, 3600 + 36 * (order_id % 1000)))
+                select(orders.c.order_id)
+                .where(and_(orders.c.order_status == old, orders.c.ordered_at >= lo, orders.c.ordered_at < hi))
+                .order_by(orders.c.order_id)
             )
-        return len(ids)
+            .scalars()
+            .all(),
+            dtype=np.int64,
+        )
+        return bulk.execute_many(
+            self.conn,
+            "update orders set order_status = :p, updated_at = :p where order_id = :p",
+            [pa.array([new] * len(ids)), _at(day, 3600 + 36 * (ids % 1000)), pa.array(ids, pa.int64())],
+        )
 
-    def _returns(self, day: dt.date, rng: np.random.Generator) -> int:
+    def _items_ordered_on(self, day: dt.date) -> tuple[int, int] | None:
+        """The order_item_id range holding every item ordered on `day` (and maybe a few of the
+        neighbouring days, at midnight). An item's updated_at is its order's ordered_at: items
+        are never updated, and updated_at is indexed."""
+        if day not in self._item_ranges:
+            lo, hi = _day_bounds(day)
+            row = self.conn.execute(
+                select(func.min(order_items.c.order_item_id), func.max(order_items.c.order_item_id)).where(
+                    and_(order_items.c.updated_at >= lo, order_items.c.updated_at < hi)
+                )
+            ).one()
+            self._item_ranges[day] = None if row[0] is None else (int(row[0]), int(row[1]))
+        return self._item_ranges[day]
+
+    def _returns(self, day: dt.date) -> int:
         """Items come back between 4 and 14 days after a delivered order, decided per item."""
-        lo, _ = _day_bounds(day - dt.timedelta(days=RETURN_DELAY_DAYS[1]))
-        _, hi = _day_bounds(day - dt.timedelta(days=RETURN_DELAY_DAYS[0]))
-        candidates = self.conn.execute(
-            select(
-                order_items.c.order_item_id,
-                order_items.c.order_id,
-                order_items.c.quantity,
-                order_items.c.unit_price_cents,
-                orders.c.ordered_at,
-            )
-            .join(orders, orders.c.order_id == order_items.c.order_id)
-            .where(and_(orders.c.order_status == "delivered", orders.c.ordered_at >= lo, orders.c.ordered_at < hi))
-            .order_by(order_items.c.order_item_id)
-        ).all()
-        next_return = self._next_id(returns, returns.c.return_id)
-        rows = []
         span = RETURN_DELAY_DAYS[1] - RETURN_DELAY_DAYS[0] + 1
-        for item_id, order_id, quantity, unit_cents, ordered_at in candidates:
-            if _unit_hash(self.seed, "return", item_id) >= P_ITEM_RETURNED:
+        expected_date: dict[int, dt.date] = {}
+        for delay in range(RETURN_DELAY_DAYS[0], RETURN_DELAY_DAYS[1] + 1):
+            ordered_on = day - dt.timedelta(days=delay)
+            id_range = self._items_ordered_on(ordered_on)
+            if id_range is None:
                 continue
-            delay = RETURN_DELAY_DAYS[0] + int(_unit_hash(self.seed, "delay", item_id) * span)
-            if _as_date(ordered_at) + dt.timedelta(days=delay) != day:
-                continue
-            returned_qty = 1 + int(_unit_hash(self.seed, "qty", item_id) * quantity)
-            returned_at = _at(day, rng.uniform(0, 86_399))
-            rows.append(
-                {
-                    "return_id": next_return,
-                    "order_item_id": item_id,
-                    "order_id": order_id,
-                    "quantity": returned_qty,
-                    "refund_cents": returned_qty * unit_cents,
-                    "reason": pop.RETURN_REASONS[int(rng.integers(len(pop.RETURN_REASONS)))],
-                    "returned_at": returned_at,
-                    "created_at": returned_at,
-                    "updated_at": returned_at,
-                }
-            )
-            next_return += 1
-        for chunk in _chunks(rows, 5_000):
-            self.conn.execute(returns.insert(), chunk)
-        return len(rows)
+            ids = np.arange(id_range[0], id_range[1] + 1)
+            returned = unit_hash(self.seed, _HASH_RETURN, ids) < P_ITEM_RETURNED
+            delays = RETURN_DELAY_DAYS[0] + (unit_hash(self.seed, _HASH_DELAY, ids) * span).astype(np.int64)
+            for item_id in ids[returned & (delays == delay)]:
+                expected_date[int(item_id)] = ordered_on
+        candidates = []
+        for chunk in _chunks(sorted(expected_date)):
+            candidates += self.conn.execute(
+                select(
+                    order_items.c.order_item_id,
+                    order_items.c.order_id,
+                    order_items.c.quantity,
+                    order_items.c.unit_price_cents,
+                    orders.c.ordered_at,
+                )
+                .join(orders, orders.c.order_id == order_items.c.order_id)
+                .where(and_(order_items.c.order_item_id.in_(chunk), orders.c.order_status == "delivered"))
+            ).all()
+        chosen = sorted(row for row in candidates if row[4].date() == expected_date[row[0]])
+        if not chosen:
+            return 0
+        item_id, order_id, quantity, unit_cents, _ = (np.array(col) for col in zip(*chosen, strict=True))
+        rng = self._rng(day, _RETURNS)
+        returned_qty = 1 + (unit_hash(self.seed, _HASH_QUANTITY, item_id) * quantity).astype(np.int64)
+        returned_at = _at(day, rng.uniform(0, 86_399, size=len(chosen)))
+        return bulk.insert(
+            self.conn,
+            returns,
+            {
+                "return_id": pa.array(self._max_id(returns.c.return_id) + 1 + np.arange(len(chosen)), pa.int64()),
+                "order_item_id": pa.array(item_id, pa.int64()),
+                "order_id": pa.array(order_id, pa.int64()),
+                "quantity": pa.array(returned_qty, pa.int32()),
+                "refund_cents": pa.array(returned_qty * unit_cents, pa.int64()),
+                "reason": _pick(pop.RETURN_REASONS, rng.integers(len(pop.RETURN_REASONS), size=len(chosen))),
+                "returned_at": returned_at,
+                "created_at": returned_at,
+                "updated_at": returned_at,
+            },
+        )
 
-    def _customer_updates(self, day: dt.date, rng: np.random.Generator) -> int:
+    def _customer_updates(self, day: dt.date) -> int:
         """A few customers change their marketing consent each day (an update, not an insert)."""
-        max_customer = self._next_id(customers, customers.c.customer_id) - 1
+        max_customer = self._max_id(customers.c.customer_id)
         if max_customer < 10:
             return 0
-        changed = sorted({int(x) for x in rng.integers(1, max_customer + 1, size=max(1, max_customer // 200))})
-        for customer_id in changed:
-            self.conn.execute(
-                customers.update()
-                .where(and_(customers.c.customer_id == customer_id, customers.c.created_at < _day_bounds(day)[0]))
-                .values(marketing_opt_in=~customers.c.marketing_opt_in, updated_at=_at(day, rng.uniform(0, 86_399)))
-            )
+        rng = self._rng(day, _CUSTOMER_UPDATES)
+        changed = np.unique(rng.integers(1, max_customer + 1, size=max(1, max_customer // 200)))
+        day_start = _at(day, 0)[0]
+        bulk.execute_many(
+            self.conn,
+            "update customers set marketing_opt_in = not marketing_opt_in, updated_at = :p "
+            "where customer_id = :p and created_at < :p",
+            [
+                _at(day, rng.uniform(0, 86_399, size=len(changed))),
+                pa.array(changed, pa.int64()),
+                pa.array([day_start.as_py()] * len(changed), _TS),
+            ],
+        )
         return len(changed)
-
-
-def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    start = dt.datetime.combine(day, dt.time())
-    return start, start + dt.timedelta(days=1)
-
-
-def _as_date(value: dt.datetime | str) -> dt.date:
-    if isinstance(value, str):  # SQLite hands back text for some drivers
-        value = dt.datetime.fromisoformat(value)
-    return value.date()
-
-
-def _chunks(rows: list[dict], size: int) -> Iterator[list[dict]]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]

@@ -1,8 +1,8 @@
 """Generate (or extend) the shop's operational database for a date range.
 
-Generation is resumable and idempotent: a small state table remembers the seed, the scale and
-the last simulated day, so asking again for days already written does nothing, and asking for
-later days continues the same shop. Days must be generated in order.
+Generation is resumable and idempotent: a small state table remembers the seed, the scale, the
+options and the last simulated day, so asking again for days already written does nothing, and
+asking for later days continues the same shop. Days must be generated in order.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import datetime as dt
 import sys
 import time
 
-from sqlalchemy import Column, Date, Float, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Connection, Date, Float, Integer, MetaData, String, Table, select
 
 from ingestion.app_db.connection import connect
 from ingestion.app_db.schema import metadata
@@ -28,6 +28,14 @@ simulator_state = Table(
     Column("last_day", Date, nullable=False),
     Column("shop", String(40), nullable=False),
 )
+# Knobs beyond seed and scale, one row each; a missing row means the default (older databases).
+simulator_options = Table(
+    "_simulator_options",
+    _state_md,
+    Column("name", String(40), primary_key=True),
+    Column("value", Float, nullable=False),
+)
+DEFAULT_OPTIONS = {"browse_sample": 1.0}
 
 
 class SimulatorError(RuntimeError):
@@ -41,42 +49,53 @@ def simulate(
     *,
     seed: int = 42,
     scale: float = 1.0,
+    browse_sample: float = 1.0,
     progress: bool = True,
 ) -> dict[str, int]:
-    """Write days [start, end] into the app DB at `url`; return row counts written."""
+    """Write days [start, end] into the app DB at `url`; return row counts written.
+
+    `browse_sample`: the share of sessions without a purchase that are written (1 = all of them;
+    lower it for very large scales, see `generate.py`).
+    """
     engine = connect(url, create=True)
     metadata.create_all(engine)
     _state_md.create_all(engine)
+    options = {"browse_sample": browse_sample}
     with engine.begin() as conn:
         state = conn.execute(select(simulator_state)).mappings().first()
+        stored = {**DEFAULT_OPTIONS, **dict(conn.execute(select(simulator_options)).all())}
     if state:
-        if state["seed"] != seed or state["scale"] != scale or state["start_date"] != start:
+        if state["seed"] != seed or state["scale"] != scale or state["start_date"] != start or stored != options:
             raise SimulatorError(
                 f"this app DB was simulated with seed={state['seed']} scale={state['scale']} "
-                f"start={state['start_date']}; asked for seed={seed} scale={scale} start={start}. "
-                "Use the same settings, or delete the database to start over."
+                f"start={state['start_date']} {_describe(stored)}; asked for seed={seed} scale={scale} "
+                f"start={start} {_describe(options)}. Use the same settings, or delete the database to start over."
             )
         first = state["last_day"] + dt.timedelta(days=1)
     else:
         first = start
-    writer = DayWriter(engine, seed=seed, scale=scale, start=start)
+    writer = DayWriter(engine, seed=seed, scale=scale, start=start, browse_sample=browse_sample)
     totals: dict[str, int] = {}
     days = (end - first).days + 1
     began = time.monotonic()
     for n in range(max(days, 0)):
         day = first + dt.timedelta(days=n)
-        counts = writer.write(day)
-        for key, value in counts.items():
-            totals[key] = totals.get(key, 0) + value
-        with engine.begin() as conn:
-            if state is None and n == 0:
+
+        def record(conn: Connection, day: dt.date = day, first_write: bool = state is None and n == 0) -> None:
+            # in the day's own transaction: a day is written and remembered together, or not at all
+            if first_write:
                 conn.execute(
                     simulator_state.insert().values(
                         id=1, seed=seed, scale=scale, start_date=start, last_day=day, shop="demo"
                     )
                 )
+                conn.execute(simulator_options.insert(), [{"name": k, "value": v} for k, v in options.items()])
             else:
                 conn.execute(simulator_state.update().values(last_day=day))
+
+        counts = writer.write(day, also=record)
+        for key, value in counts.items():
+            totals[key] = totals.get(key, 0) + value
         if progress:
             elapsed = time.monotonic() - began
             print(
@@ -90,3 +109,7 @@ def simulate(
         print(file=sys.stderr)
     engine.dispose()
     return totals
+
+
+def _describe(options: dict[str, float]) -> str:
+    return " ".join(f"{name}={value:g}" for name, value in sorted(options.items()))

@@ -1,0 +1,390 @@
+"""`python -m bench` (`make bench`): simulate, run the pipeline, run the baselines, compare, report.
+
+Per scale, in `var/bench/<scale>/` (never the demo data): simulate a year of the shop; run the
+real pipeline headless over the whole history (`stackctl.pipeline.run_range`, the functions the
+DAGs call); run the floor and the pandas baseline over the same lake files and check both equal
+the published marts; simulate one more day and run the pipeline for it (the daily increment),
+then check the marts against the floor again. Each step is its own process, measured for wall
+time and peak RSS. Then Superset latency (if `superset/latency.py` and Superset are there) and,
+with `--setup`, the cost of installing from a fresh clone. Writes `bench/results/<date>.{md,json,
+svg,png}` and prints the summary table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench import compare, report
+from bench.measure import ProcessResult, machine, run_measured
+from bench.scales import DEFAULT_DAYS, Scale, parse_scale
+from stackctl.envfile import load_env
+from stackctl.settings import REPO_ROOT, get_settings
+
+PY = sys.executable
+GIB = 1024.0  # MiB per GiB
+# Data paths the bench overrides, so a user's .env never points a bench run at real data.
+_DATA_VARIABLES = (
+    "APP_DB_URL",
+    "LAKE_DIR",
+    "WAREHOUSE_DIR",
+    "WAREHOUSE_PATH",
+    "SERVING_PATH",
+    "AIRFLOW_HOME",
+    "SUPERSET_HOME",
+    "DBT_DEV_PATH",
+    "STACK_DATA_DIR",
+    "STACK_VAR_DIR",
+)
+
+
+class StepFailed(RuntimeError):
+    """A required step failed; `result` holds what it measured before failing."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message)
+        self.result = result
+
+
+def bench_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a scale's workers: every data path inside `data_dir`."""
+    env = {k: v for k, v in os.environ.items() if k not in _DATA_VARIABLES}
+    env.update(
+        STACK_DATA_DIR=str(data_dir),
+        STACK_VAR_DIR=str(data_dir / "var"),
+        PII_HASH_KEY="bench-data-is-synthetic",
+        # dbt's own target and logs per scale: runs of other checkouts or tests never invalidate
+        # its partial parse (the +1 day run reuses the full run's parse, as a warm worker would)
+        DBT_TARGET_PATH=str(data_dir / "dbt" / "target"),
+        DBT_LOG_PATH=str(data_dir / "dbt" / "logs"),
+        PYTHONUNBUFFERED="1",
+        DBT_SEND_ANONYMOUS_USAGE_STATS="False",
+        DO_NOT_TRACK="1",
+    )
+    return env
+
+
+def _step(
+    name: str, args: list[str], env: dict[str, str], work: Path, *, rss_cap_mib: float | None = None, required=True
+) -> dict:
+    """Run one `bench.worker` step; merge the worker's JSON with what the parent measured."""
+    out = work / f"{name}.json"
+    out.unlink(missing_ok=True)
+    print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+    measured: ProcessResult = run_measured(
+        [PY, "-m", "bench.worker", "--json", str(out), *args], env=env, cwd=REPO_ROOT, rss_cap_mib=rss_cap_mib
+    )
+    # a failed pipeline worker still writes the stages it measured (and its error)
+    result: dict = json.loads(out.read_text()) if out.exists() else {}
+    # the sampler may miss a process's last moments; the worker's own high-water marks do not
+    own = [result.get("self_peak_rss_mib") or 0.0] + [s["peak_rss_mib"] for s in result.get("stages", {}).values()]
+    result.update(wall_s=measured.wall_s, peak_rss_mib=max(measured.peak_rss_mib, *own))
+    if measured.returncode != 0 or "error" in result:
+        if measured.killed_for_memory and rss_cap_mib:
+            reason = f"killed at {rss_cap_mib / GIB:.1f} GiB RSS (the step's memory cap)"
+        else:
+            last = measured.stderr_tail.strip().splitlines()[-1:] or [""]
+            reason = result.get("error") or f"exit {measured.returncode}: {last[0]}"
+        result["error"] = reason
+        print(f"[bench] {name} FAILED: {reason}", file=sys.stderr, flush=True)
+        if required:
+            raise StepFailed(f"{name}: {reason}", result)
+    else:
+        done = f"done in {measured.wall_s:.1f}s, peak RSS {measured.peak_rss_mib:.0f} MiB"
+        print(f"[bench] {name} {done}", file=sys.stderr, flush=True)
+    return result
+
+
+def _combine(runs: list[dict]) -> dict:
+    """Batches of one run as one: wall times summed, peaks the largest of any batch."""
+    combined: dict = {"batches": len(runs), "wall_s": sum(r["wall_s"] for r in runs)}
+    errors = [r["error"] for r in runs if "error" in r]
+    if errors:
+        combined["error"] = errors[-1]
+    combined["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+    stages: dict[str, dict] = {}
+    for run in runs:
+        for name, stage in run.get("stages", {}).items():
+            into = stages.setdefault(name, {**stage, "wall_s": 0.0})
+            into["wall_s"] += stage["wall_s"]
+            for key in ("peak_rss_mib", "self_peak_rss_mib", "child_peak_rss_mib", "start_rss_mib"):
+                values = [v for v in (into.get(key), stage.get(key)) if v is not None]
+                into[key] = max(values) if values else None
+    if stages:
+        combined["stages"] = stages
+    return combined
+
+
+def _check(baseline_dir: Path, serving: Path) -> dict[str, object]:
+    """Per KPI: 'equal', the list of differences, or why it could not be compared."""
+    marts = compare.read_marts(serving)
+    got = compare.read_baseline(baseline_dir)
+    verdict: dict[str, object] = {}
+    for name, mart in marts.items():
+        if mart is None:
+            verdict[name] = f"no mart {compare.KPIS[name].mart}"
+            continue
+        problems = compare.differences(name, mart, got[name])
+        verdict[name] = "equal" if not problems else problems
+    return verdict
+
+
+def _dir_bytes(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
+
+
+def _raw_counts(warehouse: Path) -> dict[str, int]:
+    import duckdb
+
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        query = "select table_name from information_schema.tables where table_schema = 'raw'"
+        tables = [t for (t,) in con.execute(query).fetchall()]
+        counts = {t: con.execute(f'select count(*) from raw."{t}"').fetchone()[0] for t in sorted(tables)}
+        if "orders" in tables:
+            counts["distinct orders"] = con.execute("select count(distinct order_id) from raw.orders").fetchone()[0]
+        return counts
+    finally:
+        con.close()
+
+
+def run_scale(
+    scale: Scale,
+    root: Path,
+    result: dict,
+    *,
+    pandas: bool,
+    pandas_cap_mib: float,
+    pipeline_cap_mib: float,
+    batch_days: int | None,
+    keep: bool,
+) -> None:
+    """Measure everything at one scale into `result`; raises StepFailed (keeping what was measured)."""
+    data = root / scale.name
+    shutil.rmtree(data, ignore_errors=True)
+    work = data / "bench"
+    work.mkdir(parents=True)
+    env = bench_env(data)
+    raw = data / "lake" / "raw" / "shop"
+    serving = data / "warehouse" / "serving.duckdb"
+    result.update({
+        "name": scale.name,
+        "orders_target": scale.orders,
+        "days": scale.days,
+        "start": str(scale.start),
+        "end": str(scale.end),
+        "simulator_scale": scale.simulator_scale,
+        "browse_sample": scale.browse_sample,
+        "seed": scale.seed,
+        "history_batch_days": batch_days,
+        "duckdb_memory_limit": os.environ.get("DUCKDB_MEMORY_LIMIT", "3GB"),
+    })  # fmt: skip
+    began = time.monotonic()
+    try:
+        sim = ["simulate", "--seed", str(scale.seed), "--scale", str(scale.simulator_scale)]
+        sim += ["--browse-sample", str(scale.browse_sample), "--start", str(scale.start)]
+        if not batch_days:
+            # the whole history at once: a backfill from the app DB as it is at the end of the period
+            result["simulate"] = _step("simulate", [*sim, "--end", str(scale.end)], env, work)
+            full = ["pipeline", "--start", str(scale.start), "--end", str(scale.end), "--run-id", "bench-full"]
+            try:
+                result["full"] = _step("pipeline-full", full, env, work, rss_cap_mib=pipeline_cap_mib)
+            except StepFailed as exc:
+                result["full"] = exc.result
+                raise
+        else:
+            # batches as production would meet them: each simulated just before it is extracted
+            simulated, runs = [], []
+            first = scale.start
+            while first <= scale.end:
+                last = min(first + dt.timedelta(days=batch_days - 1), scale.end)
+                simulated.append(_step(f"simulate-{first}", [*sim, "--end", str(last)], env, work))
+                batch = ["pipeline", "--start", str(first), "--end", str(last), "--run-id", f"bench-full-{first}"]
+                try:
+                    runs.append(_step(f"pipeline-{first}", batch, env, work, rss_cap_mib=pipeline_cap_mib))
+                except StepFailed as exc:
+                    result["simulate"], result["full"] = _combine(simulated), _combine([*runs, exc.result])
+                    raise
+                first = last + dt.timedelta(days=1)
+            result["simulate"] = _combine(simulated)
+            result["full"] = _combine(runs)
+        result["data"] = {
+            "raw_rows": _raw_counts(data / "warehouse" / "warehouse.duckdb"),
+            "app_db_bytes": _dir_bytes(data / "appdb"),
+            "lake_bytes": _dir_bytes(data / "lake"),
+            "warehouse_bytes": _dir_bytes(data / "warehouse" / "warehouse.duckdb"),
+            "serving_bytes": _dir_bytes(serving),
+        }
+        checks: dict[str, dict] = result.setdefault("checks", {})
+        result["floor"] = _step("floor", ["floor", "--raw", str(raw), "--out", str(work / "floor")], env, work)
+        checks["floor vs marts"] = _check(work / "floor", serving)
+        if pandas:
+            result["pandas"] = _step(
+                "pandas", ["pandas", "--raw", str(raw), "--out", str(work / "pandas")], env, work,
+                rss_cap_mib=pandas_cap_mib, required=False,
+            )  # fmt: skip
+            if "error" not in result["pandas"]:
+                checks["pandas vs marts"] = _check(work / "pandas", serving)
+        new_day = scale.end + dt.timedelta(days=1)
+        result["simulate_new_day"] = _step("simulate-new-day", [*sim, "--end", str(new_day)], env, work)
+        day = ["pipeline", "--start", str(new_day), "--end", str(new_day), "--run-id", "bench-day"]
+        result["incremental"] = _step(
+            "pipeline-incremental", day, env, work, rss_cap_mib=pipeline_cap_mib, required=False
+        )
+        if "error" in result["incremental"]:
+            checks["floor vs marts after the increment"] = {
+                "all": "not compared: the +1 day run failed (nothing published)"
+            }
+        else:
+            result["floor_after_increment"] = _step(
+                "floor-after-increment", ["floor", "--raw", str(raw), "--out", str(work / "floor-increment")], env, work
+            )
+            checks["floor vs marts after the increment"] = _check(work / "floor-increment", serving)
+        result["wall_s_total"] = time.monotonic() - began
+    finally:
+        if not keep:  # the app DB alone is ~24 GB at 10M orders
+            for folder in ("appdb", "lake", "warehouse"):
+                shutil.rmtree(data / folder, ignore_errors=True)
+
+
+def _superset() -> dict:
+    """Chart-data latency and dashboard render times of the running Superset (the demo stack's
+    serving file: the dashboards read marts, whose size hardly depends on the history's)."""
+    if not (REPO_ROOT / "superset" / "latency.py").exists():
+        return {"skipped": "superset/latency.py does not exist"}
+    port = get_settings().superset_port
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError:
+        return {"skipped": f"Superset is not running on 127.0.0.1:{port} (`make up` starts it)"}
+    print("[bench] superset latency ...", file=sys.stderr, flush=True)
+    try:
+        done = subprocess.run(  # noqa: S603 - our own module
+            [PY, "-m", "superset.latency"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {"skipped": "superset.latency did not finish within 30 minutes"}
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        return {"skipped": f"superset.latency exited {done.returncode}: {last[0]}"}
+    return json.loads(done.stdout)
+
+
+def _merge_with_earlier(results: dict, earlier_path: Path) -> dict:
+    """Add the scales of an earlier run the same day (big scales can be run one at a time)."""
+    if not earlier_path.exists():
+        return results
+    earlier = json.loads(earlier_path.read_text())
+    names = {s["name"] for s in results["scales"]}
+    kept = [s for s in earlier.get("scales", []) if s["name"] not in names]
+    merged = {**results, "scales": sorted(kept + results["scales"], key=lambda s: s.get("orders_target", 0))}
+    merged["notes"] = list(dict.fromkeys([*earlier.get("notes", []), *results.get("notes", [])]))
+    for part in ("superset", "setup"):
+        if (
+            (not results.get(part) or "skipped" in results[part])
+            and earlier.get(part)
+            and "skipped" not in earlier[part]
+        ):
+            merged[part] = earlier[part]
+    return merged
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--scales", default="1m,10m", help="orders over the period, comma-separated (default 1m,10m)")
+    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="simulated history (default 365)")
+    parser.add_argument(
+        "--browse-sample",
+        type=float,
+        default=0.02,
+        help="share of sessions without a purchase the simulator writes (default 0.02; 1 = all traffic)",
+    )
+    parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
+    parser.add_argument("--note", action="append", default=[], help="a remark for the report (repeatable)")
+    parser.add_argument("--pandas-rss-cap-gib", type=float, default=12.0, help="kill pandas above this RSS")
+    parser.add_argument(
+        "--pipeline-rss-cap-gib",
+        type=float,
+        default=12.0,
+        help="kill the pipeline above this RSS (protects the machine)",
+    )
+    parser.add_argument(
+        "--history-batch-days",
+        type=int,
+        help="run the full history as consecutive batches of this many days (a chunked backfill); default: one batch",
+    )
+    parser.add_argument("--no-superset", action="store_true", help="skip the Superset latency measurement")
+    parser.add_argument("--setup", action="store_true", help="also time `make install` from a fresh clone")
+    parser.add_argument(
+        "--fresh", action="store_true", help="replace today's results instead of adding these scales to them"
+    )
+    parser.add_argument("--keep-data", action="store_true", help="keep var/bench/<scale>/ data after the run")
+    parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "var" / "bench")
+    parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "bench" / "results")
+    args = parser.parse_args(argv)
+    # Superset's credentials and DuckDB limits, if the user has a .env (data paths are overridden).
+    load_env(required=False)
+
+    scales = [parse_scale(s, args.days, args.browse_sample) for s in args.scales.split(",") if s.strip()]
+    args.results_dir.mkdir(parents=True, exist_ok=True)
+    results: dict = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "config": {
+            "duckdb_memory_limit": os.environ.get("DUCKDB_MEMORY_LIMIT", "3GB"),
+            "duckdb_threads": int(os.environ.get("DUCKDB_THREADS", "2")),
+            "days": args.days,
+            "browse_sample": args.browse_sample,
+        },
+        "scales": [],
+        "notes": args.note,
+    }
+    failed = False
+    for scale in scales:
+        print(f"[bench] scale {scale.name}: {scale.orders:,} orders over {scale.days} days "
+              f"(simulator scale {scale.simulator_scale})", file=sys.stderr)  # fmt: skip
+        measured: dict = {"name": scale.name, "orders_target": scale.orders}
+        results["scales"].append(measured)
+        try:
+            run_scale(
+                scale,
+                args.data_dir,
+                measured,
+                pandas=not args.no_pandas,
+                pandas_cap_mib=args.pandas_rss_cap_gib * GIB,
+                pipeline_cap_mib=args.pipeline_rss_cap_gib * GIB,
+                batch_days=args.history_batch_days,
+                keep=args.keep_data,
+            )
+        except StepFailed as exc:
+            failed = True
+            measured["error"] = str(exc)
+    results["superset"] = _superset() if not args.no_superset else {"skipped": "--no-superset"}
+    if args.setup:
+        from bench.setup_cost import measure_setup
+
+        results["setup"] = measure_setup(REPO_ROOT)
+    if not args.fresh:
+        results = _merge_with_earlier(results, args.results_dir / f"{results['date']}.json")
+    paths = report.write(results, args.results_dir)
+    print(report.summary_table(results))
+    print("\nwritten: " + ", ".join(str(p) for p in paths))
+    mismatches = report.mismatches(results)
+    for line in mismatches:
+        print(f"MISMATCH {line}", file=sys.stderr)
+    return 1 if failed or mismatches else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,451 @@
+"""The benchmark's outputs: `bench/results/<date>.json` (everything measured), `<date>.md` (tables),
+`<date>.svg` and `<date>.png` (time per stage per scale, next to the floor and pandas).
+
+The chart is drawn as SVG by hand (no plotting library in the pipeline environment) and rendered
+to PNG by the headless Chromium the Superset checks already use; without Chromium only the SVG
+is written.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+
+STAGES = ("extract+land", "gate 1", "load", "dbt build", "gate 2", "publish")
+COLOURS = {
+    "extract+land": "#4e79a7",
+    "gate 1": "#f28e2b",
+    "load": "#76b7b2",
+    "dbt build": "#e15759",
+    "gate 2": "#edc948",
+    "publish": "#b07aa1",
+    "floor": "#59a14f",
+    "pandas": "#9c755f",
+}
+CHROMIUM = "/usr/bin/chromium"
+
+
+# -- numbers ----------------------------------------------------------------------------------
+def _total(run: dict | None) -> float | None:
+    if not run or "stages" not in run:
+        return None
+    return sum(stage["wall_s"] for stage in run["stages"].values())
+
+
+def _peak(run: dict | None) -> float | None:
+    return run.get("peak_rss_mib") if run else None
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or not b:
+        return "-"
+    r = a / b
+    return f"{r:.0f}x" if r >= 10 else f"{r:.1f}x" if r >= 1 else f"{r:.2g}x"
+
+
+def _s(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.2f} s" if value < 10 else f"{value:.0f} s" if value >= 100 else f"{value:.1f} s"
+
+
+def _mib(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1024:.2f} GiB" if value >= 1024 else f"{value:.0f} MiB"
+
+
+def _bytes(value: int | None) -> str:
+    if not value:
+        return "-"
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value} B"
+
+
+STEPS = ("simulate", "full", "floor", "pandas", "simulate_new_day", "incremental", "floor_after_increment")
+
+
+def _scale_wall(scale: dict) -> float | None:
+    """Everything measured at a scale (the sum of its steps when a failure cut the run short)."""
+    if scale.get("wall_s_total"):
+        return scale["wall_s_total"]
+    steps = [scale[k]["wall_s"] for k in STEPS if isinstance(scale.get(k), dict) and "wall_s" in scale[k]]
+    return sum(steps) if steps else None
+
+
+def _batches(scale: dict) -> str:
+    """', 1 of 13 batches of 30 days' for a history run in batches, else ''."""
+    size = scale.get("history_batch_days")
+    if not size:
+        return ""
+    planned = -(-scale["days"] // size)
+    return f", {(scale.get('full') or {}).get('batches', 0)} of {planned} batches of {size} days"
+
+
+def _pandas_wall(scale: dict) -> float | None:
+    run = scale.get("pandas")
+    return run["wall_s"] if run and "error" not in run else None
+
+
+def _failed_stage(run: dict | None) -> str | None:
+    """'dbt build' when the run failed there, None when it did not fail."""
+    if not run or "error" not in run:
+        return None
+    return str(run["error"]).split(":", 1)[0] if run.get("stages") else "start"
+
+
+def _run_cell(run: dict | None) -> str:
+    stage = _failed_stage(run)
+    return f"failed in {stage}" if stage else _s(_total(run))
+
+
+def summary_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for scale in results["scales"]:
+        full_run, day_run = scale.get("full"), scale.get("incremental")
+        if not full_run or not full_run.get("stages"):
+            rows.append([scale["name"], f"{scale['orders_target']:,}", "failed", *["-"] * 9])
+            continue
+        ok_full, ok_day = not _failed_stage(full_run), not _failed_stage(day_run) and day_run
+        full = _total(full_run) if ok_full else None
+        day = _total(day_run) if ok_day else None
+        floor = scale.get("floor", {}).get("wall_s")
+        dbt = full_run["stages"].get("dbt build", {}).get("wall_s") if ok_full else None
+        pandas = _pandas_wall(scale)
+        pandas_cell = _s(pandas) if pandas is not None else (scale.get("pandas") or {}).get("error", "skipped")
+        orders = scale.get("data", {}).get("raw_rows", {}).get("distinct orders", scale["orders_target"])
+        peaks = [_peak(run) or 0 for run in (full_run, day_run)]
+        rows.append(
+            [
+                scale["name"],
+                f"{orders:,}",
+                _run_cell(full_run),
+                _s(floor),
+                _ratio(full, floor),
+                _ratio(dbt, floor),
+                _run_cell(day_run) if day_run else "-",
+                f"{day / full:.2f}" if day and full else "-",
+                pandas_cell,
+                _ratio(pandas, full),
+                _ratio(pandas, floor),
+                _mib(max(peaks) or None),
+            ]
+        )
+    return rows
+
+
+SUMMARY_HEADER = [
+    "scale",
+    "orders",
+    "pipeline (full)",
+    "floor",
+    "pipeline/floor",
+    "dbt/floor",
+    "pipeline (+1 day)",
+    "incremental/full",
+    "pandas",
+    "pandas/pipeline",
+    "pandas/floor",
+    "pipeline peak RSS",
+]
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def summary_table(results: dict) -> str:
+    """The summary as plain text columns (for the terminal)."""
+    rows = [SUMMARY_HEADER, *summary_rows(results)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_HEADER))]
+    return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+
+
+def mismatches(results: dict) -> list[str]:
+    """Every baseline-vs-mart difference found (a benchmark whose baselines differ is not fair)."""
+    found = []
+    for scale in results["scales"]:
+        for check, kpis in scale.get("checks", {}).items():
+            for verdict in kpis.values():
+                if isinstance(verdict, list):
+                    found += [f"{scale['name']} {check}: {problem}" for problem in verdict]
+    return found
+
+
+# -- markdown ---------------------------------------------------------------------------------
+def _stage_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for scale in results["scales"]:
+        for label, key in (("full history", "full"), ("+1 day", "incremental")):
+            run = scale.get(key)
+            if not run or "stages" not in run:
+                continue
+            cells = []
+            for stage in STAGES:
+                measured = run["stages"].get(stage)
+                if not measured:
+                    cells.append("-")
+                    continue
+                cell = f"{_s(measured['wall_s'])} / {_mib(measured['self_peak_rss_mib'])}"
+                if measured.get("child_peak_rss_mib"):
+                    cell += f" (subprocess {_mib(measured['child_peak_rss_mib'])})"
+                cells.append(cell)
+            if key == "full":
+                label += _batches(scale)
+            if _failed_stage(run):
+                label += f", FAILED in {_failed_stage(run)}"
+            rows.append([scale["name"], label, *cells, f"{_s(_total(run))} / {_mib(run.get('peak_rss_mib'))}"])
+        for label, key in (("floor (DuckDB SQL)", "floor"), ("pandas", "pandas")):
+            run = scale.get(key)
+            if run:
+                cell = run.get("error") or f"{_s(run['wall_s'])} / {_mib(run['peak_rss_mib'])}"
+                rows.append([scale["name"], label, *["" for _ in STAGES], cell])
+    return rows
+
+
+def _data_rows(results: dict) -> list[list[str]]:
+    rows = []
+    for scale in results["scales"]:
+        data = scale.get("data")
+        if not data:
+            continue
+        raw = data["raw_rows"]
+        sim = scale.get("simulate", {})
+        rows.append(
+            [
+                scale["name"],
+                f"{scale['simulator_scale']:g}",
+                f"{scale['start']}..{scale['end']} ({scale['days']} days)",
+                f"{scale['browse_sample']:g}",
+                ", ".join(f"{t} {n:,}" for t, n in raw.items() if t != "distinct orders"),
+                f"{_s(sim.get('wall_s'))} / {_mib(sim.get('peak_rss_mib'))}",
+                _bytes(data["app_db_bytes"]),
+                _bytes(data["lake_bytes"]),
+                _bytes(data["warehouse_bytes"]),
+                _bytes(data["serving_bytes"]),
+            ]
+        )
+    return rows
+
+
+def _check_lines(results: dict) -> list[str]:
+    lines = []
+    for scale in results["scales"]:
+        for check, kpis in scale.get("checks", {}).items():
+            verdicts = ", ".join(
+                f"{kpi}: {v if isinstance(v, str) else f'{len(v)} difference(s)'}" for kpi, v in kpis.items()
+            )
+            lines.append(f"- {scale['name']}, {check}: {verdicts}")
+        for label, key in (("full history", "full"), ("+1 day", "incremental"), ("pandas", "pandas")):
+            run = scale.get(key) or {}
+            if "error" in run:
+                lines.append(f"- {scale['name']}, {label}: FAILED: {run['error']}")
+        if "error" in scale and not any("error" in (scale.get(k) or {}) for k in ("full", "incremental")):
+            lines.append(f"- {scale['name']}: FAILED: {scale['error'].splitlines()[0]}")
+    return lines
+
+
+def _superset_lines(results: dict) -> list[str]:
+    superset = results.get("superset") or {}
+    if "skipped" in superset:
+        return [f"Skipped: {superset['skipped']}."]
+    return ["```json", json.dumps(superset, indent=2), "```"]
+
+
+def _setup_lines(results: dict) -> list[str]:
+    setup = results.get("setup")
+    if not setup:
+        return ["Not measured in this run (`python -m bench --setup`)."]
+    if "error" in setup:
+        return [f"Failed: {setup['error']}"]
+    return [
+        f"Fresh `git clone` + `make install` with an empty uv cache: **{_s(setup['install_s'])}** "
+        f"(clone {_s(setup['clone_s'])}); environments on disk: "
+        + ", ".join(f"{name} {size}" for name, size in setup["disk"].items())
+        + f"; downloaded into the uv cache: {setup.get('uv_cache', '-')}."
+    ]
+
+
+def markdown(results: dict, chart_name: str | None) -> str:
+    m = results["machine"]
+    c = results["config"]
+    parts = [
+        f"# Benchmark {results['date']}",
+        "",
+        f"Machine: {m['cpu']}, {m['nproc']} cores, {m['ram_gib']} GiB RAM, {m['os']}, Python {m['python']}, "
+        f"DuckDB {m['duckdb']}. DuckDB memory limit {c['duckdb_memory_limit']}, {c['duckdb_threads']} threads. "
+        "Time for everything at each scale (simulation and baselines included): "
+        + ", ".join(f"{s['name']} {_s(_scale_wall(s))}" for s in results["scales"])
+        + ".",
+        "",
+        "## Summary",
+        "",
+        _table(SUMMARY_HEADER, summary_rows(results)),
+        "",
+        "pipeline = extract+land, gate 1, load, dbt build, gate 2, publish (`stackctl.pipeline.run_range`); "
+        "floor = the same KPIs in one DuckDB SQL script over the lake (`bench/floor.sql`); "
+        "pandas = the same by hand (`bench/pandas_baseline.py`). Peak RSS is per process: a stage's cell shows the "
+        "pipeline process's peak during the stage (including memory held from earlier stages) and, for dbt, the dbt "
+        "subprocess's own peak.",
+        "",
+    ]
+    if chart_name:
+        parts += [f"![time per stage per scale]({chart_name})", ""]
+    parts += [
+        "## Per stage: wall time / peak RSS",
+        "",
+        _table(["scale", "run", *STAGES, "total / process peak"], _stage_rows(results)),
+        "",
+        "## Data",
+        "",
+        _table(
+            [
+                "scale",
+                "simulator scale",
+                "period",
+                "browse sample",
+                "raw rows",
+                "simulate",
+                "app DB",
+                "lake",
+                "warehouse",
+                "serving",
+            ],
+            _data_rows(results),
+        ),
+        "",
+        "## Correctness (baselines vs the published marts) and failures",
+        "",
+        *_check_lines(results),
+        "",
+        *(["## Notes", "", *[f"- {note}" for note in results["notes"]], ""] if results.get("notes") else []),
+        "## Superset",
+        "",
+        *_superset_lines(results),
+        "",
+        "## Set-up",
+        "",
+        *_setup_lines(results),
+        "",
+    ]
+    return "\n".join(parts)
+
+
+# -- chart ------------------------------------------------------------------------------------
+def svg_chart(results: dict) -> str | None:
+    """One panel per scale: stacked stage bars for the full and +1 day runs, floor and pandas bars."""
+    panels = [s for s in results["scales"] if s.get("full", {}).get("stages")]
+    if not panels:
+        return None
+    width, label_w, bar_h, gap, panel_gap, top = 900, 170, 22, 8, 46, 70
+    rows_per_panel = 4
+    panel_h = rows_per_panel * (bar_h + gap) + 20
+    height = top + len(panels) * (panel_h + panel_gap) + 10
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="DejaVu Sans, Arial, sans-serif" font-size="12">',
+        f'<rect width="{width}" height="{height}" fill="white"/>',
+        f'<text x="10" y="22" font-size="16" font-weight="bold">Time per stage per scale, next to the floor '
+        f"({html.escape(results['date'])})</text>",
+    ]
+    x = 10
+    for name in (*STAGES, "floor", "pandas"):
+        out.append(f'<rect x="{x}" y="36" width="12" height="12" fill="{COLOURS[name]}"/>')
+        out.append(f'<text x="{x + 16}" y="46">{html.escape(name)}</text>')
+        x += 22 + 7 * len(name) + 12
+    y = top
+    for scale in panels:
+        bars: list[tuple[str, list[tuple[str, float]], str]] = []  # label, segments, note after the bar
+        for label, key in (("pipeline, full history", "full"), ("pipeline, +1 day", "incremental")):
+            run = scale.get(key) or {}
+            segments = [(s, run["stages"][s]["wall_s"]) for s in STAGES if s in run.get("stages", {})]
+            failed = _failed_stage(run)
+            note = f" (failed in {failed})" if failed else ""
+            if key == "full":
+                note += _batches(scale)
+            bars.append((label, segments, note))
+        floor = (scale.get("floor") or {}).get("wall_s")
+        bars.append(("floor (DuckDB SQL)", [("floor", floor)] if floor is not None else [], ""))
+        pandas = _pandas_wall(scale)
+        pandas_error = (scale.get("pandas") or {}).get("error")
+        bars.append(
+            ("pandas", [("pandas", pandas)] if pandas is not None else [], f" {pandas_error}" if pandas_error else "")
+        )
+        longest = max(sum(v for _, v in segs) for _, segs, _ in bars) or 1.0
+        scale_px = (width - label_w - 300) / longest  # room for the note after the longest bar
+        orders = scale.get("data", {}).get("raw_rows", {}).get("distinct orders")
+        what = f"{orders:,} orders" if orders else f"{scale['orders_target']:,} orders planned"
+        out.append(
+            f'<text x="10" y="{y + 14}" font-weight="bold">{html.escape(scale["name"])}: {what}, '
+            f"{scale['days']} days</text>"
+        )
+        row_y = y + 24
+        for label, segments, note in bars:
+            out.append(f'<text x="10" y="{row_y + 15}">{html.escape(label)}</text>')
+            bx = float(label_w)
+            for stage, seconds in segments:
+                w = max(seconds * scale_px, 0.5)
+                out.append(
+                    f'<rect x="{bx:.1f}" y="{row_y}" width="{w:.1f}" height="{bar_h}" fill="{COLOURS[stage]}">'
+                    f"<title>{html.escape(stage)}: {seconds:.2f} s</title></rect>"
+                )
+                bx += w
+            text = _s(sum(v for _, v in segments)) if segments else "not run"
+            out.append(f'<text x="{bx + 6:.1f}" y="{row_y + 15}">{html.escape(text + note)}</text>')
+            row_y += bar_h + gap
+        y += panel_h + panel_gap
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def render_png(svg_path: Path, png_path: Path) -> bool:
+    """Screenshot the SVG with headless Chromium; False when no browser is available."""
+    if not Path(CHROMIUM).exists():
+        return False
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return False
+    text = svg_path.read_text()
+    width = int(text.split('width="', 1)[1].split('"', 1)[0])
+    height = int(text.split('height="', 1)[1].split('"', 1)[0])
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        try:
+            page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
+            page.set_content(f"<html><body style='margin:0'>{text}</body></html>")
+            page.screenshot(path=str(png_path), clip={"x": 0, "y": 0, "width": width, "height": height})
+        finally:
+            browser.close()
+    return True
+
+
+def write(results: dict, results_dir: Path) -> list[Path]:
+    """Write json, svg, png (if Chromium renders it) and md for the run's date; return the paths."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stem = results_dir / results["date"]
+    written = [stem.with_suffix(".json")]
+    stem.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
+    chart = svg_chart(results)
+    chart_name = None
+    if chart:
+        svg = stem.with_suffix(".svg")
+        svg.write_text(chart)
+        written.append(svg)
+        chart_name = svg.name
+        png = stem.with_suffix(".png")
+        if render_png(svg, png):
+            written.append(png)
+            chart_name = png.name
+    md = stem.with_suffix(".md")
+    md.write_text(markdown(results, chart_name))
+    written.append(md)
+    return written
