@@ -11,6 +11,18 @@ the database is the same whether 90 days are generated at once or one day at a t
 The treatment variant of the experiment converts better at checkout (a real effect for the A/B
 test to find); weekends, the year-end season and slow growth shape the volume.
 
+Customers churn, with a learnable cause (for the churn model, `ml/`). Each customer has two
+hidden traits hashed from their id: *engagement* (how often they come back to browse) and
+*fussiness* (how many of their items they send back). A returning-customer session picks an
+existing customer weighted by engagement among those still *alive*; a customer's lifetime after
+sign-up is exponential with a mean that is longer for engaged and shorter for fussy customers.
+So customers with fewer sessions and more returns stop coming back sooner, and what the shop
+records (sessions, orders, returns) carries the signal. When no alive customer is picked, the
+session is an anonymous visitor's: orders per day do not change, only who places them.
+
+`drift_from` (off by default) injects covariate drift from that day on: the channel mix moves
+towards the marketplace and baskets hold more units (the drift monitor must notice).
+
 A day is built as whole columns with numpy/Arrow (no Python loop per session or row) and written
 with the bulk paths of `bulk.py`, so a year at ten million orders takes minutes, not hours.
 `browse_sample` keeps web traffic sane at such scales: sessions that end without a purchase are
@@ -41,16 +53,28 @@ P_CHECKOUT_GIVEN_CART = 0.50
 P_PURCHASE_GIVEN_CHECKOUT = {"control": 0.55, "treatment": 0.63}
 P_KNOWN_CUSTOMER_SESSION = 0.35
 P_CANCELLED = 0.03
-P_ITEM_RETURNED = 0.10
+# Per-item return probability from the customer's fussiness f in [0, 1): MIN + (MAX - MIN) * f^2,
+# 0.10 on average (E[f^2] = 1/3), as before churn had a cause.
+P_ITEM_RETURNED_MIN, P_ITEM_RETURNED_MAX = 0.02, 0.26
+# Returning-customer sessions: draws of a candidate among existing customers before giving up
+# (the session is then an anonymous visitor's). Accepted with the candidate's session weight.
+KNOWN_CUSTOMER_TRIES = 8
+# Mean lifetime (days after sign-up) of a fully engaged, not fussy customer; see `mean_lifetime_days`.
+LIFETIME_BASE_DAYS = 150.0
+# Drift (from `drift_from`): the channel mix and units per order line afterwards.
+DRIFT_CHANNEL_SHARES = (0.35, 0.25, 0.40)
+QUANTITY_RANGE, DRIFT_QUANTITY_RANGE = (1, 4), (2, 6)  # [low, high) units per line
 RETURN_DELAY_DAYS = (4, 14)  # inclusive range after the order date
 PRODUCT_COUNT = 200
 MAX_ITEMS_PER_ORDER = 4
 EVENT_FUNNEL = ("add_to_cart", "checkout", "purchase")
 
 # Independent random streams of a day (the third element of the generator's seed).
-_CATALOG, _SESSIONS, _ORDERS, _CUSTOMERS, _RETURNS, _CUSTOMER_UPDATES = range(6)
+_CATALOG, _SESSIONS, _ORDERS, _CUSTOMERS, _RETURNS, _CUSTOMER_UPDATES, _LOYALTY = range(7)
 # Per-item decisions hashed from the item id, so any day can recompute them: tags of the hash.
 _HASH_RETURN, _HASH_DELAY, _HASH_QUANTITY = 1, 2, 3
+# Per-customer hidden traits hashed from the customer id (tags of the hash).
+_HASH_ENGAGEMENT, _HASH_FUSSINESS, _HASH_LIFETIME = 4, 5, 6
 _IN_CHUNK = 5_000  # ids per `in (...)` list (SQLite caps bound parameters)
 _US_PER_DAY = 86_400_000_000
 _EPOCH = dt.date(1970, 1, 1)
@@ -88,6 +112,31 @@ def unit_hash(seed: int, tag: int, ids: np.ndarray) -> np.ndarray:
     return (x >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
+def customer_traits(seed: int, customer_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(engagement, fussiness) in [0, 1) per customer: hidden, fixed for life."""
+    return unit_hash(seed, _HASH_ENGAGEMENT, customer_ids), unit_hash(seed, _HASH_FUSSINESS, customer_ids)
+
+
+def session_weight(engagement: np.ndarray) -> np.ndarray:
+    """Relative rate at which a customer comes back to browse (0.2 .. 1)."""
+    return 0.2 + 0.8 * engagement
+
+
+def item_return_probability(fussiness: np.ndarray) -> np.ndarray:
+    return P_ITEM_RETURNED_MIN + (P_ITEM_RETURNED_MAX - P_ITEM_RETURNED_MIN) * fussiness**2
+
+
+def mean_lifetime_days(engagement: np.ndarray, fussiness: np.ndarray) -> np.ndarray:
+    """Engaged customers stay longer, fussy ones (many returns: a bad experience) leave sooner."""
+    return LIFETIME_BASE_DAYS * (0.3 + 0.7 * engagement) * (1.0 - 0.7 * fussiness)
+
+
+def lifetime_days(seed: int, customer_ids: np.ndarray) -> np.ndarray:
+    """Days after sign-up a customer keeps coming back (exponential around the trait-driven mean)."""
+    engagement, fussiness = customer_traits(seed, customer_ids)
+    return -mean_lifetime_days(engagement, fussiness) * np.log1p(-unit_hash(seed, _HASH_LIFETIME, customer_ids))
+
+
 def eur_rate(currency: str, day: dt.date) -> float:
     """EUR per unit of `currency` on `day`: a smooth, deterministic wander around the base."""
     base = pop.BASE_EUR_RATES[currency]
@@ -119,7 +168,15 @@ def _chunks(ids: list[int]) -> list[list[int]]:
 class DayWriter:
     """Writes one simulated day into the app DB inside one transaction."""
 
-    def __init__(self, engine: Engine, seed: int, scale: float, start: dt.date, browse_sample: float = 1.0):
+    def __init__(
+        self,
+        engine: Engine,
+        seed: int,
+        scale: float,
+        start: dt.date,
+        browse_sample: float = 1.0,
+        drift_from: dt.date | None = None,
+    ):
         if not 0.0 < browse_sample <= 1.0:
             raise ValueError(f"browse_sample must be in (0, 1], got {browse_sample}")
         self.engine = engine
@@ -127,9 +184,17 @@ class DayWriter:
         self.scale = scale
         self.start = start
         self.browse_sample = browse_sample
+        self.drift_from = drift_from
         # order_item_id range of the items ordered on a day; final once the day is 4 days old
         self._item_ranges: dict[dt.date, tuple[int, int] | None] = {}
+        # Sign-up day per customer id, as (day ordinals, last customer id of that day), ascending:
+        # ids are given out in time order, so a binary search finds any customer's sign-up day.
+        self._signup_days: list[int] | None = None
+        self._signup_last_ids: list[int] = []
         self.conn: Connection
+
+    def _drifted(self, day: dt.date) -> bool:
+        return self.drift_from is not None and day >= self.drift_from
 
     def _rng(self, day: dt.date, stream: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, day.toordinal(), stream])
@@ -205,18 +270,21 @@ class DayWriter:
         max_customer = self._max_id(customers.c.customer_id)
 
         # Per-session draws, all of them whatever the knobs, so the knobs never shift a stream.
-        known = (rng.random(n) < P_KNOWN_CUSTOMER_SESSION) & (max_customer > 0)
-        known_ids = rng.integers(1, max(max_customer, 1) + 1, size=n)
+        wants_known = (rng.random(n) < P_KNOWN_CUSTOMER_SESSION) & (max_customer > 0)
+        rng.integers(1, max(max_customer, 1) + 1, size=n)  # unused since churn: kept so later draws stay put
         starts = np.sort(rng.uniform(0, 86_000, size=n))
         page_views = rng.integers(1, 6, size=n)
         carted = rng.random(n) < P_ADD_TO_CART
         checked_out = carted & (rng.random(n) < P_CHECKOUT_GIVEN_CART)
         purchase_draw = rng.random(n)
-        channel_draw = rng.choice(len(pop.CHANNELS), size=n, p=pop.CHANNEL_SHARES)
+        shares = DRIFT_CHANNEL_SHARES if self._drifted(day) else pop.CHANNEL_SHARES
+        channel_draw = rng.choice(len(pop.CHANNELS), size=n, p=shares)
         country_codes = list(pop.COUNTRIES)
         country_p = np.array([c[2] for c in pop.COUNTRIES.values()])
         country_draw = rng.choice(len(country_codes), size=n, p=country_p / country_p.sum())
         browse_draw = rng.random(n)
+        known_ids, found = self._returning_customers(day, n, max_customer)
+        known = wants_known & found
 
         # Visitors matter where they decide a purchase (checkout) or are written (kept sessions).
         stamp = f"{day:%Y%m%d}"
@@ -257,7 +325,38 @@ class DayWriter:
             "web_events": events,
         }
 
+    def _returning_customers(self, day: dt.date, n: int, max_customer: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per session, an existing customer who is still alive, picked in proportion to their
+        engagement (up to KNOWN_CUSTOMER_TRIES candidates); `found` is False where none was."""
+        rng = self._rng(day, _LOYALTY)
+        candidates = rng.integers(1, max(max_customer, 1) + 1, size=(n, KNOWN_CUSTOMER_TRIES))
+        accept_draw = rng.random((n, KNOWN_CUSTOMER_TRIES))
+        if max_customer == 0 or n == 0:
+            return np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+        flat = candidates.ravel()
+        engagement, _ = customer_traits(self.seed, flat)
+        age = day.toordinal() - self._signup_day(flat)
+        alive = age < lifetime_days(self.seed, flat)
+        accepted = ((accept_draw.ravel() < session_weight(engagement)) & alive).reshape(n, KNOWN_CUSTOMER_TRIES)
+        chosen = candidates[np.arange(n), accepted.argmax(axis=1)]
+        return chosen, accepted.any(axis=1)
+
+    def _signup_day(self, customer_ids: np.ndarray) -> np.ndarray:
+        """Day ordinal of each (existing) customer's sign-up."""
+        if self._signup_days is None:
+            created = func.date(customers.c.created_at)
+            rows = self.conn.execute(
+                select(created, func.max(customers.c.customer_id)).group_by(created).order_by(created)
+            ).all()
+            self._signup_days = [dt.date.fromisoformat(str(d)[:10]).toordinal() for d, _ in rows]
+            self._signup_last_ids = [int(last) for _, last in rows]
+        index = np.searchsorted(np.asarray(self._signup_last_ids), customer_ids, side="left")
+        return np.asarray(self._signup_days)[np.minimum(index, len(self._signup_days) - 1)]
+
     def _new_customers(self, day: dt.date, ids: np.ndarray, country_index: np.ndarray, starts: np.ndarray) -> int:
+        if len(ids) and self._signup_days is not None:
+            self._signup_days.append(day.toordinal())
+            self._signup_last_ids.append(int(ids.max()))
         rng = self._rng(day, _CUSTOMERS)
         k = len(ids)
         first = np.asarray(pop.FIRST_NAMES, dtype=object)[rng.integers(len(pop.FIRST_NAMES), size=k)]
@@ -350,7 +449,8 @@ class DayWriter:
         ranking = np.argpartition(rng.random((m, PRODUCT_COUNT)), MAX_ITEMS_PER_ORDER - 1, axis=1)
         chosen = ranking[:, :MAX_ITEMS_PER_ORDER][np.arange(MAX_ITEMS_PER_ORDER) < n_items[:, None]]
         line_order = np.repeat(np.arange(m), n_items)
-        quantity = rng.integers(1, 4, size=len(chosen))
+        low, high = DRIFT_QUANTITY_RANGE if self._drifted(day) else QUANTITY_RANGE
+        quantity = rng.integers(low, high, size=len(chosen))
         price_of = dict(self.conn.execute(select(products.c.product_id, products.c.unit_price_eur_cents)).all())
         product_ids = np.array(sorted(price_of))
         prices = np.array([price_of[int(p)] for p in product_ids], dtype=np.float64)
@@ -473,7 +573,8 @@ class DayWriter:
         return self._item_ranges[day]
 
     def _returns(self, day: dt.date) -> int:
-        """Items come back between 4 and 14 days after a delivered order, decided per item."""
+        """Items come back between 4 and 14 days after a delivered order, decided per item (the
+        item's hash against its customer's return probability)."""
         span = RETURN_DELAY_DAYS[1] - RETURN_DELAY_DAYS[0] + 1
         expected_date: dict[int, dt.date] = {}
         for delay in range(RETURN_DELAY_DAYS[0], RETURN_DELAY_DAYS[1] + 1):
@@ -482,7 +583,7 @@ class DayWriter:
             if id_range is None:
                 continue
             ids = np.arange(id_range[0], id_range[1] + 1)
-            returned = unit_hash(self.seed, _HASH_RETURN, ids) < P_ITEM_RETURNED
+            returned = unit_hash(self.seed, _HASH_RETURN, ids) < P_ITEM_RETURNED_MAX  # maybe: see below
             delays = RETURN_DELAY_DAYS[0] + (unit_hash(self.seed, _HASH_DELAY, ids) * span).astype(np.int64)
             for item_id in ids[returned & (delays == delay)]:
                 expected_date[int(item_id)] = ordered_on
@@ -495,11 +596,18 @@ class DayWriter:
                     order_items.c.quantity,
                     order_items.c.unit_price_cents,
                     orders.c.ordered_at,
+                    orders.c.customer_id,
                 )
                 .join(orders, orders.c.order_id == order_items.c.order_id)
                 .where(and_(order_items.c.order_item_id.in_(chunk), orders.c.order_status == "delivered"))
             ).all()
-        chosen = sorted(row for row in candidates if row[4].date() == expected_date[row[0]])
+        due = sorted(row for row in candidates if row[4].date() == expected_date[row[0]])
+        if due:
+            due_items = np.array([row[0] for row in due], dtype=np.int64)
+            _, fussiness = customer_traits(self.seed, np.array([row[5] for row in due], dtype=np.int64))
+            keep = unit_hash(self.seed, _HASH_RETURN, due_items) < item_return_probability(fussiness)
+            due = [row for row, kept in zip(due, keep, strict=True) if kept]
+        chosen = [row[:5] for row in due]
         if not chosen:
             return 0
         item_id, order_id, quantity, unit_cents, _ = (np.array(col) for col in zip(*chosen, strict=True))

@@ -35,7 +35,8 @@ simulator_options = Table(
     Column("name", String(40), primary_key=True),
     Column("value", Float, nullable=False),
 )
-DEFAULT_OPTIONS = {"browse_sample": 1.0}
+# drift_from: the day ordinal from which drift is injected (0 = never).
+DEFAULT_OPTIONS = {"browse_sample": 1.0, "drift_from": 0.0}
 
 
 class SimulatorError(RuntimeError):
@@ -50,17 +51,19 @@ def simulate(
     seed: int = 42,
     scale: float = 1.0,
     browse_sample: float = 1.0,
+    drift_from: dt.date | None = None,
     progress: bool = True,
 ) -> dict[str, int]:
     """Write days [start, end] into the app DB at `url`; return row counts written.
 
     `browse_sample`: the share of sessions without a purchase that are written (1 = all of them;
-    lower it for very large scales, see `generate.py`).
+    lower it for very large scales, see `generate.py`). `drift_from`: inject drift (channel mix,
+    basket size) from this day on, for the model-drift monitor; None (the default) never does.
     """
     engine = connect(url, create=True)
     metadata.create_all(engine)
     _state_md.create_all(engine)
-    options = {"browse_sample": browse_sample}
+    options = {"browse_sample": browse_sample, "drift_from": float(drift_from.toordinal()) if drift_from else 0.0}
     with engine.begin() as conn:
         state = conn.execute(select(simulator_state)).mappings().first()
         stored = {**DEFAULT_OPTIONS, **dict(conn.execute(select(simulator_options)).all())}
@@ -74,7 +77,7 @@ def simulate(
         first = state["last_day"] + dt.timedelta(days=1)
     else:
         first = start
-    writer = DayWriter(engine, seed=seed, scale=scale, start=start, browse_sample=browse_sample)
+    writer = DayWriter(engine, seed=seed, scale=scale, start=start, browse_sample=browse_sample, drift_from=drift_from)
     totals: dict[str, int] = {}
     days = (end - first).days + 1
     began = time.monotonic()
@@ -112,4 +115,9 @@ def simulate(
 
 
 def _describe(options: dict[str, float]) -> str:
-    return " ".join(f"{name}={value:g}" for name, value in sorted(options.items()))
+    def shown(name: str, value: float) -> str:
+        if name == "drift_from":
+            return dt.date.fromordinal(int(value)).isoformat() if value else "none"
+        return f"{value:g}"
+
+    return " ".join(f"{name}={shown(name, value)}" for name, value in sorted(options.items()))
