@@ -70,11 +70,13 @@ def write_partition(
     watermark_column: str | None = None,
     key_column: str | None = None,
     previous_keys: set | None = None,
+    deleted_keys: list | None = None,
 ) -> PartitionManifest:
     """Stream `batches` into a new partition and swap it in atomically.
 
     With `key_column`, the manifest records the highest key; with `previous_keys` as well (the
-    keys of the previous snapshot), it records which of them are gone: hard deletes.
+    keys of the previous snapshot), it records which of them are gone: hard deletes. A table that
+    is not a snapshot passes the deletes found otherwise (`deleted_keys`, a key-set diff).
     """
     final = partition_dir(raw_dir, source, table, ds)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -118,7 +120,9 @@ def write_partition(
         landed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - began, 3),
         max_key=max_key,
-        deleted_keys=sorted(previous_keys - keys) if keys is not None and previous_keys is not None else None,
+        deleted_keys=sorted(previous_keys - keys)
+        if keys is not None and previous_keys is not None
+        else (sorted(deleted_keys) if deleted_keys is not None else None),
     )
     (tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2))
     _fsync_dir(tmp)

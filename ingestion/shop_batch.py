@@ -15,6 +15,7 @@ from dataclasses import asdict
 
 from ingestion.app_db.connection import connect, require_tables
 from ingestion.app_db.contract import CONTRACTS, SOURCE_NAME
+from ingestion.app_db.deletes import deleted_keys
 from ingestion.app_db.extract import extract_day, source_count
 from ingestion.lake import PartitionManifest, partition_keys, read_manifest, write_partition
 from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
@@ -39,6 +40,9 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
                 after_key = _previous_max_key(settings, name, previous_day)
             if contract.mode == "snapshot":
                 previous_keys = partition_keys(settings.lake_raw_dir, SOURCE_NAME, name, previous_day, contract.key)
+            gone = None
+            if contract.hard_deletes and contract.mode != "snapshot":
+                gone = deleted_keys(engine, contract, settings.lake_raw_dir, SOURCE_NAME, ds)
             manifest = write_partition(
                 settings.lake_raw_dir,
                 SOURCE_NAME,
@@ -50,10 +54,11 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
                 watermark_column=contract.changed_at,
                 key_column=contract.key,
                 previous_keys=previous_keys,
+                deleted_keys=gone,
             )
             if manifest.deleted_keys:
                 log.warning(
-                    "%s.%s ds=%s: %d row(s) deleted in the source since the previous snapshot: %s",
+                    "%s.%s ds=%s: %d row(s) deleted in the source since the previous landing: %s",
                     SOURCE_NAME,
                     name,
                     ds,

@@ -43,6 +43,10 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
         if pa.types.is_decimal(field.type):
             # Money in the marts is DECIMAL; the checks compare it, they do not sum cents.
             table = table.set_column(index, field.name, table.column(index).cast(pa.float64()))
+        elif pa.types.is_timestamp(field.type) and field.type.unit != "ns" and field.type.tz is None:
+            # GX 1.24 compares datetime64[ns] columns vectorised but maps every value of any other
+            # unit through a Python function (pandas keeps Arrow's microseconds): 10x slower.
+            table = table.set_column(index, field.name, table.column(index).cast(pa.timestamp("ns")))
     return table.to_pandas(types_mapper=_pandas_dtype)
 
 

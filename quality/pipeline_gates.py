@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,7 @@ from quality.gates import (
 )
 from quality.health import connect_for_write, write_results
 from quality.loaders import read_landed_batch
-from quality.results import GateFailed, GateResult, combine
+from quality.results import FAILED, ExpectationOutcome, GateFailed, GateResult, combine, make_reason
 from stackctl.settings import Settings
 
 __all__ = ["GateFailed", "gate_landed_batches", "gate_marts"]
@@ -47,32 +48,185 @@ def _validate_day(settings: Settings, table: str, manifest: PartitionManifest, r
     return validate_landed_batch(table, [path], run_id, manifest.ds, expected_row_count=manifest.row_count)
 
 
+# Gate 1 reads at most this many rows into one pandas frame (GATE1_CHUNK_ROWS): a bulk run's
+# history of a table is validated in chunks of whole days. ~0.5 KiB a row in pandas plus what GX
+# computes on it: 1M rows peak at about 1 GiB, whatever the history's length.
+DEFAULT_CHUNK_ROWS = 1_000_000
+
+
+def chunk_rows() -> int:
+    return max(1, int(os.environ.get("GATE1_CHUNK_ROWS") or DEFAULT_CHUNK_ROWS))
+
+
+def day_chunks(manifests: Sequence[PartitionManifest], limit: int) -> list[list[PartitionManifest]]:
+    """Consecutive days grouped so that a chunk holds at most `limit` rows (a bigger day alone)."""
+    chunks: list[list[PartitionManifest]] = []
+    rows = 0
+    for manifest in manifests:
+        if chunks and rows + manifest.row_count <= limit:
+            chunks[-1].append(manifest)
+            rows += manifest.row_count
+        else:
+            chunks.append([manifest])
+            rows = manifest.row_count
+    return chunks
+
+
 def _validate_table(
     settings: Settings, table: str, manifests: Sequence[PartitionManifest], run_id: str
 ) -> list[tuple[GateResult, list[PartitionManifest]]]:
     """Results with the partitions each covers: one per day, or one for a bulk run's days.
 
-    A bulk run (history, backfill) audits all its days of a table in one validation, except
-    snapshot tables (every day repeats their keys). When the bulk validation fails, each day is
-    validated again on its own, so only the bad days are quarantined, each with its own reason.
+    A bulk run (history, backfill) audits all its days of a table as one batch, except snapshot
+    tables (every day repeats their keys). Memory stays bounded: the batch is read and validated
+    in chunks of whole days (`chunk_rows`), and the key's uniqueness across chunks is checked on
+    the key column alone (`_keys_in_several_chunks`); the chunks' outcomes are merged into the
+    batch's one result. When it fails, each day of the failing chunks is validated again on its
+    own, so only the bad days are quarantined, each with its own reason.
     """
     if len(manifests) == 1 or _is_snapshot(manifests[0]):
         return [(_validate_day(settings, table, m, run_id), [m]) for m in manifests]
-    paths = [partition_file(settings.lake_raw_dir, m) for m in manifests]
-    result = run_gate(
-        "gate1",
-        table,
-        read_landed_batch(paths),
-        run_id,
-        expectation_parameters=landed_batch_parameters(sum(m.row_count for m in manifests), [m.ds for m in manifests]),
-    )
+    chunks = day_chunks(manifests, chunk_rows())
+    chunk_results = []
+    for chunk in chunks:
+        paths = [partition_file(settings.lake_raw_dir, m) for m in chunk]
+        chunk_results.append(
+            run_gate(
+                "gate1",
+                table,
+                read_landed_batch(paths),
+                run_id,
+                expectation_parameters=landed_batch_parameters(sum(m.row_count for m in chunk), [m.ds for m in chunk]),
+            )
+        )
+    duplicates = _keys_in_several_chunks(settings, table, chunks) if len(chunks) > 1 else None
+    result = _merge_chunks(table, chunk_results, duplicates)
     if result.success:
         return [(result, list(manifests))]
-    per_day = [(_validate_day(settings, table, m, run_id), [m]) for m in manifests]
+    failing = [m for r, chunk in zip(chunk_results, chunks, strict=True) if not r.success for m in chunk]
+    per_day = [(_validate_day(settings, table, m, run_id), [m]) for m in failing]
     if all(r.success for r, _ in per_day):
         # Only the days together fail (e.g. a key repeated across days): hold them all.
         return [(result, list(manifests)), *per_day]
     return [(result, []), *per_day]
+
+
+def _merge_chunks(table: str, results: Sequence[GateResult], duplicates: ExpectationOutcome | None) -> GateResult:
+    """One result for a batch validated in chunks: per expectation, failed if any chunk failed it
+    (with that chunk's evidence); the cross-chunk key check replaces the chunks' own uniqueness
+    outcome when keys repeat across chunks."""
+    if len(results) == 1 and duplicates is None:
+        return results[0]
+    outcomes = []
+    for parts in zip(*(r.outcomes for r in results), strict=True):
+        failed = [o for o in parts if not o.success]
+        chosen = failed[0] if failed else parts[0]
+        observed = {o.observed_value for o in parts}
+        outcome = replace(
+            chosen,
+            success=not failed,
+            observed_value=chosen.observed_value if failed or len(observed) == 1 else f"passed in {len(parts)} chunks",
+            details={**chosen.details, "chunks": len(parts), "failed_chunks": len(failed)},
+        )
+        if duplicates is not None and (outcome.expectation, outcome.column_name) == (
+            duplicates.expectation,
+            duplicates.column_name,
+        ):
+            outcome = duplicates if outcome.success else outcome
+        outcomes.append(outcome)
+    first = results[0]
+    rows = {table: sum(r.row_counts.get(table, 0) for r in results)}
+    suite = ", ".join(dict.fromkeys(o.suite for o in outcomes))
+    return GateResult(
+        gate="gate1",
+        run_id=first.run_id,
+        checked_at=first.checked_at,
+        success=not any(o.status == FAILED for o in outcomes),
+        reason=make_reason("gate1", suite, outcomes, rows, None),
+        outcomes=tuple(outcomes),
+        row_counts=rows,
+        docs_index=first.docs_index,
+    )
+
+
+def _keys_in_several_chunks(
+    settings: Settings, table: str, chunks: Sequence[Sequence[PartitionManifest]]
+) -> ExpectationOutcome | None:
+    """The key's uniqueness across chunks (within a chunk GX checks it), on the key column only.
+
+    Chunks whose key ranges (Parquet statistics) do not overlap cannot share a key: an insert-only
+    table with increasing ids is cleared without reading a row. Overlapping chunks are compared in
+    DuckDB (bounded by the stack's memory limit). Returns the failing outcome, or None.
+    """
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from quality.specs import RAW_TABLES
+    from quality.suites import raw_suite_name
+
+    key = RAW_TABLES[table].key
+    ranges = []
+    for index, chunk in enumerate(chunks):
+        low = high = None
+        for manifest in chunk:
+            if not manifest.row_count:
+                continue
+            metadata = pq.read_metadata(partition_file(settings.lake_raw_dir, manifest))
+            column = metadata.schema.to_arrow_schema().get_field_index(key)
+            for group in range(metadata.num_row_groups):
+                stats = metadata.row_group(group).column(column).statistics
+                if stats is None or not stats.has_min_max:
+                    low, high = float("-inf"), float("inf")  # unknown: compare it
+                    break
+                low = stats.min if low is None else min(low, stats.min)
+                high = stats.max if high is None else max(high, stats.max)
+        if low is not None:
+            ranges.append((low, high, index))
+    ranges.sort()
+    overlapping: set[int] = set()
+    reach, owner = None, None
+    for low, high, index in ranges:
+        if reach is not None and low <= reach:
+            overlapping.update({index, owner})
+        if reach is None or high > reach:
+            reach, owner = high, index
+    if not overlapping:
+        return None
+    files = [
+        (str(partition_file(settings.lake_raw_dir, m)), index)
+        for index in sorted(overlapping)
+        for m in chunks[index]
+        if m.row_count
+    ]
+    con = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads})
+    try:
+        con.execute("create temp table chunk_files (file varchar, chunk integer)")
+        con.executemany("insert into chunk_files values (?, ?)", files)
+        count, examples = con.execute(
+            f"""
+            with keyed as (
+                select distinct data."{key}" as k, chunk_files.chunk
+                from read_parquet(?, filename = true) as data
+                join chunk_files on data.filename = chunk_files.file
+            ),
+            repeated as (select k from keyed group by k having count(*) > 1)
+            select count(*), list(k order by k)[1:5] from repeated
+            """,
+            [[f for f, _ in files]],
+        ).fetchone()
+    finally:
+        con.close()
+    if not count:
+        return None
+    return ExpectationOutcome(
+        suite=raw_suite_name(table),
+        table_name=table,
+        expectation="expect_column_values_to_be_unique",
+        column_name=key,
+        success=False,
+        observed_value=f"{count} keys landed on more than one day of the batch, e.g. {list(examples)}",
+        details={"kwargs": {"column": key}, "result": {"unexpected_count": count}, "check": "across day chunks"},
+    )
 
 
 def _as_landed_now(settings: Settings, manifest: PartitionManifest) -> PartitionManifest:

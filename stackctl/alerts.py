@@ -1,8 +1,12 @@
 """Alerts: one clear line per failure, in the log, in an alert file, and to a webhook if set.
 
-Airflow's failure callbacks call `send_alert`; so can any other part of the stack. The alert file
-(`var/alerts.jsonl`) is what the data-health views read; ALERT_WEBHOOK_URL (Slack-compatible
-JSON `{"text": ...}`) is optional and its failure never hides the original error.
+Airflow's failure callbacks call `alert_task_failure` (any other part of the stack calls
+`send_alert`). The alert file (`var/alerts.jsonl`) always gets the record first;
+ALERT_WEBHOOK_URL (Slack-compatible JSON `{"text": ...}`) is optional. A task failure is also
+written to the warehouse's data-health tables (`ops.gate_runs` and `ops.data_health`, gate
+`task`), so it shows on the Data health dashboard next to the gates' results. Neither the webhook
+nor the warehouse may hide the original error: when the warehouse is locked by another writer (or
+missing a disk) the callback logs why and the alert file remains the record.
 """
 
 from __future__ import annotations
@@ -11,12 +15,17 @@ import datetime as dt
 import json
 import logging
 import os
+from pathlib import Path
 
 import requests
 
 from stackctl.settings import get_settings
 
 log = logging.getLogger(__name__)
+
+TASK_GATE = "task"  # ops.gate_runs.gate / ops.data_health.gate of task failures
+# How long a failure callback waits for the warehouse's single writer before giving up.
+WAREHOUSE_WAIT_SECONDS = 3.0
 
 
 def send_alert(summary: str, **details: object) -> dict:
@@ -33,4 +42,93 @@ def send_alert(summary: str, **details: object) -> dict:
             requests.post(url, json={"text": f":red_circle: {summary}"}, timeout=5).raise_for_status()
         except requests.RequestException as exc:
             log.warning("alert webhook %s failed: %s", url, exc)
+    return record
+
+
+def record_task_failure(
+    warehouse_path: Path,
+    *,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    ds: str | None,
+    reason: str,
+    try_number: int | None = None,
+    memory_limit: str = "3GB",
+    threads: int = 2,
+    wait_seconds: float | None = None,
+) -> None:
+    """Write one failed task into `ops.gate_runs` and `ops.data_health` (replacing an earlier try's row).
+
+    Raises when the warehouse cannot be opened (locked, unwritable); `alert_task_failure` catches it.
+    """
+    from quality.health import connect_for_write, ensure_ops_tables
+
+    checked_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    suite = f"{dag_id}.{task_id}"
+    day = dt.date.fromisoformat(ds) if ds else None
+    details = json.dumps({"try_number": try_number, "reason": reason}, sort_keys=True, default=str)
+    wait = WAREHOUSE_WAIT_SECONDS if wait_seconds is None else wait_seconds
+    con = connect_for_write(warehouse_path, memory_limit=memory_limit, threads=threads, wait_seconds=wait)
+    try:
+        ensure_ops_tables(con)
+        con.execute("begin transaction")
+        try:
+            for table in ("data_health", "gate_runs"):
+                con.execute(
+                    f"delete from ops.{table} "
+                    "where run_id = ? and gate = ? and suite = ? and ds is not distinct from ?",
+                    [run_id, TASK_GATE, suite, day],
+                )
+            con.execute(
+                "insert into ops.data_health (run_id, checked_at, gate, suite, table_name, expectation, column_name, "
+                "success, observed_value, details, ds, severity, status) "
+                "values (?, ?, ?, ?, ?, 'task_succeeds', null, false, ?, ?, ?, 'critical', 'failed')",
+                [run_id, checked_at, TASK_GATE, suite, dag_id, reason[:160], details, day],
+            )
+            con.execute(
+                "insert into ops.gate_runs (run_id, checked_at, gate, suite, table_name, ds, status, expectations, "
+                "failed, warned, rows_checked, reason, fingerprint) "
+                "values (?, ?, ?, ?, ?, ?, 'failed', 1, 1, 0, null, ?, null)",
+                [run_id, checked_at, TASK_GATE, suite, dag_id, day, f"{suite} failed: {reason}"[:1500]],
+            )
+            con.execute("commit")
+        except BaseException:
+            con.execute("rollback")
+            raise
+    finally:
+        con.close()
+
+
+def alert_task_failure(
+    *, dag_id: str, task_id: str, run_id: str | None, ds: str | None, reason: str, try_number: int | None = None
+) -> dict:
+    """What a task failure callback does: the alert (file, log, webhook), then the data-health row.
+
+    Never raises: a callback that fails would bury the task's own error.
+    """
+    record = send_alert(
+        f"{dag_id}.{task_id} failed for {ds}: {reason}",
+        dag_id=dag_id,
+        task_id=task_id,
+        run_id=run_id,
+        try_number=try_number,
+    )
+    try:
+        settings = get_settings()
+        record_task_failure(
+            settings.warehouse_path,
+            dag_id=dag_id,
+            task_id=task_id,
+            run_id=run_id or "unknown",
+            ds=ds,
+            reason=reason,
+            try_number=try_number,
+            memory_limit=settings.duckdb_memory_limit,
+            threads=settings.duckdb_threads,
+        )
+        record["data_health"] = "recorded"
+    except Exception as exc:  # locked by another writer, disk full, ...: the alert file has it
+        record["data_health"] = f"not recorded: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+        log.warning("task failure not written to ops.data_health (%s); it is in alerts.jsonl", record["data_health"])
     return record

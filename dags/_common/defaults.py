@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from stackctl.alerts import send_alert
+from stackctl.alerts import alert_task_failure
 
 # A fixed vocabulary so the UI's tag filter stays useful.
 TAGS = {"ingestion", "elt", "quality", "publish", "governance", "shop"}
@@ -13,14 +13,16 @@ WAREHOUSE_POOL = "duckdb_warehouse"  # one slot: DuckDB has a single writer per 
 
 
 def alert_on_failure(context) -> None:
+    """Alert file + webhook, and a failed row in ops.data_health for the Data health dashboard."""
     ti = context["task_instance"]
     exc = context.get("exception")
     reason = str(exc).splitlines()[0] if exc else "unknown error"
-    send_alert(
-        f"{ti.dag_id}.{ti.task_id} failed for {context.get('ds')}: {reason}",
+    alert_task_failure(
         dag_id=ti.dag_id,
         task_id=ti.task_id,
         run_id=context.get("run_id"),
+        ds=context.get("ds"),
+        reason=reason,
         try_number=ti.try_number,
     )
 

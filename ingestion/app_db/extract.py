@@ -61,4 +61,28 @@ def extract_day(
 def source_count(engine: Engine, contract: TableContract, ds: dt.date, after_key: int | None = None) -> int:
     """How many rows the source holds for the day (what the landed batch must match)."""
     with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).where(selection(contract, ds, after_key))).scalar_one())
+        query = None
+        if contract.mode == "key_watermark" and after_key is not None:
+            query = _key_ordered_count(conn, contract, ds, after_key)
+        if query is None:
+            query = select(func.count()).where(selection(contract, ds, after_key))
+        return int(conn.execute(query).scalar_one())
+
+
+def _key_ordered_count(conn, contract: TableContract, ds: dt.date, after_key: int):
+    """The day's count as a walk of the key index from the watermark, when that is the shorter walk.
+
+    A bare `count(*) where key > :wm and created_at < :end` lets SQLite pick the created_at index
+    and scan it from the table's first row (2 s a day at 8M events, growing with the history).
+    Counting the key-ordered selection the extract reads walks the key index from the watermark
+    instead: in daily operation that is the day's rows only. A backfill of an old day in a large
+    table has more keys above the watermark than below it; then the time index is the shorter
+    walk and the plain count is kept (None). Keys are increasing ids, so their values measure both.
+    """
+    table = TABLES[contract.name]
+    key = table.c[contract.key]
+    top = conn.execute(select(func.max(key))).scalar_one()
+    if top is None or top - after_key > after_key:
+        return None
+    day_rows = select(key).where(selection(contract, ds, after_key)).order_by(key).subquery()
+    return select(func.count()).select_from(day_rows)
