@@ -7,10 +7,16 @@ builder for DuckDB's single-writer lock. If anything fails before the rename, th
 file is untouched.
 
 What is published (no raw data, no PII):
-- `marts.*`, only as gate 2 audited them: the copy's fingerprint must equal the one gate 2
-  recorded for this run in `ops.gate_runs` (`quality.fingerprint`), else `PublishRefused`;
+- `marts.*` except the models dbt marks `meta.publish: false` (row-level marts keyed by
+  customer or visitor, e.g. `fct_order_lines`, `dim_customers`, `fct_sessions`: analysts use them
+  in the warehouse, dashboards need only the aggregates), read from dbt's manifest; and only as
+  gate 2 audited them: the warehouse's marts fingerprint must equal the one gate 2 recorded for
+  this run in `ops.gate_runs` (`quality.fingerprint`), else `PublishRefused`;
 - `ops.data_health`, `ops.gate_runs`, `ops.quarantine`, `ops.source_freshness` for the Data
-  health dashboard (`quality.health`);
+  health dashboard (`quality.health`), and `ops.access_log` for the Governance dashboard
+  (`governance.access_log`; staff logins and redacted queries, no data subject's identifiers);
+- the churn model's aggregates `ml.churn_risk_segments`, `ml.churn_risk_distribution`,
+  `ml.model_versions`, `ml.model_drift` (`ml.tables`; no per-customer predictions);
 - `meta.publication` (run id, time, marts fingerprint, last health refresh) and
   `meta.published_tables` (rows and fingerprint per table).
 
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,15 +39,20 @@ from pathlib import Path
 
 import duckdb
 
+from governance.access_log import DDL as ACCESS_LOG_DDL
+from ml.tables import PUBLISHED_DDL as ML_DDL
+from ml.tables import PUBLISHED_TABLES as PUBLISHED_ML_TABLES
 from quality.fingerprint import schema_fingerprint, schema_tables, table_fingerprint
 from quality.health import DDL as OPS_DDL
 from quality.health import OPS_TABLES
 from stackctl.settings import Settings
 
-# Schemas copied to serving: marts for the dashboards, ops for the data-health views.
-PUBLISHED_SCHEMAS = ("marts", "ops")
-# ops holds other tables too (run ledger, governance); only these are published.
-PUBLISHED_OPS_TABLES = OPS_TABLES
+# Schemas copied to serving: marts for the dashboards, ops for the data-health views, ml for the
+# churn model's aggregates.
+PUBLISHED_SCHEMAS = ("marts", "ops", "ml")
+# ops holds other tables too (run ledger, stale-asset report); only these are published: the
+# data-health tables and the access log (the Governance dashboard, admins and analysts only).
+PUBLISHED_OPS_TABLES = (*OPS_TABLES, "access_log")
 
 
 class PublishRefused(RuntimeError):
@@ -53,6 +65,29 @@ class PublishResult:
     tables: dict[str, int]
     run_id: str
     marts_fingerprint: str | None = None
+
+
+def dbt_manifest_path(settings: Settings) -> Path:
+    """dbt's manifest as the last parse/build wrote it (DBT_TARGET_PATH, default `target`)."""
+    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
+    return (target if target.is_absolute() else settings.dbt_project_dir / target) / "manifest.json"
+
+
+def unpublished_marts(manifest_path: Path) -> frozenset[str]:
+    """Names of the marts models whose `meta.publish` is false in dbt's manifest."""
+    if not manifest_path.exists():
+        raise PublishRefused(
+            f"no dbt manifest at {manifest_path}: publish needs it to know which marts stay in the "
+            "warehouse (meta.publish: false); run `make dbt-parse`"
+        )
+    nodes = json.loads(manifest_path.read_text())["nodes"].values()
+    return frozenset(
+        node.get("alias") or node["name"]
+        for node in nodes
+        if node.get("resource_type") == "model"
+        and (node.get("schema") == "marts" or node.get("fqn", [None, None])[1:2] == ["marts"])
+        and (node.get("config", {}).get("meta") or node.get("meta") or {}).get("publish") is False
+    )
 
 
 def _now() -> dt.datetime:
@@ -102,8 +137,12 @@ def _audited_fingerprint(con: duckdb.DuckDBPyConnection, run_id: str) -> str:
     return fingerprints.pop()
 
 
-def _copy_marts(con: duckdb.DuckDBPyConnection, catalog: str, tables: dict[str, int]) -> None:
+def _copy_marts(
+    con: duckdb.DuckDBPyConnection, catalog: str, tables: dict[str, int], exclude: frozenset[str] = frozenset()
+) -> None:
     for table in schema_tables(con, catalog, "marts"):
+        if table in exclude:
+            continue
         con.execute(f'create table serving_new.marts."{table}" as select * from {catalog}.marts."{table}"')
         tables[f"marts.{table}"] = con.execute(f'select count(*) from serving_new.marts."{table}"').fetchall()[0][0]
 
@@ -113,12 +152,23 @@ def _copy_ops(con: duckdb.DuckDBPyConnection, tables: dict[str, int]) -> None:
     # warehouse's rows where it has the table.
     con.execute("use serving_new")
     con.execute(OPS_DDL)
+    con.execute(ACCESS_LOG_DDL)
     con.execute("use memory")
     present = set(schema_tables(con, "wh", "ops"))
     for table in PUBLISHED_OPS_TABLES:
         if table in present:
             con.execute(f'create or replace table serving_new.ops."{table}" as select * from wh.ops."{table}"')
         tables[f"ops.{table}"] = con.execute(f'select count(*) from serving_new.ops."{table}"').fetchall()[0][0]
+    # The churn model's aggregates, versions and drift (ml/tables.py; never its per-customer rows),
+    # refreshed like the ops tables: the churn_model DAG publishes through publish_health.
+    con.execute("use serving_new")
+    con.execute(ML_DDL)
+    con.execute("use memory")
+    present = set(schema_tables(con, "wh", "ml"))
+    for table in PUBLISHED_ML_TABLES:
+        if table in present:
+            con.execute(f'create or replace table serving_new.ml."{table}" as select * from wh.ml."{table}"')
+        tables[f"ml.{table}"] = con.execute(f'select count(*) from serving_new.ml."{table}"').fetchall()[0][0]
 
 
 def _finish(con: duckdb.DuckDBPyConnection, staging: Path, serving_path: Path, publication: dict) -> None:
@@ -149,12 +199,15 @@ def publish(
     memory_limit: str = "3GB",
     *,
     require_audit: bool = True,
+    manifest_path: Path | None = None,
 ) -> PublishResult:
     """Copy the audited marts (and the data-health tables) into a new serving file and swap it in.
 
     With require_audit (the default) the marts must be exactly what gate 2 audited for
-    `run_id`; otherwise `PublishRefused` and the served file stays as it is.
+    `run_id`; otherwise `PublishRefused` and the served file stays as it is. With
+    `manifest_path`, marts that dbt marks `meta.publish: false` are not copied.
     """
+    exclude = unpublished_marts(manifest_path) if manifest_path is not None else frozenset()
     with serving_lock(serving_path):
         staging = _staging_path(serving_path, run_id)
         staging.unlink(missing_ok=True)
@@ -166,15 +219,19 @@ def publish(
             if not schema_tables(con, "wh", "marts"):
                 raise RuntimeError(f"nothing to publish: {warehouse_path} has no tables in schema marts")
             audited = _audited_fingerprint(con, run_id) if require_audit else None
-            con.execute(f"attach '{staging}' as serving_new")
-            con.execute("create schema serving_new.marts")
-            _copy_marts(con, "wh", tables)
-            fingerprint = schema_fingerprint(con, "serving_new", "marts")
-            if audited is not None and fingerprint != audited:
+            # Gate 2 fingerprints every mart in the warehouse, published or not; the warehouse is
+            # attached read-only for the whole session, so no build can slip in before the copy.
+            warehouse_marts = schema_fingerprint(con, "wh", "marts")
+            if audited is not None and warehouse_marts != audited:
                 raise PublishRefused(
                     f"the marts changed since gate 2 audited them for run {run_id!r} "
-                    f"(audited {audited}, now {fingerprint}): run gate 2 again"
+                    f"(audited {audited}, now {warehouse_marts}): run gate 2 again"
                 )
+            con.execute(f"attach '{staging}' as serving_new")
+            con.execute("create schema serving_new.marts")
+            _copy_marts(con, "wh", tables, exclude)
+            # The served file's own fingerprint: what a reader can check its tables against.
+            fingerprint = schema_fingerprint(con, "serving_new", "marts")
             _copy_ops(con, tables)
             now = _now()
             _finish(
@@ -277,7 +334,13 @@ def publish_for_dashboards(settings: Settings, run_id: str) -> PublishResult:
     """Publish, then drop Superset's cached chart results so dashboards show the new file now."""
     from superset.provision import clear_data_cache
 
-    result = publish(settings.warehouse_path, settings.serving_path, run_id, settings.duckdb_memory_limit)
+    result = publish(
+        settings.warehouse_path,
+        settings.serving_path,
+        run_id,
+        settings.duckdb_memory_limit,
+        manifest_path=dbt_manifest_path(settings),
+    )
     clear_data_cache(settings)
     return result
 

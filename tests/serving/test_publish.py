@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from ml.tables import PUBLISHED_TABLES as ML_TABLES
 from quality import record_results, validate_marts
-from quality.health import OPS_TABLES
-from serving.publish import PublishRefused, publication, publish, publish_health
+from serving.publish import PUBLISHED_OPS_TABLES, PublishRefused, publication, publish, publish_health
 from tests.serving.conftest import DAYS, revenue_warehouse
 
 
@@ -46,8 +46,10 @@ def test_publish_copies_the_audited_marts_and_the_health_tables_only(paths, docs
     assert published.marts_fingerprint == result.fingerprint
     tables = served(serving, "select table_schema || '.' || table_name from information_schema.tables order by 1")
     assert [t for (t,) in tables] == sorted(
-        ["marts.fct_daily_revenue", "meta.publication", "meta.published_tables"] + [f"ops.{t}" for t in OPS_TABLES]
-    ), "no raw tables (PII), no other ops tables (run ledger)"
+        ["marts.fct_daily_revenue", "meta.publication", "meta.published_tables"]
+        + [f"ops.{t}" for t in PUBLISHED_OPS_TABLES]
+        + [f"ml.{t}" for t in ML_TABLES]
+    ), "no raw tables (PII), no other ops tables (run ledger), no per-customer predictions"
     meta = publication(serving)
     assert meta["run_id"] == "run-1" and meta["marts_fingerprint"] == result.fingerprint
     assert served(serving, "select count(*), min(net_revenue_eur) from marts.fct_daily_revenue") == [(20, 1001)]

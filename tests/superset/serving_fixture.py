@@ -23,6 +23,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from governance.access_log import DDL as ACCESS_LOG_DDL
+from ml.tables import PUBLISHED_DDL as ML_DDL
 from quality.health import DDL as OPS_DDL
 
 DAYS = 120
@@ -275,8 +277,7 @@ def build_data(end: dt.date | None = None, seed: int = 7) -> ServingData:
     data.tables["fct_daily_funnel"] = funnel
     data.tables["fct_experiment_results"] = _experiment_results(totals, days)
     data.tables["kpi_dictionary"] = KPI_ROWS
-    data.tables["dim_customers"] = _customers(rng, end)
-    data.tables["fct_order_lines"] = _order_lines(rng, data.tables["dim_customers"])
+    # Row-level marts (dim_customers, fct_order_lines, fct_sessions) are never published.
     return data
 
 
@@ -321,65 +322,6 @@ def _experiment_results(totals: dict[tuple[str, str], list[int]], days: list[dt.
                     "has_sample_ratio_mismatch": srm_p < 0.001,
                 }
             )
-    return rows
-
-
-def _customers(rng: random.Random, end: dt.date) -> list[dict]:
-    rows = []
-    for customer_id in range(1, 201):
-        first = end - dt.timedelta(days=rng.randint(0, DAYS - 1))
-        country = rng.choice(list(COUNTRIES))
-        orders = rng.randint(1, 5)
-        gross = money(orders * rng.uniform(40, 90))
-        returns = money(float(gross) * rng.choice([0, 0, 0.1]))
-        rows.append(
-            {
-                "customer_id": customer_id,
-                "country_code": country,
-                "signed_up_date": first - dt.timedelta(days=rng.randint(0, 30)),
-                "is_marketing_opted_in": rng.random() < 0.4,
-                "has_ordered": True,
-                "first_order_date": first,
-                "cohort_month": _month(first),
-                "first_order_channel": rng.choice(list(CHANNELS)),
-                "last_order_date": min(end, first + dt.timedelta(days=rng.randint(0, 60))),
-                "lifetime_orders": orders,
-                "lifetime_gross_revenue_eur": gross,
-                "lifetime_returns_eur": returns,
-                "lifetime_net_revenue_eur": gross - returns,
-            }
-        )
-    return rows
-
-
-def _order_lines(rng: random.Random, customers: list[dict]) -> list[dict]:
-    rows = []
-    for line_id, customer in enumerate(customers[:100], start=1):
-        currency, rate, _ = COUNTRIES[customer["country_code"]]
-        quantity = rng.randint(1, 3)
-        unit_price = money(rng.uniform(10, 60) / rate)
-        ordered_at = dt.datetime.combine(customer["first_order_date"], dt.time(rng.randint(0, 23), rng.randint(0, 59)))
-        rows.append(
-            {
-                "order_item_id": line_id,
-                "order_id": 1000 + line_id,
-                "customer_id": customer["customer_id"],
-                "product_id": rng.randint(1, 40),
-                "ordered_at": ordered_at,
-                "ordered_date": customer["first_order_date"],
-                "order_status": "delivered",
-                "is_cancelled": False,
-                "channel": customer["first_order_channel"],
-                "country_code": customer["country_code"],
-                "currency": currency,
-                "eur_exchange_rate": rate,
-                "quantity": quantity,
-                "unit_price": unit_price,
-                "line_amount": unit_price * quantity,
-                "line_amount_eur": money(float(unit_price * quantity) * rate),
-                "loaded_at": ordered_at,
-            }
-        )
     return rows
 
 
@@ -521,6 +463,7 @@ def write_serving_file(path: Path, data: ServingData | None = None, *, with_ops:
             con.unregister("fixture_rows")
         if with_ops:
             _write_ops(con, data.end)
+            _write_ml(con, data.end)
         con.execute("create schema meta")
         con.execute("create table meta.publication as select 'fixture' as run_id, now()::timestamp as published_at")
     os.replace(tmp, path)
@@ -530,6 +473,20 @@ def write_serving_file(path: Path, data: ServingData | None = None, *, with_ops:
 def _write_ops(con: duckdb.DuckDBPyConnection, end: dt.date) -> None:
     con.execute(OPS_DDL)
     checked = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(1, 0))
+    # The Governance dashboard's access log: one event of each source.
+    con.execute(ACCESS_LOG_DDL)
+    for n, (source, actor, action, kind, name, outcome) in enumerate(
+        [
+            ("superset", "executive", "ChartRestApi.data", "chart", "Orders", None),
+            ("superset", "analyst", "sql_lab_query", "sql_lab", "marts", "success"),
+            ("airflow", "airflow_admin", "trigger", "dag", "elt_marts", None),
+            ("governance", "dpo@shop.example", "dsr_erase", "data_subject_request", "dsr-erase-fixture", "completed"),
+        ]
+    ):
+        con.execute(
+            "insert into ops.access_log values (?, ?, ?, ?, ?, ?, ?, null, null, ?, ?)",
+            [f"{source}:{n}", source, checked - dt.timedelta(hours=n), actor, action, kind, name, outcome, checked],
+        )
     for gate, suite, table, expectation, success in [
         ("gate1", "raw.orders", "orders", "expect_column_values_to_not_be_null", True),
         ("gate1", "raw.orders", "orders", "expect_column_values_to_be_unique", True),
@@ -560,3 +517,53 @@ def _write_ops(con: duckdb.DuckDBPyConnection, end: dt.date) -> None:
         "insert into ops.source_freshness values ('shop', 6, ?, ?, ?, ?, ?, 1.0, 30, 'ok', null, ?)",
         [end, checked, checked, end, checked, checked],
     )
+
+
+def _write_ml(con: duckdb.DuckDBPyConnection, end: dt.date) -> None:
+    """The churn model's published tables (`ml.tables`): two scorings, two versions, drift checks."""
+    con.execute(ML_DDL)
+    scored = [end - dt.timedelta(days=1), end]
+    for as_of in scored:
+        latest = as_of == end
+        for n, (country, channel) in enumerate([("DE", "web"), ("DE", "marketplace"), ("FR", "mobile"), ("GB", "web")]):
+            customers, risk = 300 - 40 * n, 0.55 + 0.08 * n
+            con.execute(
+                "insert into ml.churn_risk_segments values (?, ?, ?, ?, ?, ?, ?, 'churn-fixture-2', ?)",
+                [as_of, country, channel, customers, int(customers * risk * 0.6), customers * risk, risk, latest],
+            )
+        for band in range(10):
+            con.execute(
+                "insert into ml.churn_risk_distribution values (?, ?, ?, ?, 'churn-fixture-2', ?)",
+                [as_of, f"{band / 10:.1f}-{(band + 1) / 10:.1f}", band / 10, 20 + 15 * band, latest],
+            )
+    for n, (version, auc) in enumerate([("churn-fixture-1", 0.76), ("churn-fixture-2", 0.79)]):
+        trained = end - dt.timedelta(days=37 - 7 * n)
+        con.execute(
+            "insert into ml.model_versions values (?, ?, ?, ?, 4000, 1200, ?, 0.11, 0.8, 'abc', 42, true, ?, 'fix')",
+            [version, trained, trained - dt.timedelta(days=28), trained - dt.timedelta(days=7), auc, n == 1],
+        )
+    checked = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(2, 0))
+    for as_of in scored:
+        for feature, psi in [
+            ("units_per_order_30d", 0.05),
+            ("marketplace_order_share_30d", 0.31),
+            ("churn_probability", 0.08),
+        ]:
+            con.execute(
+                "insert into ml.model_drift values ('fixture', ?, ?, 'churn-fixture-2', ?, ?, 'numeric', 'trigger', ?, "
+                "0.1, 0.01, 0.2, ?, 1200, 1500)",
+                [checked, as_of, end - dt.timedelta(days=30), feature, psi, psi > 0.2],
+            )
+            con.execute(
+                "insert into ops.data_health (run_id, checked_at, gate, suite, table_name, expectation, column_name, "
+                "success, observed_value, details, ds, severity, status) values ('fixture', ?, 'model_drift', "
+                "'ml.churn_model', 'fct_customer_churn_features', 'psi_below_threshold', ?, ?, ?, '', ?, 'warning', ?)",
+                [
+                    checked,
+                    feature,
+                    psi <= 0.2,
+                    f"psi={psi:.3f} (threshold 0.2)",
+                    as_of,
+                    "passed" if psi <= 0.2 else "warned",
+                ],
+            )

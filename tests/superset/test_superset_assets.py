@@ -29,11 +29,12 @@ import pytest
 import yaml
 from sqlalchemy.engine import make_url
 
-from serving.publish import PUBLISHED_OPS_TABLES
+from serving.publish import PUBLISHED_ML_TABLES, PUBLISHED_OPS_TABLES
 from stackctl import procs
 from stackctl.settings import get_settings
 from superset import access, asset_files, latency, provision
 from tests.superset.serving_fixture import build_data, write_serving_file
+from tests.superset.stack import USERS as stack_users
 from tests.superset.stack import Stack, running_superset
 
 REPO = Path(__file__).resolve().parents[2]
@@ -65,7 +66,7 @@ NET_REVENUE, ORDERS, AOV, WEEKLY = (
     "7bfda6d6-ffc1-43d3-a948-d8ad2d1bf2d9",
     "eaae0f22-fe9c-412c-ad87-bff96c0fafd4",
 )
-ORDER_LINES_DATASET = "fct_order_lines"  # on no dashboard: analysts only
+ANALYST_ONLY_DATASET = "fct_monthly_revenue_by_segment"  # on no dashboard: analysts only
 
 
 def _load_assets() -> dict[str, dict[str, Any]]:
@@ -98,6 +99,16 @@ def _mart_columns() -> dict[str, set[str]]:
     return columns
 
 
+def _unpublished_marts() -> set[str]:
+    """marts models that dbt keeps out of serving (`meta.publish: false`)."""
+    return {
+        model["name"]
+        for path in MARTS_YAML.rglob("*.yml")
+        for model in (yaml.safe_load(path.read_text()) or {}).get("models") or []
+        if (model.get("meta") or model.get("config", {}).get("meta") or {}).get("publish") is False
+    }
+
+
 # --- static: the bundle is consistent ------------------------------------------------------------
 
 
@@ -118,7 +129,8 @@ def test_every_referenced_uuid_exists_and_tables_are_published() -> None:
     all_uuids = [doc["uuid"] for name, doc in assets.items() if name != "metadata.yaml"]
     assert len(all_uuids) == len(set(all_uuids)), "a UUID is used twice"
     assert databases and datasets and charts and dashboards
-    marts = set(_mart_columns())
+    marts = set(_mart_columns()) - _unpublished_marts()
+    assert {"fct_order_lines", "dim_customers", "fct_sessions"} <= _unpublished_marts()
 
     for name, dataset in _of_kind(assets, "datasets").items():
         assert dataset["database_uuid"] in databases, name
@@ -130,8 +142,10 @@ def test_every_referenced_uuid_exists_and_tables_are_published() -> None:
             tables = {(schema, table) for schema, table in read if schema in {"marts", "ops", "meta", "raw", "main"}}
             assert tables and all(schema == "marts" and table in marts for schema, table in tables), name
         else:
-            published = (dataset["schema"] == "marts" and dataset["table_name"] in marts) or (
-                dataset["schema"] == "ops" and dataset["table_name"] in PUBLISHED_OPS_TABLES
+            published = (
+                (dataset["schema"] == "marts" and dataset["table_name"] in marts)
+                or (dataset["schema"] == "ops" and dataset["table_name"] in PUBLISHED_OPS_TABLES)
+                or (dataset["schema"] == "ml" and dataset["table_name"] in PUBLISHED_ML_TABLES)
             )
             assert published, f"{name}: {dataset['schema']}.{dataset['table_name']} is not published to serving"
 
@@ -596,7 +610,7 @@ def test_access_is_applied_idempotently(superset_stack: Stack) -> None:
 def test_the_executive_sees_the_dashboards_and_nothing_else(superset_stack: Stack) -> None:
     executive = superset_stack.login("executive")
     visible = {row["slug"] for row in executive.get("/api/v1/dashboard/", q="(page_size:100)")["result"]}
-    assert visible == {doc["slug"] for doc in _of_kind(_load_assets(), "dashboards").values()}
+    assert visible == {doc["slug"] for doc in _of_kind(_load_assets(), "dashboards").values()} - {"governance"}
 
     # Chart data through a dashboard: yes.
     response = executive.post(
@@ -617,14 +631,14 @@ def test_the_executive_sees_the_dashboards_and_nothing_else(superset_stack: Stac
     datasets = {row["table_name"]: row["id"] for row in superset_stack.client.get(
         "/api/v1/dataset/", q="(columns:!(id,table_name),page_size:100)")["result"]}  # fmt: skip
     outside = {
-        "datasource": {"id": datasets[ORDER_LINES_DATASET], "type": "table"},
-        "queries": [{"metrics": ["line_revenue_eur"], "columns": [], "filters": []}],
+        "datasource": {"id": datasets[ANALYST_ONLY_DATASET], "type": "table"},
+        "queries": [{"metrics": ["net_revenue_eur"], "columns": [], "filters": []}],
         "result_format": "json",
         "result_type": "full",
     }
     assert superset_stack.client.post("/api/v1/chart/data", json=outside).status_code == 200  # the admin can
     assert executive.post("/api/v1/chart/data", json=outside).status_code == 403
-    assert executive.session.get(f"{executive.url}/api/v1/dataset/{datasets[ORDER_LINES_DATASET]}").status_code == 403
+    assert executive.session.get(f"{executive.url}/api/v1/dataset/{datasets[ANALYST_ONLY_DATASET]}").status_code == 403
     # ... nor a dashboard dataset outside its dashboard (no Explore, no raw datasets).
     no_context = {
         k: v for k, v in _dashboard_chart_query(superset_stack, "executive-kpis", ORDERS).items() if k != "form_data"
@@ -652,6 +666,54 @@ def test_the_analyst_runs_sql_lab_on_the_marts_only(superset_stack: Stack) -> No
         response = run(sql)
         assert response.status_code >= 400, sql
         assert "TABLE_SECURITY_ACCESS_ERROR" in response.text, sql
+
+
+def test_the_governance_dashboard_is_for_admins_and_analysts_only(superset_stack: Stack) -> None:
+    recent_access = yaml.safe_load((ASSETS / "charts" / "governance_recent_access.yaml").read_text())["uuid"]
+    query = _dashboard_chart_query(superset_stack, "governance", recent_access)
+    assert superset_stack.login("executive").post("/api/v1/chart/data", json=query).status_code == 403
+    assert superset_stack.login("country_manager").post("/api/v1/chart/data", json=query).status_code == 403
+    seen = superset_stack.login("analyst").post("/api/v1/chart/data", json=query)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["result"][0]["data"], "the fixture's access log rows"
+
+
+def test_the_access_log_collects_who_opened_what_and_which_query_ran(superset_stack: Stack) -> None:
+    from governance import access_log
+
+    began = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(seconds=5)
+    executive = superset_stack.login("executive")
+    executive.get("/api/v1/dashboard/executive-kpis")
+    shown = executive.post("/api/v1/chart/data", json=_dashboard_chart_query(superset_stack, "executive-kpis", ORDERS))
+    assert shown.status_code == 200, shown.text
+    database_id = _ids(superset_stack, "database")["a2b551e1-6fc1-4f39-a0ac-438103e1e733"]
+    sql = "select count(*) as days from marts.fct_daily_revenue where 'mia.weber@example.com' <> ''"
+    ran = superset_stack.login("analyst").post(
+        "/api/v1/sqllab/execute/", json={"database_id": database_id, "sql": sql, "runAsync": False}
+    )
+    assert ran.status_code == 200, ran.text
+
+    settings = superset_stack.settings
+    events = access_log.superset_events(access_log.superset_metadata_url(settings), began)
+    executive_user, analyst_user = (stack_users[who].user for who in ("executive", "analyst"))
+    mine = [e for e in events if e.actor == executive_user]
+    assert ("dashboard", "Executive KPIs") in {(e.object_type, e.object_name) for e in mine}, mine
+    # Chart data through the API names the dataset read (the browser's requests name the chart too).
+    assert "marts.fct_daily_revenue_by_segment" in {e.tables_read for e in mine}, mine
+    queries = [e for e in events if e.actor == analyst_user and e.object_type == "sql_lab" and "<>" in e.detail]
+    assert len(queries) == 1 and queries[0].tables_read == "marts.fct_daily_revenue"
+    assert "mia.weber" not in queries[0].detail and "'?'" in queries[0].detail, "literals are redacted"
+
+    # Into the warehouse's ops.access_log, once, however often it runs.
+    first = access_log.collect(settings)
+    assert access_log.collect(settings) == first and first["superset"] >= 2
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        actors = {
+            a for (a,) in con.execute("select distinct actor from ops.access_log where source = 'superset'").fetchall()
+        }
+    assert {executive_user, analyst_user} <= actors
 
 
 def test_row_level_security_shows_the_country_manager_their_country_only(superset_stack: Stack) -> None:

@@ -1,0 +1,73 @@
+"""
+### governance_maintenance: access log, stale-asset report and erasure list, every day
+
+1. `collect_access_log` (pool `duckdb_warehouse`) - who opened which dashboard or chart, ran which
+   SQL Lab query (Superset's `logs` and `query` tables, literals redacted), who triggered or paused
+   which DAG (Airflow's audit `log`), and the data subject requests (the governance audit log), into
+   `ops.access_log`; rows older than `ACCESS_LOG_RETENTION_DAYS` (365) are dropped.
+2. `reapply_erasures` (pool `duckdb_warehouse`) - an erased person who came back (a backfill or a
+   re-extract from the app DB, a released quarantine batch) is erased again, with an audit entry.
+3. `stale_asset_report` (pool `duckdb_warehouse`) - models not built, and published marts not
+   read, for `STALE_AFTER_DAYS` (30): `ops.stale_assets` and `var/governance/stale_assets.md`, for
+   the owners to fix, keep or delete.
+4. `refresh_dashboard` (pool `duckdb_warehouse`) - copies the ops tables (the access log included)
+   into `serving.duckdb` next to the served marts, for the Governance dashboard.
+
+**Runbook.** Every task is idempotent: clear it freely. A missing Superset or Airflow metadata DB is
+skipped (0 rows). `reapply_erasures` failing means an erased person is still present somewhere:
+its log names the place; the audit log has the failed entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from airflow.sdk import dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+
+@dag(
+    dag_id="governance_maintenance",
+    schedule=CronDataIntervalTimetable("30 3 * * *", timezone="UTC"),
+    start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+    catchup=False,  # the current state is what matters
+    max_active_runs=1,
+    default_args=DEFAULT_ARGS,
+    doc_md=__doc__,
+    tags=["governance"],
+)
+def governance_maintenance():
+    @task(pool=WAREHOUSE_POOL)
+    def collect_access_log(data_interval_end: dt.datetime | None = None) -> dict[str, int]:
+        from governance.access_log import collect
+        from stackctl.settings import get_settings
+
+        return collect(get_settings(), now=data_interval_end)
+
+    @task(pool=WAREHOUSE_POOL)
+    def reapply_erasures() -> list[str]:
+        from governance.dsr import reapply_erasures as reapply
+        from stackctl.settings import get_settings
+
+        return reapply(get_settings(), actor="governance_maintenance")
+
+    @task(pool=WAREHOUSE_POOL)
+    def stale_asset_report(data_interval_end: dt.datetime | None = None) -> str:
+        from governance.catalog import write_stale_report
+        from stackctl.settings import get_settings
+
+        now = data_interval_end.astimezone(dt.UTC).replace(tzinfo=None) if data_interval_end else None
+        return str(write_stale_report(get_settings(), now=now))
+
+    @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
+    def refresh_dashboard(run_id: str | None = None) -> dict[str, int]:
+        from serving.publish import refresh_health_for_dashboards
+        from stackctl.settings import get_settings
+
+        return refresh_health_for_dashboards(get_settings(), run_id).tables
+
+    collect_access_log() >> reapply_erasures() >> stale_asset_report() >> refresh_dashboard()
+
+
+governance_maintenance()

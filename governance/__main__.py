@@ -1,0 +1,104 @@
+"""The governance CLI: data subject requests, PII and catalog checks, access log, audit log.
+
+    python -m governance dsr export --customer-id 42 | --email ana@example.com [--out FILE.zip]
+    python -m governance dsr erase  --customer-id 42 | --email ana@example.com --yes
+    python -m governance dsr reapply                 erase again any erased subject that came back
+    python -m governance check                       untagged PII in the source contracts (exit 1 if any)
+    python -m governance catalog check               owners and descriptions in dbt's manifest (exit 1 if missing)
+    python -m governance catalog stale [--days N]    stale assets: ops.stale_assets, var/governance/stale_assets.md
+    python -m governance access-log collect          Superset + Airflow + governance -> ops.access_log
+    python -m governance audit verify                the audit log's hash chain is intact (exit 1 if not)
+
+The requester is recorded as GOVERNANCE_ACTOR (default: the OS user).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from stackctl.settings import get_settings
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m governance", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    dsr = sub.add_parser("dsr", help="data subject requests").add_subparsers(dest="action", required=True)
+    for action in ("export", "erase"):
+        request = dsr.add_parser(action)
+        who = request.add_mutually_exclusive_group(required=True)
+        who.add_argument("--customer-id", type=int)
+        who.add_argument("--email")
+        if action == "export":
+            request.add_argument("--out", type=Path, help="archive path (default var/governance/exports/<id>.zip)")
+        else:
+            request.add_argument("--yes", action="store_true", help="confirm: the erasure cannot be undone")
+    dsr.add_parser("reapply")
+    sub.add_parser("check")
+    catalog = sub.add_parser("catalog").add_subparsers(dest="action", required=True)
+    catalog.add_parser("check")
+    stale = catalog.add_parser("stale")
+    stale.add_argument("--days", type=int)
+    sub.add_parser("access-log").add_subparsers(dest="action", required=True).add_parser("collect")
+    sub.add_parser("audit").add_subparsers(dest="action", required=True).add_parser("verify")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = get_settings()
+    if args.command == "dsr":
+        from governance import dsr
+
+        if args.action == "reapply":
+            print(json.dumps(dsr.reapply_erasures(settings)))
+            return 0
+        if args.action == "erase" and not args.yes:
+            print("erasure cannot be undone: add --yes", file=sys.stderr)
+            return 2
+        try:
+            summary = dsr.run_request(
+                settings, args.action, args.customer_id, args.email, out=getattr(args, "out", None)
+            )
+        except dsr.SubjectNotFound as exc:
+            print(exc, file=sys.stderr)
+            return 1
+        print(json.dumps(summary, indent=2, default=str))
+        return 0
+    if args.command == "check":
+        from governance.classification import all_sources
+        from governance.pii_check import untagged_pii
+
+        findings = untagged_pii(all_sources())
+        for finding in findings:
+            print(finding)
+        return 1 if findings else 0
+    if args.command == "catalog":
+        from governance import catalog
+        from serving.publish import dbt_manifest_path
+
+        if args.action == "check":
+            findings = catalog.completeness(catalog.load_manifest(dbt_manifest_path(settings)))
+            for finding in findings:
+                print(finding)
+            print(f"{len(findings)} finding(s)", file=sys.stderr)
+            return 1 if findings else 0
+        print(catalog.write_stale_report(settings, days=args.days))
+        return 0
+    if args.command == "access-log":
+        from governance import access_log
+
+        print(json.dumps(access_log.collect(settings)))
+        return 0
+    from governance import audit
+
+    problems = audit.verify(settings)
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

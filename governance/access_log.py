@@ -1,0 +1,361 @@
+"""Access logging in one place: who opened what, ran which query, triggered which DAG, asked for which request.
+
+Three sources, one warehouse table `ops.access_log` (published to serving for the Governance
+dashboard, which only admins and analysts see):
+
+- **Superset** metadata DB (`SUPERSET_METADATA_URI`, default `var/superset/superset.db`): the
+  `logs` table (dashboards opened, chart data, datasets, exports, security changes) with user,
+  dashboard and chart names resolved, and the `query` table (SQL Lab). Query text is kept with
+  every quoted literal replaced by `'?'`: the shape of a query is what an audit needs, and its
+  literals may be personal data (`where email = '...'`).
+- **Airflow** metadata DB (`AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`, default
+  `var/airflow/airflow.db`): the audit `log` table (who triggered, paused, cleared which DAG).
+  Its `extra` column is not copied: a trigger's conf can carry a data subject's e-mail.
+- **Governance** audit log (`governance.audit`): data subject requests and their outcome.
+
+`collect` is idempotent: rows are keyed by `<source>:<id>`, new ones are added, rows older than
+`ACCESS_LOG_RETENTION_DAYS` (default 365) are deleted. The sources keep their own copies under
+their own retention (`airflow db clean`, Superset's log pruning); the governance audit log is
+kept whole (it proves what was done with data subject requests).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+from dataclasses import astuple, dataclass
+from pathlib import Path
+
+from governance import audit
+from stackctl.settings import Settings
+
+DDL = """
+create schema if not exists ops;
+create table if not exists ops.access_log (
+    event_id varchar,        -- <source>:<id in the source>, unique
+    source varchar,          -- superset | airflow | governance
+    occurred_at timestamp,   -- UTC
+    actor varchar,           -- login name
+    action varchar,          -- the source's name for what was done
+    object_type varchar,     -- dashboard | chart | dataset | sql_lab | dag | data_subject_request | ...
+    object_name varchar,     -- dashboard title, chart name, DAG id, request id
+    tables_read varchar,     -- schema.table, comma separated, when known (stale-asset report)
+    detail varchar,          -- SQL with literals redacted, task/run ids, request counts
+    outcome varchar,         -- success, failed, completed, ... when known
+    collected_at timestamp
+);
+"""
+COLUMNS = (
+    "event_id",
+    "source",
+    "occurred_at",
+    "actor",
+    "action",
+    "object_type",
+    "object_name",
+    "tables_read",
+    "detail",
+    "outcome",
+)
+# Superset logs a lot of UI chatter (menus, "me", thumbnails); these actions are accesses.
+SUPERSET_ACCESS = re.compile(
+    r"dashboard|chart|dataset|sql|explore|export|import|database|query|role|user|security|permalink|share",
+    re.IGNORECASE,
+)
+# Sub-steps of one request (timings, serialisation), listings and SQL Lab calls (the `query` table
+# has those, once each).
+SUPERSET_NOISE = re.compile(
+    r"post_processing|json_dumps|^execute_sql$|get_list$|_info$|related|favorite|thumbnail|^SqlLab", re.IGNORECASE
+)
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_TABLE_REF = re.compile(r"\b(marts|ops|ml|meta|raw|staging|intermediate)\.\"?(\w+)\"?", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class AccessEvent:
+    event_id: str
+    source: str
+    occurred_at: dt.datetime
+    actor: str | None
+    action: str
+    object_type: str | None
+    object_name: str | None
+    tables_read: str | None
+    detail: str | None
+    outcome: str | None
+
+
+def retention_days() -> int:
+    return int(os.environ.get("ACCESS_LOG_RETENTION_DAYS", "365"))
+
+
+def redact_sql(sql: str | None) -> str | None:
+    """The query with every string literal replaced by '?' (literals may be personal data)."""
+    return _LITERAL.sub("'?'", sql) if sql else sql
+
+
+def tables_in_sql(sql: str | None) -> str | None:
+    found = sorted({f"{schema.lower()}.{table.lower()}" for schema, table in _TABLE_REF.findall(sql or "")})
+    return ",".join(found) or None
+
+
+def superset_metadata_url(settings: Settings) -> str:
+    return os.environ.get("SUPERSET_METADATA_URI") or f"sqlite:///{settings.superset_home / 'superset.db'}"
+
+
+def airflow_metadata_url(settings: Settings) -> str:
+    return os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{settings.airflow_home / 'airflow.db'}"
+
+
+def _engine(url: str):
+    """An engine on a metadata DB, or None when it is a SQLite file that does not exist (service never set up)."""
+    import sqlalchemy as sa
+
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///").split("?", 1)[0])
+        if not path.exists():
+            return None
+    return sa.create_engine(url)
+
+
+def _utc(value) -> dt.datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+def _has_tables(engine, *names: str) -> bool:
+    import sqlalchemy as sa
+
+    return set(names) <= set(sa.inspect(engine).get_table_names())
+
+
+def _int(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _lookup(con, sql: str, table: str) -> dict[int, tuple]:
+    import sqlalchemy as sa
+
+    if not sa.inspect(con).has_table(table):
+        return {}
+    return {row[0]: tuple(row) for row in con.execute(sa.text(sql)).fetchall()}
+
+
+def superset_events(url: str, since: dt.datetime) -> list[AccessEvent]:
+    """Dashboard, chart, dataset and security actions from Superset's `logs`, and SQL Lab queries."""
+    import sqlalchemy as sa
+
+    engine = _engine(url)
+    if engine is None:
+        return []
+    events: list[AccessEvent] = []
+    try:
+        if not _has_tables(engine, "logs", "ab_user"):
+            return []
+        with engine.connect() as con:
+            charts = _lookup(con, "select id, slice_name, datasource_id, datasource_type from slices", "slices")
+            boards = _lookup(con, "select id, dashboard_title from dashboards", "dashboards")
+            tables = _lookup(con, "select id, schema, table_name from tables", "tables")
+            rows = con.execute(
+                sa.text(
+                    "select l.id, l.dttm, u.username, l.action, l.json, l.dashboard_id, l.slice_id "
+                    "from logs l left join ab_user u on u.id = l.user_id where l.dttm >= :since order by l.id"
+                ),
+                {"since": since},
+            ).fetchall()
+            for log_id, when, user, action, payload, dashboard_id, slice_id in rows:
+                name = action or ""
+                try:
+                    details = json.loads(payload) if payload else {}
+                except ValueError:
+                    details = {}
+                details = details if isinstance(details, dict) else {}
+                if name == "log":  # frontend events carry their own name
+                    name = str(details.get("event_name") or details.get("source") or "log")
+                if SUPERSET_NOISE.search(name) or not SUPERSET_ACCESS.search(name):
+                    continue
+                # Chart data requests name their chart, dashboard and dataset in the payload only.
+                form = details.get("form_data") if isinstance(details.get("form_data"), dict) else {}
+                slice_id = slice_id or form.get("slice_id") or details.get("slice_id")
+                dashboard_id = dashboard_id or form.get("dashboardId") or details.get("dashboard_id")
+                chart = charts.get(_int(slice_id))
+                datasource = details.get("datasource") if isinstance(details.get("datasource"), dict) else {}
+                table_id = chart[2] if chart and chart[3] == "table" else datasource.get("id")
+                table = tables.get(_int(table_id))
+                board = boards.get(_int(dashboard_id))
+                kind = "chart" if chart else "dashboard" if board else name.split("RestApi")[0].lower() or None
+                events.append(
+                    AccessEvent(
+                        f"superset:log:{log_id}",
+                        "superset",
+                        _utc(when),
+                        user,
+                        name,
+                        kind,
+                        chart[1] if chart else board[1] if board else None,
+                        f"{table[1]}.{table[2]}" if table else None,
+                        f"on dashboard {board[1]}" if chart and board else None,
+                        None,
+                    )
+                )
+            if _has_tables(engine, "query"):
+                queries = con.execute(
+                    sa.text(
+                        "select q.id, q.changed_on, u.username, q.status, q.schema, q.sql, q.rows "
+                        "from query q left join ab_user u on u.id = q.user_id "
+                        "where q.changed_on >= :since order by q.id"
+                    ),
+                    {"since": since},
+                ).fetchall()
+                for query_id, when, user, status, schema, sql, _rows in queries:
+                    events.append(
+                        AccessEvent(
+                            f"superset:query:{query_id}",
+                            "superset",
+                            _utc(when),
+                            user,
+                            "sql_lab_query",
+                            "sql_lab",
+                            schema,
+                            tables_in_sql(sql),
+                            redact_sql(sql),
+                            status,
+                        )
+                    )
+    finally:
+        engine.dispose()
+    return events
+
+
+def airflow_events(url: str, since: dt.datetime) -> list[AccessEvent]:
+    """Airflow's audit log: who did what to which DAG (its `extra` is left behind on purpose)."""
+    import sqlalchemy as sa
+
+    engine = _engine(url)
+    if engine is None:
+        return []
+    try:
+        if not _has_tables(engine, "log"):
+            return []
+        with engine.connect() as con:
+            rows = con.execute(
+                sa.text(
+                    "select id, dttm, owner, event, dag_id, task_id, run_id from log "
+                    "where dttm >= :since and owner is not null order by id"
+                ),
+                {"since": since},
+            ).fetchall()
+    finally:
+        engine.dispose()
+    return [
+        AccessEvent(
+            f"airflow:{log_id}",
+            "airflow",
+            _utc(when),
+            owner,
+            event,
+            "dag" if dag_id else None,
+            dag_id,
+            None,
+            ", ".join(
+                part for part in (f"task {task_id}" if task_id else "", f"run {run_id}" if run_id else "") if part
+            )
+            or None,
+            None,
+        )
+        for log_id, when, owner, event, dag_id, task_id, run_id in rows
+    ]
+
+
+def governance_events(settings: Settings, since: dt.datetime) -> list[AccessEvent]:
+    out = []
+    for number, entry in enumerate(audit.entries(settings), 1):
+        if entry.occurred_at < since:
+            continue
+        out.append(
+            AccessEvent(
+                f"governance:{number}",
+                "governance",
+                entry.occurred_at,
+                entry.actor,
+                entry.action,
+                "data_subject_request" if entry.action.startswith("dsr_") else "governance",
+                entry.request_id,
+                None,
+                json.dumps(entry.details, sort_keys=True, default=str)[:2000],
+                entry.outcome,
+            )
+        )
+    return out
+
+
+def collect(settings: Settings, now: dt.datetime | None = None) -> dict[str, int]:
+    """Add new events of every source to `ops.access_log`, drop those past retention; rows per source."""
+    from ingestion.warehouse import connect_warehouse
+
+    now = _utc(now) or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    since = now - dt.timedelta(days=retention_days())
+    events: list[AccessEvent] = [
+        *superset_events(superset_metadata_url(settings), since),
+        *airflow_events(airflow_metadata_url(settings), since),
+        *governance_events(settings, since),
+    ]
+    con = connect_warehouse(
+        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
+    )
+    try:
+        con.execute("begin transaction")
+        con.execute(DDL)
+        con.execute("delete from ops.access_log where occurred_at < ?", [since])
+        con.execute(f"create temp table new_events ({', '.join(f'{c} varchar' for c in COLUMNS)})")
+        if events:
+            con.executemany(
+                f"insert into new_events values ({', '.join('?' for _ in COLUMNS)})",
+                [tuple(None if v is None else str(v) for v in astuple(e)) for e in events],
+            )
+        typed = ", ".join("occurred_at::timestamp" if c == "occurred_at" else c for c in COLUMNS)
+        con.execute(
+            f"insert into ops.access_log select {typed}, ?::timestamp from new_events "
+            "where event_id not in (select event_id from ops.access_log) and occurred_at::timestamp >= ?",
+            [now, since],
+        )
+        con.execute("drop table new_events")
+        counts = dict(con.execute("select source, count(*) from ops.access_log group by 1").fetchall())
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    finally:
+        con.close()
+    return {source: counts.get(source, 0) for source in ("superset", "airflow", "governance")}
+
+
+def by_table_last_read(settings: Settings) -> dict[str, dt.datetime]:
+    """schema.table -> the last time anything read it, from `ops.access_log` (for the stale-asset report)."""
+    import duckdb
+
+    if not settings.warehouse_path.exists():
+        return {}
+    with duckdb.connect() as con:
+        con.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
+        present = con.execute(
+            "select count(*) from duckdb_tables() where database_name = 'wh' and schema_name = 'ops' "
+            "and table_name = 'access_log'"
+        ).fetchall()[0][0]
+        if not present:
+            return {}
+        rows = con.execute(
+            "select trim(t), max(occurred_at) from wh.ops.access_log, "
+            "unnest(string_split(tables_read, ',')) as u(t) where tables_read is not null group by 1"
+        ).fetchall()
+    return dict(rows)
