@@ -7,8 +7,11 @@ run, so the marts are rebuilt once per day from complete inputs, not at a guesse
 
 **What it does**:
 
-1. `dbt` - builds staging -> intermediate -> marts with dbt through Cosmos: one task per model,
-   its tests right after it (a failing test stops everything downstream of it).
+1. dbt - `dbt_producer_watcher` runs one `dbt build` of staging -> intermediate -> marts
+   (Cosmos' watcher mode); each model has its own task (`stg_shop__orders_run`, ...) that turns
+   green or red as dbt finishes that model and its tests, so the graph shows where it broke
+   (a failing test stops everything downstream of it). `DBT_EXECUTION_MODE=local` runs one dbt
+   process per model instead.
 2. `gate_marts` - **gate 2**: Great Expectations audits the marts (net <= gross, no negative
    orders, every day present, values within bounds of the trailing weeks).
 3. `publish` - copies the marts into a new `serving.duckdb` and swaps it in atomically, then
@@ -27,13 +30,14 @@ from __future__ import annotations
 import datetime as dt
 
 from _common.assets import SERVING_MARTS, WAREHOUSE_RAW_MARKETING_API, WAREHOUSE_RAW_SHOP
-from _common.dbt import dbt_configs
+from _common.dbt import dbt_configs, writes_warehouse
 from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
-from airflow.sdk import dag, task
-from cosmos import DbtTaskGroup
+from airflow.sdk import task
+from cosmos import DbtDag
 
-
-@dag(
+# A DbtDag (not a task group in a plain DAG): in watcher mode Cosmos then puts the dbt run
+# upstream of every model's task, so they also work when tasks run one by one (`airflow dags test`).
+with DbtDag(
     dag_id="elt_marts",
     schedule=(WAREHOUSE_RAW_SHOP & WAREHOUSE_RAW_MARKETING_API),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
@@ -42,9 +46,12 @@ from cosmos import DbtTaskGroup
     default_args=DEFAULT_ARGS,
     doc_md=__doc__,
     tags=["elt", "quality", "publish"],
-)
-def elt_marts():
-    dbt = DbtTaskGroup(group_id="dbt", operator_args={"pool": WAREHOUSE_POOL}, **dbt_configs())
+    **dbt_configs(),
+) as elt_marts:
+    dbt_leaves = list(elt_marts.leaves)
+    for dbt_task in elt_marts.tasks:
+        if writes_warehouse(dbt_task):
+            dbt_task.pool = WAREHOUSE_POOL
 
     @task(pool=WAREHOUSE_POOL, retries=0)
     def gate_marts(run_id: str | None = None) -> None:
@@ -60,7 +67,6 @@ def elt_marts():
 
         return publish_for_dashboards(get_settings(), run_id).tables
 
-    dbt >> gate_marts() >> publish()
-
-
-elt_marts()
+    gate = gate_marts()
+    dbt_leaves >> gate
+    gate >> publish()
