@@ -21,8 +21,8 @@ def dbt_env(settings: Settings, target: str = "prod") -> dict[str, str]:
         "DBT_TARGET": target,
         "DBT_DEV_PATH": os.environ.get("DBT_DEV_PATH", str(settings.warehouse_dir / "dev.duckdb")),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-        # A dev build must not overwrite the manifest Airflow renders the prod DAG from.
-        **({"DBT_TARGET_PATH": "target-dev"} if target == "dev" else {}),
+        # A dev (or postgres) build must not overwrite the manifest Airflow renders the prod DAG from.
+        **({"DBT_TARGET_PATH": f"target-{target}"} if target != "prod" else {}),
         "DO_NOT_TRACK": "1",
     }
 

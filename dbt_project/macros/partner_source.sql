@@ -3,7 +3,8 @@
 
     Returns the source relation when it exists, else an empty typed relation: a partner that has
     not delivered yet is a normal state (its freshness is what alerts), so this only logs it.
-    `source()` is always called, so lineage and freshness see the dependency. -#}
+    `source()` is always called, so lineage and freshness see the dependency. The empty relation
+    carries an alias: PostgreSQL requires one on a subquery in FROM. -#}
 {% macro partner_source(table_name, column_types) -%}
     {%- set relation = source('partner', table_name) -%}
     {%- set found = adapter.get_relation(
@@ -17,7 +18,7 @@
                 cast(null as {{ data_type }}) as {{ column_name }}{{ "," if not loop.last }}
             {%- endfor %}
             where false
-        )
+        ) as not_delivered_yet
     {%- else -%}
         {{ relation }}
     {%- endif -%}

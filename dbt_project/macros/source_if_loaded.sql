@@ -3,7 +3,8 @@
     Returns the source relation when it exists. When it does not, and the project var
     `marketing_api_required` is false, it returns an empty typed relation and logs a warning, so the
     rest of the project still builds (marketing marts are then empty). `source()` is always called,
-    so lineage and freshness see the dependency either way. -#}
+    so lineage and freshness see the dependency either way. The empty relation carries an alias:
+    PostgreSQL requires one on a subquery in FROM. -#}
 {% macro source_if_loaded(source_name, table_name, column_types) -%}
     {%- set relation = source(source_name, table_name) -%}
     {%- if execute and not var('marketing_api_required') -%}
@@ -21,7 +22,7 @@
                     cast(null as {{ data_type }}) as {{ column_name }}{{ "," if not loop.last }}
                 {%- endfor %}
                 where false
-            )
+            ) as not_loaded_yet
         {%- else -%}
             {{ relation }}
         {%- endif -%}

@@ -19,9 +19,8 @@
 
 {#- erfc(t) for t >= 0; erfc(-t) = 2 - erfc(t). -#}
 {% macro _erfc_abs(t) -%}
-    (
-        (1.0 / (1.0 + 0.5 * {{ t }}))
-        * exp(
+    {#- the exponent of the fit; exp_safe (macros/portable) because PostgreSQL fails on an underflow -#}
+    {%- set exponent -%}
             -({{ t }}) * ({{ t }}) - 1.26551223
             + (1.0 / (1.0 + 0.5 * {{ t }})) * (1.00002368
             + (1.0 / (1.0 + 0.5 * {{ t }})) * (0.37409196
@@ -32,7 +31,10 @@
             + (1.0 / (1.0 + 0.5 * {{ t }})) * (1.48851587
             + (1.0 / (1.0 + 0.5 * {{ t }})) * (-0.82215223
             + (1.0 / (1.0 + 0.5 * {{ t }})) * 0.17087277))))))))
-        )
+    {%- endset -%}
+    (
+        (1.0 / (1.0 + 0.5 * {{ t }}))
+        * {{ exp_safe(exponent) }}
     )
 {%- endmacro %}
 

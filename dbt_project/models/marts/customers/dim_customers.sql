@@ -27,13 +27,20 @@ orders as (
     group by order_id, customer_id
 ),
 
+ranked_orders as (
+    select
+        *,
+        row_number() over (partition by customer_id order by ordered_at, order_id) as order_rank
+    from orders
+),
+
 first_orders as (
     select
         customer_id,
         ordered_date as first_order_date,
         channel as first_order_channel
-    from orders
-    qualify row_number() over (partition by customer_id order by ordered_at, order_id) = 1
+    from ranked_orders
+    where order_rank = 1
 ),
 
 customer_orders as (
@@ -66,16 +73,16 @@ final as (
         first_orders.first_order_channel,
         customer_orders.last_order_date,
         coalesce(customer_orders.lifetime_orders, 0) as lifetime_orders,
-        cast(round(coalesce(customer_orders.lifetime_gross_revenue_eur, 0), 2) as decimal(18, 2))
+        cast({{ round_to('coalesce(customer_orders.lifetime_gross_revenue_eur, 0)', 2) }} as decimal(18, 2))
             as lifetime_gross_revenue_eur,
-        cast(round(coalesce(customer_refunds.lifetime_returns_eur, 0), 2) as decimal(18, 2))
+        cast({{ round_to('coalesce(customer_refunds.lifetime_returns_eur, 0)', 2) }} as decimal(18, 2))
             as lifetime_returns_eur,
         cast(
-            round(
-                coalesce(customer_orders.lifetime_gross_revenue_eur, 0)
-                - coalesce(customer_refunds.lifetime_returns_eur, 0),
+            {{ round_to(
+                'coalesce(customer_orders.lifetime_gross_revenue_eur, 0)'
+                ~ ' - coalesce(customer_refunds.lifetime_returns_eur, 0)',
                 2
-            ) as decimal(18, 2)
+            ) }} as decimal(18, 2)
         ) as lifetime_net_revenue_eur
     from customers
     left join first_orders on customers.customer_id = first_orders.customer_id

@@ -52,9 +52,8 @@ cohort_months as (
             as activity_month
     from cohort_sizes
     cross join bounds
-    cross join generate_series(
-        0, {{ dbt.datediff('cohort_sizes.cohort_month', 'bounds.last_month', 'month') }}
-    ) as month_offsets (months_since_first_order)
+    cross join {{ integer_series(0, dbt.datediff('cohort_sizes.cohort_month', 'bounds.last_month', 'month')) }}
+        as month_offsets (months_since_first_order)
 ),
 
 cohort_activity as (
@@ -74,7 +73,7 @@ final as (
         cohort_months.activity_month,
         cohort_months.cohort_customers,
         coalesce(cohort_activity.active_customers, 0) as active_customers,
-        cast(coalesce(cohort_activity.active_customers, 0) as double)
+        cast(coalesce(cohort_activity.active_customers, 0) as {{ type_double() }})
         / cohort_months.cohort_customers as retention_rate,
         cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'cohort_months.activity_month')) }} as date)
         <= bounds.last_order_date as is_complete_month

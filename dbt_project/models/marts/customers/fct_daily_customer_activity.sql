@@ -29,7 +29,7 @@ bounds as (
 
 calendar as (
     select cast(spine.day as date) as activity_date
-    from bounds, generate_series(bounds.first_date, bounds.last_date, interval 1 day) as spine (day)
+    from bounds, {{ day_series('bounds.first_date', 'bounds.last_date') }} as spine (day)
 ),
 
 ordering as (

@@ -42,14 +42,14 @@ bounds as (
 
 calendar as (
     select cast(spine.day as date) as revenue_date
-    from bounds, generate_series(bounds.first_date, bounds.last_date, interval 1 day) as spine (day)
+    from bounds, {{ day_series('bounds.first_date', 'bounds.last_date') }} as spine (day)
 ),
 
 daily as (
     select
         calendar.revenue_date,
-        cast(round(coalesce(sales_by_day.gross_revenue_eur, 0), 2) as decimal(18, 2)) as gross_revenue_eur,
-        cast(round(coalesce(returns_by_day.returns_eur, 0), 2) as decimal(18, 2)) as returns_eur,
+        cast({{ round_to('coalesce(sales_by_day.gross_revenue_eur, 0)', 2) }} as decimal(18, 2)) as gross_revenue_eur,
+        cast({{ round_to('coalesce(returns_by_day.returns_eur, 0)', 2) }} as decimal(18, 2)) as returns_eur,
         coalesce(sales_by_day.orders, 0) as orders
     from calendar
     left join sales_by_day on calendar.revenue_date = sales_by_day.revenue_date
@@ -61,7 +61,8 @@ final as (
         revenue_date,
         gross_revenue_eur,
         returns_eur,
-        gross_revenue_eur - returns_eur as net_revenue_eur,
+        -- typed, so PostgreSQL keeps two decimals (numeric - numeric has no fixed scale there)
+        cast(gross_revenue_eur - returns_eur as decimal(18, 2)) as net_revenue_eur,
         orders,
         cast(
             case when orders > 0 then round(gross_revenue_eur / orders, 2) end as decimal(18, 2)

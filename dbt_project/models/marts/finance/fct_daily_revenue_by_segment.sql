@@ -49,8 +49,8 @@ segments as (
         coalesce(sales.channel, returns_by_segment.channel) as channel,
         coalesce(sales.currency, returns_by_segment.currency) as currency,
         coalesce(sales.gross_revenue_local, 0) - coalesce(returns_by_segment.returns_local, 0) as net_revenue_local,
-        cast(round(coalesce(sales.gross_revenue_eur, 0), 2) as decimal(18, 2)) as gross_revenue_eur,
-        cast(round(coalesce(returns_by_segment.returns_eur, 0), 2) as decimal(18, 2)) as returns_eur,
+        cast({{ round_to('coalesce(sales.gross_revenue_eur, 0)', 2) }} as decimal(18, 2)) as gross_revenue_eur,
+        cast({{ round_to('coalesce(returns_by_segment.returns_eur, 0)', 2) }} as decimal(18, 2)) as returns_eur,
         coalesce(sales.orders, 0) as orders
     from sales
     full outer join returns_by_segment
@@ -81,15 +81,16 @@ final as (
         currency,
         gross_revenue_eur,
         returns_eur,
-        gross_revenue_eur - returns_eur as net_revenue_eur,
+        -- typed, so PostgreSQL keeps two decimals (numeric - numeric has no fixed scale there)
+        cast(gross_revenue_eur - returns_eur as decimal(18, 2)) as net_revenue_eur,
         orders,
         cast(
             case when orders > 0 then round(gross_revenue_eur / orders, 2) end as decimal(18, 2)
         ) as average_order_value_eur,
-        cast(round(net_revenue_local, 2) as decimal(18, 2)) as net_revenue_local,
+        cast({{ round_to('net_revenue_local', 2) }} as decimal(18, 2)) as net_revenue_local,
         reference_eur_exchange_rate,
         cast(
-            round(net_revenue_local * reference_eur_exchange_rate, 2) as decimal(18, 2)
+            {{ round_to('net_revenue_local * reference_eur_exchange_rate', 2) }} as decimal(18, 2)
         ) as net_revenue_eur_at_reference_rate
     from revalued
 )

@@ -37,7 +37,7 @@ bounds as (
 
 calendar as (
     select cast(spine.day as date) as activity_date
-    from bounds, generate_series(bounds.first_date, bounds.last_date, interval 1 day) as spine (day)
+    from bounds, {{ day_series('bounds.first_date', 'bounds.last_date') }} as spine (day)
 ),
 
 daily as (
@@ -61,9 +61,9 @@ final as (
         cast(marketing_spend_eur as decimal(18, 2)) as marketing_spend_eur,
         new_customers,
         cast(net_revenue_eur as decimal(18, 2)) as net_revenue_eur,
-        cast(round(marketing_spend_eur / nullif(new_customers, 0), 2) as decimal(18, 2))
+        cast({{ round_to('marketing_spend_eur / nullif(new_customers, 0)', 2) }} as decimal(18, 2))
             as customer_acquisition_cost_eur,
-        cast(net_revenue_eur as double) / nullif(marketing_spend_eur, 0) as return_on_ad_spend
+        cast(net_revenue_eur as {{ type_double() }}) / nullif(marketing_spend_eur, 0) as return_on_ad_spend
     from daily
 )
 

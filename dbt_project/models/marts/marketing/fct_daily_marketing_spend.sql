@@ -52,13 +52,13 @@ final as (
         campaigns,
         -- null unless every row had a rate: a partial sum would understate spend (and flatter CAC)
         cast(
-            case when converted_spend_rows = spend_rows then round(spend_eur, 2) end as decimal(18, 2)
+            case when converted_spend_rows = spend_rows then {{ round_to('spend_eur', 2) }} end as decimal(18, 2)
         ) as spend_eur,
         impressions,
         clicks,
-        cast(clicks as double) / nullif(impressions, 0) as click_through_rate,
+        cast(clicks as {{ type_double() }}) / nullif(impressions, 0) as click_through_rate,
         cast(
-            case when converted_spend_rows = spend_rows then round(spend_eur / nullif(clicks, 0), 4) end
+            case when converted_spend_rows = spend_rows then {{ round_to('spend_eur / nullif(clicks, 0)', 4) }} end
             as decimal(18, 4)
         ) as cost_per_click_eur,
         max_rate_age_days

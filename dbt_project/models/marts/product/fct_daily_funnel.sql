@@ -28,10 +28,10 @@ final as (
         add_to_cart_sessions,
         checkout_sessions,
         purchase_sessions,
-        cast(add_to_cart_sessions as double) / nullif(sessions, 0) as add_to_cart_rate,
-        cast(checkout_sessions as double) / nullif(add_to_cart_sessions, 0) as checkout_rate,
-        cast(purchase_sessions as double) / nullif(checkout_sessions, 0) as purchase_rate,
-        cast(purchase_sessions as double) / nullif(sessions, 0) as session_conversion_rate
+        cast(add_to_cart_sessions as {{ type_double() }}) / nullif(sessions, 0) as add_to_cart_rate,
+        cast(checkout_sessions as {{ type_double() }}) / nullif(add_to_cart_sessions, 0) as checkout_rate,
+        cast(purchase_sessions as {{ type_double() }}) / nullif(checkout_sessions, 0) as purchase_rate,
+        cast(purchase_sessions as {{ type_double() }}) / nullif(sessions, 0) as session_conversion_rate
     from daily
 )
 

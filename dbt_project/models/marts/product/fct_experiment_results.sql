@@ -43,7 +43,7 @@ experiments as (
     select
         experiment_key,
         count(*) as variant_count,
-        cast(sum(exposed_visitors) as double) / count(*) as expected_visitors_per_variant
+        cast(sum(exposed_visitors) as {{ type_double() }}) / count(*) as expected_visitors_per_variant
     from variants
     group by experiment_key
 ),
@@ -77,9 +77,10 @@ rates as (
         sample_ratio.srm_chi_square,
         controls.control_visitors,
         controls.control_converted_visitors,
-        cast(variants.converted_visitors as double) / variants.exposed_visitors as conversion_rate,
-        cast(controls.control_converted_visitors as double) / controls.control_visitors as control_conversion_rate,
-        cast(variants.converted_visitors + controls.control_converted_visitors as double)
+        cast(variants.converted_visitors as {{ type_double() }}) / variants.exposed_visitors as conversion_rate,
+        cast(controls.control_converted_visitors as {{ type_double() }}) / controls.control_visitors
+            as control_conversion_rate,
+        cast(variants.converted_visitors + controls.control_converted_visitors as {{ type_double() }})
         / (variants.exposed_visitors + controls.control_visitors) as pooled_conversion_rate
     from variants
     inner join experiments on variants.experiment_key = experiments.experiment_key

@@ -4,11 +4,10 @@ with
 
 days as (
     select cast(spine.day as date) as date_day
-    from generate_series(
-        cast('{{ var("calendar_start_date") }}' as date),
-        cast('{{ var("calendar_end_date") }}' as date),
-        interval 1 day
-    ) as spine (day)
+    from {{ day_series(
+        "cast('" ~ var('calendar_start_date') ~ "' as date)",
+        "cast('" ~ var('calendar_end_date') ~ "' as date)"
+    ) }} as spine (day)
 ),
 
 final as (
@@ -18,8 +17,8 @@ final as (
         cast({{ dbt.date_trunc('month', 'date_day') }} as date) as month_start_date,
         cast({{ dbt.date_trunc('quarter', 'date_day') }} as date) as quarter_start_date,
         cast({{ dbt.date_trunc('year', 'date_day') }} as date) as year_start_date,
-        isodow(date_day) as iso_day_of_week,
-        isodow(date_day) >= 6 as is_weekend
+        {{ iso_day_of_week('date_day') }} as iso_day_of_week,
+        {{ iso_day_of_week('date_day') }} >= 6 as is_weekend
     from days
 )
 

@@ -5,16 +5,22 @@ source as (
     select *
     from {{ source_if_loaded('marketing_api', 'marketing_spend', {
         'spend_date': 'date', 'channel': 'varchar', 'campaign_id': 'varchar', 'currency': 'varchar',
-        'spend': 'double', 'impressions': 'bigint', 'clicks': 'bigint',
+        'spend': type_double(), 'impressions': 'bigint', 'clicks': 'bigint',
         '_ds': 'date', '_run_id': 'varchar', '_loaded_at': 'timestamp'
     }) }}
 ),
 
-latest as (
+ranked as (
     -- a later extract restates a day's figures (late conversions, corrections): keep the newest
-    select *
+    select
+        *,
+        row_number() over (partition by spend_date, campaign_id order by _ds desc, _loaded_at desc) as version_rank
     from source
-    qualify row_number() over (partition by spend_date, campaign_id order by _ds desc, _loaded_at desc) = 1
+),
+
+latest as (
+    select * from ranked
+    where version_rank = 1
 ),
 
 renamed as (
@@ -23,7 +29,7 @@ renamed as (
         channel as marketing_channel,
         campaign_id,
         currency,
-        cast(spend as double) as spend_amount,
+        cast(spend as {{ type_double() }}) as spend_amount,
         cast(impressions as bigint) as impressions,
         cast(clicks as bigint) as clicks,
         _loaded_at as loaded_at

@@ -13,10 +13,16 @@ source as (
     }) }}
 ),
 
-latest as (
-    select *
+ranked as (
+    select
+        *,
+        row_number() over (partition by review_id order by _ds desc, _file_row desc) as version_rank
     from source
-    qualify row_number() over (partition by review_id order by _ds desc, _file_row desc) = 1
+),
+
+latest as (
+    select * from ranked
+    where version_rank = 1
 ),
 
 renamed as (

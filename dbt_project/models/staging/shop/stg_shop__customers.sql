@@ -6,10 +6,16 @@ source as (
     select * from {{ source('shop', 'customers') }}
 ),
 
-latest as (
-    select *
+ranked as (
+    select
+        *,
+        row_number() over (partition by customer_id order by updated_at desc, _ds desc) as version_rank
     from source
-    qualify row_number() over (partition by customer_id order by updated_at desc, _ds desc) = 1
+),
+
+latest as (
+    select * from ranked
+    where version_rank = 1
 ),
 
 renamed as (
@@ -18,7 +24,7 @@ renamed as (
         {{ pseudonymise('email') }} as email_hash,
         country_code,
         city,
-        cast(date_trunc('year', birth_date) as date) as birth_year_date,
+        cast({{ dbt.date_trunc('year', 'birth_date') }} as date) as birth_year_date,
         marketing_opt_in as is_marketing_opted_in,
         created_at as signed_up_at,
         updated_at,

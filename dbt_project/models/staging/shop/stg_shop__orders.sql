@@ -5,10 +5,17 @@ source as (
     select * from {{ source('shop', 'orders') }}
 ),
 
-latest as (
-    select *
+ranked as (
+    -- a row_number step rather than `qualify`, which PostgreSQL (and others) lack
+    select
+        *,
+        row_number() over (partition by order_id order by updated_at desc, _ds desc) as version_rank
     from source
-    qualify row_number() over (partition by order_id order by updated_at desc, _ds desc) = 1
+),
+
+latest as (
+    select * from ranked
+    where version_rank = 1
 ),
 
 renamed as (

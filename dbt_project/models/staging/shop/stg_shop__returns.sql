@@ -5,10 +5,16 @@ source as (
     select * from {{ source('shop', 'returns') }}
 ),
 
-latest as (
-    select *
+ranked as (
+    select
+        *,
+        row_number() over (partition by return_id order by updated_at desc, _ds desc) as version_rank
     from source
-    qualify row_number() over (partition by return_id order by updated_at desc, _ds desc) = 1
+),
+
+latest as (
+    select * from ranked
+    where version_rank = 1
 ),
 
 renamed as (

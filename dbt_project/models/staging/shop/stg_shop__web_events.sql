@@ -6,11 +6,17 @@ source as (
     select * from {{ source('shop', 'web_events') }}
 ),
 
-deduplicated as (
+ranked as (
     -- events are insert-only, but a re-sent event must not count twice
-    select *
+    select
+        *,
+        row_number() over (partition by event_id order by _ds desc) as version_rank
     from source
-    qualify row_number() over (partition by event_id order by _ds desc) = 1
+),
+
+deduplicated as (
+    select * from ranked
+    where version_rank = 1
 ),
 
 renamed as (
