@@ -45,6 +45,11 @@ def _asset_slugs() -> set[str]:
     return {yaml.safe_load(path.read_text())["slug"] for path in (provision.ASSETS_DIR / "dashboards").glob("*.yaml")}
 
 
+def _role_dashboards(role: str) -> list[str]:
+    roles = yaml.safe_load((provision.ASSETS_DIR.parent / "roles.yaml").read_text())
+    return roles["roles"][role]["dashboards"]
+
+
 def _small_png(source: Path, target: Path) -> None:
     """Copy a screenshot for the docs, reduced to a 256-colour palette when Pillow is there."""
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -62,8 +67,15 @@ def test_every_dashboard_renders_for_the_executive(superset_stack: Stack, artifa
     assert {board.slug for board in boards} == _asset_slugs()
     for old in SCREENSHOTS.glob("*.png"):
         old.unlink()
+    # Each dashboard as the least privileged role that may open it: the executive's list from
+    # superset/roles.yaml, the rest (Governance) as the analyst.
+    executive_slugs = set(_role_dashboards("Executive"))
+    base_url = provision.base_url(superset_stack.settings)
     renders = latency.render_dashboards(
-        provision.base_url(superset_stack.settings), USERS["executive"], boards, screenshot_dir=SCREENSHOTS
+        base_url, USERS["executive"], [b for b in boards if b.slug in executive_slugs], screenshot_dir=SCREENSHOTS
+    )
+    renders |= latency.render_dashboards(
+        base_url, USERS["analyst"], [b for b in boards if b.slug not in executive_slugs], screenshot_dir=SCREENSHOTS
     )
 
     failures = []

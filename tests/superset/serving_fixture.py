@@ -172,6 +172,29 @@ def build_data(end: dt.date | None = None, seed: int = 7) -> ServingData:
         )
     data.tables["fct_daily_customer_activity"] = activity
 
+    # Per day x country x channel (no random draws, so the tables after it keep their numbers): every
+    # segment every day, zeros included, as the mart has them. Segments sum to a little more than the
+    # whole shop (a customer active in two channels counts in both), as in the real mart.
+    by_segment_day = {(row["revenue_date"], row["country_code"], row["channel"]): row["orders"] for row in segments}
+    active_by_segment: list[dict] = []
+    for index, day in enumerate(days):
+        window = days[max(0, index - 29) : index + 1]
+        for country in COUNTRIES:
+            for channel in CHANNELS:
+                orders_that_day = by_segment_day.get((day, country, channel), 0)
+                window_orders = sum(by_segment_day.get((d, country, channel), 0) for d in window)
+                active_by_segment.append(
+                    {
+                        "activity_date": day,
+                        "country_code": country,
+                        "channel": channel,
+                        "ordering_customers": round(orders_that_day * 0.93),
+                        "active_customers_30d": round(window_orders * 0.8),
+                        "has_full_trailing_window": index >= 29,
+                    }
+                )
+    data.tables["fct_daily_active_customers_by_segment"] = active_by_segment
+
     months = sorted({_month(day) for day in days})
     monthly_activity = []
     for month in months:

@@ -67,6 +67,7 @@ NET_REVENUE, ORDERS, AOV, WEEKLY = (
     "eaae0f22-fe9c-412c-ad87-bff96c0fafd4",
 )
 ANALYST_ONLY_DATASET = "fct_monthly_revenue_by_segment"  # on no dashboard: analysts only
+ACTIVE_CUSTOMERS = "5fc13704-09c9-53d6-9b51-c78ade68cf73"  # Executive KPIs: active customers (30 days)
 
 
 def _load_assets() -> dict[str, dict[str, Any]]:
@@ -196,6 +197,29 @@ def test_dataset_columns_exist_in_the_marts() -> None:
     for table, columns in relied_on.items():
         missing = columns - marts[table]
         assert not missing, f"marts.{table} has no column(s) {sorted(missing)} (dbt_project/models/marts)"
+
+
+def test_native_select_filters_reach_every_chart_in_their_scope() -> None:
+    """A chart in a country/channel filter's scope must have that column, or the filter silently
+    skips it (the tile would then show the whole shop under a "Germany" filter)."""
+    assets = _load_assets()
+    datasets = {doc["uuid"]: doc for doc in _of_kind(assets, "datasets").values()}
+    charts = {doc["uuid"]: doc for doc in _of_kind(assets, "charts").values()}
+    for name, dashboard in _of_kind(assets, "dashboards").items():
+        for native_filter in dashboard["metadata"].get("native_filter_configuration", []):
+            if native_filter["filterType"] != "filter_select":
+                continue
+            column = native_filter["targets"][0]["column"]["name"]
+            excluded = set(native_filter["scope"].get("excluded", []))
+            for node in _chart_nodes(dashboard):
+                if node["meta"]["chartId"] in excluded:
+                    continue
+                dataset = datasets[charts[node["meta"]["uuid"]]["dataset_uuid"]]
+                assert column in {c["column_name"] for c in dataset["columns"]}, (
+                    f"{name}: filter {native_filter['name']!r} cannot filter {node['meta']['sliceName']!r}"
+                )
+    executive = assets["dashboards/executive_kpis.yaml"]["metadata"]["native_filter_configuration"]
+    assert all(not f["scope"].get("excluded") for f in executive), "every Executive KPI follows every filter"
 
 
 def test_the_fixture_serving_file_has_every_dataset_column(tmp_path: Path) -> None:
@@ -739,6 +763,32 @@ def test_row_level_security_shows_the_country_manager_their_country_only(superse
         "/api/v1/chart/data", json=_dashboard_chart_query(superset_stack, "executive-kpis", by_country)
     )
     assert {row["country_code"] for row in seen.json()["result"][0]["data"]} == {"DE", "FR", "NL", "GB", "SE", "US"}
+
+
+def test_active_customers_follow_the_country_manager_rls(superset_stack: Stack) -> None:
+    """The active-customers tile sums the segments a viewer may see: all for the executive, DE for the
+    country manager (the same row-level security as the revenue tiles)."""
+    rows = superset_stack.data.tables["fct_daily_active_customers_by_segment"]
+
+    def expected(country: str | None) -> dict[dt.date, int]:
+        totals: dict[dt.date, int] = {}
+        for row in rows:
+            if country in (None, row["country_code"]):
+                totals[row["activity_date"]] = totals.get(row["activity_date"], 0) + row["active_customers_30d"]
+        return totals
+
+    query = _dashboard_chart_query(superset_stack, "executive-kpis", ACTIVE_CUSTOMERS)
+    for user, country in [("executive", None), ("country_manager", "DE")]:
+        seen = superset_stack.login(user).post("/api/v1/chart/data", json=query)
+        assert seen.status_code == 200, seen.text
+        data = seen.json()["result"][0]["data"]
+        assert len(data) >= 7 * 11, "the 12-week range, day by day"
+        totals = expected(country)
+        for row in data:
+            day = dt.datetime.fromtimestamp(row["activity_date"] / 1000, dt.UTC).date()
+            assert row["active_customers_30d"] == totals[day], (user, day)
+    germany, everyone = expected("DE"), expected(None)
+    assert all(germany[day] < everyone[day] for day in everyone)
 
 
 # --- hardening and speed ---------------------------------------------------------------------------
