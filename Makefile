@@ -39,8 +39,10 @@ stop: ## stop the services `make run` started
 status: ## show which services are running
 	@$(STACKCTL) status
 
-up: install ## start Airflow and Superset on existing data
-	$(STACKCTL) up
+# MODE=cluster|embedded; unset, STACK_MODE (environment or .env) decides, embedded by default.
+MODE ?=
+up: install ## start Airflow and Superset on existing data (MODE=cluster: PostgreSQL, Celery workers on Redis)
+	$(STACKCTL) up $(if $(MODE),--mode $(MODE))
 
 env: install ## create the untracked .env with generated credentials
 	$(STACKCTL) env
@@ -103,6 +105,7 @@ superset-export: install ## write dashboards edited in the Superset UI back to s
 
 bench: install ## benchmarks: pipeline per stage vs the DuckDB floor and pandas, Superset latency (minutes; BENCH_ARGS="--scales 100k")
 	$(PIPELINE_PY) -m bench $(BENCH_ARGS)
+
 lint: install ## ruff on Python, sqlfluff (dbt templater) on the dbt models
 	$(VENV)/pipeline/bin/ruff check .
 	$(VENV)/pipeline/bin/ruff format --check .

@@ -7,7 +7,8 @@
    order_items, returns, web_events) into the lake: `lake/raw/shop/<table>/ds=<ds>/`, with a
    manifest per partition (rows, checksum, schema hash, watermark). Updated tables are taken by
    `updated_at`, insert-only web_events by id watermark (late rows are caught), products as a
-   daily snapshot (hard deletes are reported in the manifest and the log).
+   daily snapshot; hard deletes (products, and deleted customer accounts found by a key-set diff
+   of the lake against the source) are reported in the manifest and the log.
 2. `gate_landed` - **gate 1**: Great Expectations validates each landed batch (schema, keys,
    values, row count = source count). A failure stops the run before anything reaches the
    warehouse.
@@ -18,10 +19,17 @@ Its `load` updates the Asset `warehouse_raw_shop`; the `elt_marts` DAG runs when
 marketing API's Asset have new data (data-aware scheduling), so marts are rebuilt from both.
 
 **Rerun / backfill**: every task replaces its day, so clearing a run or backfilling a date range
-(`airflow backfill create --dag-id shop_daily --from-date ... --to-date ...`) is safe.
+(`airflow backfill create --dag-id shop_daily --from-date ... --to-date ...`) is safe. A backfill
+runs several days at once, but `land` waits for the previous day's `land` (it reads that day's
+watermark): if an earlier day failed to land, fix and clear it first.
 
 **When it fails**: the failing task's log ends with a one-line reason; an alert is written to
-`var/alerts.jsonl` (and `ALERT_WEBHOOK_URL` if set). Gate failures do not retry: fix the data.
+`var/alerts.jsonl` (and `ALERT_WEBHOOK_URL` if set) and a failed row to `ops.gate_runs` /
+`ops.data_health` (the Data health dashboard). Gate failures do not retry: fix the data.
+
+**Late parents**: an order changed again after midnight (placed 23:55, cancelled 00:00) lands
+with the next day's run, its lines with this one; dbt reports such lines as a warning for one
+day and fails only if the order is still missing after the next day is loaded.
 """
 
 from __future__ import annotations
@@ -46,7 +54,10 @@ from airflow.timetables.interval import CronDataIntervalTimetable
     tags=["shop", "ingestion", "quality"],
 )
 def shop_daily():
-    @task(outlets=[LAKE_RAW_SHOP])
+    # depends_on_past: landing day D reads day D-1's manifest (the web_events id watermark), so
+    # the days of a backfill land in date order even when several runs are active at once; their
+    # gates and loads (pool) overlap with the next day's landing.
+    @task(outlets=[LAKE_RAW_SHOP], depends_on_past=True)
     def land(ds: str | None = None, run_id: str | None = None) -> dict[str, dict]:
         from ingestion.shop_batch import land_day
         from stackctl.settings import get_settings

@@ -207,8 +207,21 @@ def cmd_up(args: argparse.Namespace) -> None:
     settings = get_settings()
     fake_api_service.up(settings, log=_indent)
     airflow_service.init(settings, log=_indent)
+    print(f"Mode     {_mode_line()}")
     print(f"Airflow  {airflow_service.start(settings, log=_indent)}")
     print(f"Superset {superset_service.up(settings, log=_indent)}")
+
+
+def _mode_line() -> str:
+    from stackctl import cluster
+
+    if not cluster.is_cluster():
+        return "embedded (SQLite metadata, LocalExecutor, caches on disk)"
+    cfg = cluster.config()
+    return (
+        f"cluster ({cfg.workers} Celery worker(s) x {cfg.worker_concurrency} on {cfg.broker_url}, "
+        "Airflow and Superset metadata on PostgreSQL, Superset cache on Redis)"
+    )
 
 
 def cmd_airflow_init(args: argparse.Namespace) -> None:
@@ -263,10 +276,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("dbt-parse", help="write dbt_project/target/manifest.json")
     p = sub.add_parser("dbt", help="run dbt in the project with the stack's settings (DBT_TARGET=prod|dev)")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    mode_help = "embedded (SQLite, LocalExecutor; default) or cluster (PostgreSQL, Celery on Redis); or STACK_MODE"
     p = sub.add_parser("run", help="set up data and start the whole stack")
     p.add_argument("--days", type=int, default=int(os.environ.get("DEMO_DAYS", "90")))
     p.add_argument("--run-timeout", type=float, default=900)
-    sub.add_parser("up", help="start Airflow and Superset")
+    p.add_argument("--mode", choices=["embedded", "cluster"], help=mode_help)
+    p = sub.add_parser("up", help="start Airflow and Superset")
+    p.add_argument("--mode", choices=["embedded", "cluster"], help=mode_help)
     sub.add_parser("airflow-init", help="create/upgrade Airflow's metadata DB and pools")
     sub.add_parser("stop", help="stop what `run`/`up` started")
     sub.add_parser("status", help="which services are running")
@@ -292,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             cmd_env(args)
         load_env(required=args.command not in {"env", "stop", "status"})
+        from stackctl.cluster import use_mode
+
+        # After .env: a --mode flag wins over STACK_MODE there; cluster mode fills its defaults.
+        use_mode(getattr(args, "mode", None))
         handlers[args.command](args)
     except known as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -4,6 +4,8 @@ Airflow 3 runs as api-server (UI + REST on 127.0.0.1), scheduler, dag-processor 
 started separately rather than with `airflow standalone`, which binds log servers on 0.0.0.0.
 Metadata is SQLite under `var/airflow` by default (AIRFLOW__DATABASE__SQL_ALCHEMY_CONN for
 PostgreSQL). Users come from the simple auth manager with the generated password in `.env`.
+In cluster mode (`STACK_MODE=cluster`, see `stackctl/cluster.py`) the same processes run on
+PostgreSQL metadata with the CeleryExecutor, plus Celery workers on Redis.
 """
 
 from __future__ import annotations
@@ -17,10 +19,19 @@ from pathlib import Path
 
 import requests
 
-from stackctl import procs
+from stackctl import cluster, procs
 from stackctl.settings import Settings
 
-DAG_IDS = ("shop_daily", "marketing_api_daily", "elt_marts", "partner_files", "data_health")
+DAG_IDS = (
+    "shop_daily",
+    "marketing_api_daily",
+    "elt_marts",
+    "partner_files",
+    "data_health",
+    "churn_model",
+    "data_subject_requests",
+    "governance_maintenance",
+)
 WAREHOUSE_POOL = "duckdb_warehouse"
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 
@@ -72,6 +83,9 @@ def airflow_env(settings: Settings) -> dict[str, str]:
             {"conn_type": "fs", "extra": {"path": str(settings.lake_dir / "inbox")}}
         ),
     }
+    if cluster.is_cluster():
+        env.update(cluster.airflow_overrides(cluster.config()))
+        env["PYTHONPATH"] = os.pathsep.join([str(cluster.LOCAL_SETTINGS_DIR), env["PYTHONPATH"]])
     return {**os.environ, **env}
 
 
@@ -97,6 +111,11 @@ def init(settings: Settings, log=print) -> None:
     env = airflow_env(settings)
     write_passwords(settings)
     began = time.monotonic()
+    if cluster.is_cluster():
+        cfg = cluster.config()
+        cluster.check_airflow_services(cfg)
+        if cluster.ensure_database(cfg.airflow_metadata_url):
+            log("created the Airflow metadata database on PostgreSQL")
     _run(["db", "migrate"], env, "db migrate")
     _run(["pools", "set", WAREHOUSE_POOL, "1", "DuckDB warehouse: one writer at a time"], env, "pools set")
     log(f"airflow metadata ready in {time.monotonic() - began:.0f}s")
@@ -118,6 +137,10 @@ def start(settings: Settings, log=print) -> str:
         if procs.is_running(f"airflow-{name}", settings.run_dir):
             continue
         procs.start(f"airflow-{name}", [airflow_bin(), *args], env=env, run_dir=settings.run_dir)
+    if cluster.is_cluster():
+        cfg = cluster.config()
+        workers = cluster.start_workers(settings, env, cfg)
+        log(f"celery: {len(workers)} worker(s) x {cfg.worker_concurrency} slots on {cfg.broker_url}")
     procs.wait_for_http(
         f"{url}/api/v2/monitor/health", timeout=180, process_name="airflow-api-server", run_dir=settings.run_dir
     )
@@ -130,7 +153,8 @@ def stop(settings: Settings) -> list[str]:
     for name in PROCESSES:
         if procs.stop(f"airflow-{name}", settings.run_dir):
             stopped.append(f"airflow-{name}")
-    return stopped
+    # Workers last: the scheduler no longer hands them tasks. Stopped whatever the mode now is.
+    return stopped + cluster.stop_workers(settings)
 
 
 class AirflowApi:

@@ -134,11 +134,14 @@ def load_spec(path: Path = ROLES_FILE) -> AccessSpec:
 # --- REST helpers ---------------------------------------------------------------------------------
 
 
-def _paged(client: Client, path: str, columns: str = "") -> list[dict[str, Any]]:
+def _paged(client: Client, path: str, columns: str = "", order: str = "") -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     page = 0
     while True:
         select = f"columns:!({columns})," if columns else ""
+        # Pages need a stable order: on PostgreSQL metadata (cluster mode) an unordered
+        # LIMIT/OFFSET repeats some rows and skips others (SQLite happens to return rowid order).
+        select += f"order_column:{order},order_direction:asc," if order else ""
         result = client.get(path, q=f"({select}page:{page},page_size:100)")["result"]
         rows.extend(result)
         if len(result) < 100:
@@ -155,12 +158,12 @@ def _check(response: Any, what: str) -> dict[str, Any]:
 def _permission_index(client: Client) -> dict[tuple[str, str], int]:
     return {
         (row["permission"]["name"], row["view_menu"]["name"]): int(row["id"])
-        for row in _paged(client, "/api/v1/security/permissions-resources/")
+        for row in _paged(client, "/api/v1/security/permissions-resources/", order="id")
     }
 
 
 def _role_ids(client: Client) -> dict[str, int]:
-    return {row["name"]: int(row["id"]) for row in _paged(client, "/api/v1/security/roles/")}
+    return {row["name"]: int(row["id"]) for row in _paged(client, "/api/v1/security/roles/", order="id")}
 
 
 def _role_permission_ids(client: Client, role_id: int) -> set[int]:
@@ -245,7 +248,7 @@ def _assign_dashboards(
 
 
 def _ensure_users(client: Client, spec: AccessSpec, role_ids: dict[str, int], result: AccessResult) -> None:
-    existing = {row["username"]: row for row in _paged(client, "/api/v1/security/users/", "id,username")}
+    existing = {row["username"]: row for row in _paged(client, "/api/v1/security/users/", "id,username", order="id")}
     for user in spec.users:
         login = user.login()
         body = {

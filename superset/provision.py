@@ -54,7 +54,7 @@ from typing import Any
 import requests
 import yaml
 
-from stackctl import procs
+from stackctl import cluster, procs
 from stackctl.envfile import load_env
 from stackctl.settings import Settings, get_settings
 from superset import access, asset_files
@@ -130,6 +130,12 @@ def superset_env(settings: Settings) -> dict[str, str]:
         SERVING_PATH=str(settings.serving_path),
         PYTHONUNBUFFERED="1",
     )
+    if cluster.is_cluster():
+        # PostgreSQL metadata and Redis caches (superset_config.py reads these two).
+        cfg = cluster.config()
+        env.update(
+            SUPERSET_METADATA_URI=cfg.superset_metadata_uri, SUPERSET_CACHE_REDIS_URL=cfg.superset_cache_redis_url
+        )
     return env
 
 
@@ -202,6 +208,12 @@ def init_metadata(settings: Settings | None = None, log: Log = _log) -> dict[str
     marker_path = settings.superset_home / MARKER_NAME
     marker = _read_marker(marker_path)
     env = superset_env(settings)
+    if cluster.is_cluster():
+        cfg = cluster.config()
+        cluster.check_superset_services(cfg)
+        if cluster.ensure_database(cfg.superset_metadata_uri):
+            marker = {}  # a new, empty metadata database: every step runs
+            log("created the Superset metadata database on PostgreSQL")
     wanted = {
         "superset_version": installed_version(settings),
         "config": hashlib.sha256(CONFIG_PATH.read_bytes()).hexdigest()[:16],
@@ -496,12 +508,31 @@ def clear_data_cache(settings: Settings | None = None) -> int:
     Safe while Superset runs: a missing entry is a cache miss.
     """
     settings = settings or get_settings()
+    redis_url = (
+        cluster.config().superset_cache_redis_url
+        if cluster.is_cluster()
+        else os.environ.get("SUPERSET_CACHE_REDIS_URL", "").strip()
+    )
+    if redis_url:
+        return _clear_redis_data_cache(redis_url)
     removed = 0
     for entry in (settings.superset_home / "cache" / "data").glob("*"):
         if entry.is_file():
             entry.unlink(missing_ok=True)
             removed += 1
     return removed
+
+
+# The data cache's keys in Redis (superset_config.py: CACHE_KEY_PREFIX + "data_").
+REDIS_DATA_CACHE_PREFIX = "shop_superset_data_"
+
+
+def _clear_redis_data_cache(url: str) -> int:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=10)
+    keys = list(client.scan_iter(match=f"{REDIS_DATA_CACHE_PREFIX}*", count=1000))
+    return int(client.delete(*keys)) if keys else 0
 
 
 # --- what `make run` calls ----------------------------------------------------------------------

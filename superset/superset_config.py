@@ -12,6 +12,10 @@ What it enforces:
   (file/network) access disabled, whatever a database's `extra` or URI query says;
 - file-reading DuckDB functions refused in SQL Lab;
 - no third-party requests from the UI (the telemetry pixel is dropped from the CSP).
+
+Embedded mode keeps metadata in SQLite and caches on disk under SUPERSET_HOME; cluster mode
+(`stackctl/cluster.py`) only sets `SUPERSET_METADATA_URI` (PostgreSQL) and
+`SUPERSET_CACHE_REDIS_URL` (Redis caches).
 """
 
 from __future__ import annotations
@@ -167,10 +171,22 @@ DISALLOWED_SQL_FUNCTIONS = _default_disallowed_functions()
 DISALLOWED_SQL_FUNCTIONS["duckdb"] = DUCKDB_DISALLOWED_FUNCTIONS
 
 
-# --- Caches: on disk under SUPERSET_HOME, shared by all gunicorn workers ----------------------
+# --- Caches: on disk under SUPERSET_HOME (embedded) or in Redis (cluster mode) ----------------
+# Either way every gunicorn worker shares them; Redis also shares them between Superset hosts.
+# `superset/provision.py` (clear_data_cache) relies on the data cache's key prefix below.
+
+CACHE_REDIS_URL = os.environ.get("SUPERSET_CACHE_REDIS_URL", "").strip()
+CACHE_KEY_PREFIX = "shop_superset_"
 
 
-def _file_cache(name: str, timeout: timedelta) -> dict[str, Any]:
+def _cache(name: str, timeout: timedelta) -> dict[str, Any]:
+    if CACHE_REDIS_URL:
+        return {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": CACHE_REDIS_URL,
+            "CACHE_KEY_PREFIX": f"{CACHE_KEY_PREFIX}{name}_",
+            "CACHE_DEFAULT_TIMEOUT": int(timeout.total_seconds()),
+        }
     return {
         "CACHE_TYPE": "FileSystemCache",
         "CACHE_DIR": str(SUPERSET_HOME / "cache" / name),
@@ -179,11 +195,11 @@ def _file_cache(name: str, timeout: timedelta) -> dict[str, Any]:
     }
 
 
-CACHE_CONFIG = _file_cache("metadata", timedelta(days=1))
+CACHE_CONFIG = _cache("metadata", timedelta(days=1))
 # Short on purpose: the serving file is replaced by each publish, so results go stale quickly.
-DATA_CACHE_CONFIG = _file_cache("data", timedelta(seconds=int(os.environ.get("SUPERSET_DATA_CACHE_SECONDS", "300"))))
-FILTER_STATE_CACHE_CONFIG = _file_cache("filter_state", timedelta(days=90))
-EXPLORE_FORM_DATA_CACHE_CONFIG = _file_cache("explore_form_data", timedelta(days=7))
+DATA_CACHE_CONFIG = _cache("data", timedelta(seconds=int(os.environ.get("SUPERSET_DATA_CACHE_SECONDS", "300"))))
+FILTER_STATE_CACHE_CONFIG = _cache("filter_state", timedelta(days=90))
+EXPLORE_FORM_DATA_CACHE_CONFIG = _cache("explore_form_data", timedelta(days=7))
 
 
 # --- Browser: self-hosted, no third-party requests --------------------------------------------
