@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from governance import audit
+from ingestion.lake import _fsync_dir, _safe_run_id, _swap_in
 from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -379,8 +380,8 @@ def _rewrite_file(con: duckdb.DuckDBPyConnection, path: Path, shop: bool, reques
         return 0
     kept = table.take(pa.array([r for (r,) in keep], pa.int64()))
     folder = path.parent
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in request_id)
-    tmp = folder.parent / f".tmp-erase-{safe}-{folder.name}"
+    safe = _safe_run_id(f"erase-{request_id}")
+    tmp = folder.parent / f".tmp-{safe}-{folder.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(folder, tmp)
     pq.write_table(kept, tmp / path.name, compression="zstd")
@@ -396,22 +397,10 @@ def _rewrite_file(con: duckdb.DuckDBPyConnection, path: Path, shop: bool, reques
     history = json.loads(erasures_path.read_text()) if erasures_path.exists() else []
     history.append({"request_id": request_id, "file": path.name, "rows_removed": removed})
     erasures_path.write_text(json.dumps(history, indent=2))
-    _fsync(tmp)
-    old = folder.parent / f".old-erase-{safe}-{folder.name}"
-    shutil.rmtree(old, ignore_errors=True)
-    os.rename(folder, old)
-    os.rename(tmp, folder)
-    _fsync(folder.parent)
-    shutil.rmtree(old, ignore_errors=True)
+    # The same atomic swap a landing uses.
+    _fsync_dir(tmp)
+    _swap_in(tmp, folder, safe)
     return removed
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _erase_lake(settings: Settings, subject: Subject, request_id: str) -> dict[str, int]:
