@@ -33,6 +33,7 @@ class Shop:
     early: Path  # warehouse after EARLY_DAYS days, before the drift
     late: Path  # the same shop after LATE_DAYS days, drifted since DRIFT_DAY
     build_stdout: str
+    dbt_env: dict[str, str]  # the environment the stages were built with (its own target path)
 
     def install(self, settings: Settings, stage: str) -> Path:
         """Copy a stage's warehouse to `settings.warehouse_path` (replacing what is there)."""
@@ -67,7 +68,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    return Shop(stages["early"], stages["late"], build.stdout)
+    return Shop(stages["early"], stages["late"], build.stdout, env)
 
 
 def _simulate(settings: Settings, ds: dt.date) -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
+import duckdb
 import pandas as pd
 
-from ml.features import FEATURES, KEY, LABEL, load_features
+from ml.features import FEATURE_TABLE, FEATURES, KEY, LABEL, load_features
+from tests.dbt.fixture_warehouse import run_dbt
 from tests.ml.conftest import Shop
 
 
@@ -35,3 +40,26 @@ def test_the_marts_own_tests_ran_and_passed(shop: Shop) -> None:
     # dbt build ran the mart's tests, including the singular point-in-time reconciliation.
     assert "assert_churn_features_are_point_in_time" in shop.build_stdout
     assert "ERROR=0" in shop.build_stdout and "FAIL=0" not in shop.build_stdout.replace("FAIL=0", "")
+
+
+def test_an_incremental_build_equals_a_full_refresh(shop: Shop, tmp_path: Path) -> None:
+    # The late stage built on top of the early table: it kept the complete snapshots and rebuilt
+    # only those after them (the compiled SQL reads the table's newest complete snapshot) ...
+    target = Path(shop.dbt_env["DBT_TARGET_PATH"])
+    compiled = next(target.glob("compiled/**/fct_customer_churn_features.sql")).read_text()
+    assert "this_run.has_complete_label" in compiled
+    # ... and a full rebuild from the same raw data gives exactly the same rows.
+    rebuilt = tmp_path / "full-refresh.duckdb"
+    shutil.copyfile(shop.late, rebuilt)
+    env = {**shop.dbt_env, "WAREHOUSE_PATH": str(rebuilt), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    run_dbt(env, "run", "--full-refresh", "--select", "fct_customer_churn_features")
+    with duckdb.connect() as con:
+        con.execute(f"attach '{shop.late}' as incremental (read_only)")
+        con.execute(f"attach '{rebuilt}' as full_refresh (read_only)")
+        rows = con.execute(f"select count(*) from full_refresh.{FEATURE_TABLE}").fetchall()[0][0]
+        assert rows > 10_000
+        for a, b in (("incremental", "full_refresh"), ("full_refresh", "incremental")):
+            extra = con.execute(
+                f"select count(*) from (select * from {a}.{FEATURE_TABLE} except all select * from {b}.{FEATURE_TABLE})"
+            ).fetchall()[0][0]
+            assert extra == 0, f"{extra} rows in the {a} build that the {b} build does not have"

@@ -5,6 +5,24 @@
 -- Label: churned = no order in [D, D + churn_label_days); null until that window has been observed
 -- completely (D + churn_label_days <= the day after the last order day).
 -- Orders count whatever their later status: a cancellation is an update after D that D cannot know.
+--
+-- How (it must stay linear at ten million orders): events are summed per customer and day, put on
+-- one timeline per customer with the snapshot rows, and every feature is a window over that
+-- timeline (days before D, the 30 or 90 days before D, the label's days from D). Joining each
+-- snapshot to all of its customer's earlier events instead grows with snapshots x history.
+--
+-- Incremental: a snapshot whose label is complete is final (its features only read days before D,
+-- its label window is over). A run deletes the rest (recent Mondays and the previous scoring
+-- snapshot) and computes every snapshot after the newest complete one. `--full-refresh` rebuilds all.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where not has_complete_label{% endif %}"
+    )
+}}
+
 with
 
 orders as (
@@ -32,22 +50,40 @@ order_totals as (
         orders.order_id,
         orders.customer_id,
         orders.ordered_at,
+        orders.ordered_date,
         orders.channel,
         sum(order_items.quantity) as units,
         -- decimal, so sums do not depend on the order rows are added in (rebuilds stay identical)
         sum(cast(order_items.line_amount * orders.eur_exchange_rate as decimal(18, 4))) as order_amount_eur
     from orders
     inner join order_items on orders.order_id = order_items.order_id
-    group by orders.order_id, orders.customer_id, orders.ordered_at, orders.channel
+    group by orders.order_id, orders.customer_id, orders.ordered_at, orders.ordered_date, orders.channel
 ),
 
-customer_returns as (
+order_days as (
+    select
+        customer_id,
+        ordered_date as event_date,
+        count(*) as orders,
+        sum(units) as units,
+        sum(order_amount_eur) as revenue_eur,
+        count(*) filter (where channel = 'web') as web_orders,
+        count(*) filter (where channel = 'mobile') as mobile_orders,
+        count(*) filter (where channel = 'marketplace') as marketplace_orders,
+        max(ordered_at) as last_ordered_at
+    from order_totals
+    group by customer_id, ordered_date
+),
+
+return_days as (
     select
         orders.customer_id,
-        returns.returned_at,
-        returns.returned_quantity
+        cast(returns.returned_at as date) as event_date,
+        count(*) as return_lines,
+        sum(returns.returned_quantity) as returned_units
     from returns
     inner join orders on returns.order_id = orders.order_id
+    group by orders.customer_id, cast(returns.returned_at as date)
 ),
 
 customer_sessions as (
@@ -61,6 +97,17 @@ customer_sessions as (
     group by customer_id, session_id
 ),
 
+session_days as (
+    select
+        customer_id,
+        cast(started_at as date) as event_date,
+        count(*) as sessions,
+        max(started_at) as last_session_at,
+        arg_max(experiment_variant, started_at) as experiment_variant
+    from customer_sessions
+    group by customer_id, cast(started_at as date)
+),
+
 bounds as (
     select
         min(ordered_date) as first_order_date,
@@ -68,6 +115,7 @@ bounds as (
     from orders
 ),
 
+-- Incremental runs: the complete snapshots the pre-hook left are final; the dates after them are built.
 as_of_dates as (
     select
         cast(spine.day as date) as as_of_date,
@@ -80,7 +128,15 @@ as_of_dates as (
             cast(bounds.last_order_date + interval 1 day as timestamp),
             interval 1 day
         ) as spine (day)
-    where extract(isodow from spine.day) = 1 or cast(spine.day as date) = bounds.last_order_date + 1
+    where
+        (extract(isodow from spine.day) = 1 or cast(spine.day as date) = bounds.last_order_date + 1)
+    {% if is_incremental() -%}
+        and cast(spine.day as date) > (
+            select coalesce(max(this_run.as_of_date), cast('1900-01-01' as date))
+            from {{ this }} as this_run
+            where this_run.has_complete_label
+        )
+    {%- endif %}
 ),
 
 snapshots as (
@@ -95,140 +151,157 @@ snapshots as (
     inner join customers on as_of_dates.as_of_date > customers.signed_up_at
 ),
 
-order_features as (
+-- One timeline per customer: a row per snapshot and a row per day with an event. Snapshot rows
+-- carry no measures, event rows no snapshot attributes (union by name fills in nulls); windows
+-- over event_date do the rest.
+timeline as (
     select
-        snapshots.as_of_date,
-        snapshots.customer_id,
-        count(*) as orders_total,
-        count(*) filter (where order_totals.ordered_at >= snapshots.as_of_date - interval 30 day) as orders_30d,
-        count(*) filter (where order_totals.ordered_at >= snapshots.as_of_date - interval 90 day) as orders_90d,
-        max(order_totals.ordered_at) as last_ordered_at,
-        sum(order_totals.units) as units_total,
-        sum(order_totals.order_amount_eur) as revenue_eur_total,
-        coalesce(
-            sum(order_totals.order_amount_eur) filter (
-                where order_totals.ordered_at >= snapshots.as_of_date - interval 90 day
-            ),
-            0
-        ) as revenue_eur_90d,
-        sum(order_totals.units) filter (
-            where order_totals.ordered_at >= snapshots.as_of_date - interval 30 day
-        ) as units_30d,
-        sum(order_totals.order_amount_eur) filter (
-            where order_totals.ordered_at >= snapshots.as_of_date - interval 30 day
-        ) as revenue_eur_30d,
-        avg(case when order_totals.channel = 'marketplace' then 1.0 else 0.0 end) as marketplace_order_share,
-        avg(case when order_totals.channel = 'marketplace' then 1.0 else 0.0 end) filter (
-            where order_totals.ordered_at >= snapshots.as_of_date - interval 30 day
-        ) as marketplace_order_share_30d,
-        mode(order_totals.channel order by order_totals.channel) as main_channel
+        customer_id,
+        as_of_date as event_date,
+        true as is_snapshot,
+        is_latest,
+        has_complete_label,
+        country_code,
+        signed_up_at
     from snapshots
-    inner join order_totals
-        on
-            snapshots.customer_id = order_totals.customer_id
-            and snapshots.as_of_date > order_totals.ordered_at
-    group by snapshots.as_of_date, snapshots.customer_id
+    union all by name
+    select
+        customer_id,
+        event_date,
+        false as is_snapshot,
+        orders,
+        units,
+        revenue_eur,
+        web_orders,
+        mobile_orders,
+        marketplace_orders,
+        last_ordered_at
+    from order_days
+    union all by name
+    select
+        customer_id,
+        event_date,
+        false as is_snapshot,
+        return_lines,
+        returned_units
+    from return_days
+    union all by name
+    select
+        customer_id,
+        event_date,
+        false as is_snapshot,
+        sessions,
+        last_session_at,
+        experiment_variant
+    from session_days
 ),
 
-return_features as (
+windowed as (
     select
-        snapshots.as_of_date,
-        snapshots.customer_id,
-        sum(customer_returns.returned_quantity) as returned_units_total,
-        count(*) filter (
-            where customer_returns.returned_at >= snapshots.as_of_date - interval 90 day
-        ) as returns_90d
-    from snapshots
-    inner join customer_returns
-        on
-            snapshots.customer_id = customer_returns.customer_id
-            and snapshots.as_of_date > customer_returns.returned_at
-    group by snapshots.as_of_date, snapshots.customer_id
-),
-
-session_features as (
-    select
-        snapshots.as_of_date,
-        snapshots.customer_id,
-        count(*) as sessions_total,
-        count(*) filter (where customer_sessions.started_at >= snapshots.as_of_date - interval 30 day)
-            as sessions_30d,
-        max(customer_sessions.started_at) as last_session_at,
-        arg_max(customer_sessions.experiment_variant, customer_sessions.started_at) as experiment_variant
-    from snapshots
-    inner join customer_sessions
-        on
-            snapshots.customer_id = customer_sessions.customer_id
-            and snapshots.as_of_date > customer_sessions.started_at
-    group by snapshots.as_of_date, snapshots.customer_id
-),
-
-label_orders as (
-    select distinct
-        snapshots.as_of_date,
-        snapshots.customer_id
-    from snapshots
-    inner join order_totals
-        on
-            snapshots.customer_id = order_totals.customer_id
-            and snapshots.as_of_date <= order_totals.ordered_at
-            and order_totals.ordered_at < snapshots.as_of_date + interval {{ var('churn_label_days') }} day
-    where snapshots.has_complete_label
+        customer_id,
+        event_date as as_of_date,
+        is_snapshot,
+        is_latest,
+        has_complete_label,
+        country_code,
+        signed_up_at,
+        sum(orders) over before_d as orders_total,
+        sum(orders) over last_30d as orders_30d,
+        sum(orders) over last_90d as orders_90d,
+        max(last_ordered_at) over before_d as last_ordered_at,
+        sum(units) over before_d as units_total,
+        sum(units) over last_30d as units_30d,
+        sum(revenue_eur) over before_d as revenue_eur_total,
+        sum(revenue_eur) over last_30d as revenue_eur_30d,
+        sum(revenue_eur) over last_90d as revenue_eur_90d,
+        sum(web_orders) over before_d as web_orders,
+        sum(mobile_orders) over before_d as mobile_orders,
+        sum(marketplace_orders) over before_d as marketplace_orders,
+        sum(marketplace_orders) over last_30d as marketplace_orders_30d,
+        sum(returned_units) over before_d as returned_units_total,
+        sum(return_lines) over last_90d as returns_90d,
+        sum(sessions) over before_d as sessions_total,
+        sum(sessions) over last_30d as sessions_30d,
+        max(last_session_at) over before_d as last_session_at,
+        arg_max(experiment_variant, last_session_at) over before_d as experiment_variant,
+        sum(orders) over label_window as orders_in_label_window
+    from timeline
+    window
+        before_d as (
+            partition by customer_id order by event_date
+            range between unbounded preceding and interval 1 day preceding
+        ),
+        last_30d as (
+            partition by customer_id order by event_date
+            range between interval 30 day preceding and interval 1 day preceding
+        ),
+        last_90d as (
+            partition by customer_id order by event_date
+            range between interval 90 day preceding and interval 1 day preceding
+        ),
+        label_window as (
+            partition by customer_id order by event_date
+            range between current row and interval {{ var('churn_label_days') - 1 }} day following
+        )
+    qualify is_snapshot
 ),
 
 final as (
     select
-        snapshots.as_of_date,
-        snapshots.customer_id,
-        snapshots.is_latest,
-        snapshots.has_complete_label,
-        snapshots.country_code,
-        coalesce(order_features.main_channel, 'none') as main_channel,
-        coalesce(session_features.experiment_variant, 'none') as experiment_variant,
-        date_diff('day', cast(snapshots.signed_up_at as date), snapshots.as_of_date) as tenure_days,
+        windowed.as_of_date,
+        windowed.customer_id,
+        windowed.is_latest,
+        windowed.has_complete_label,
+        windowed.country_code,
+        -- the channel of most orders before D, ties by name (marketplace, mobile, web); none without orders
+        case
+            when coalesce(windowed.orders_total, 0) = 0 then 'none'
+            when
+                windowed.marketplace_orders >= windowed.mobile_orders
+                and windowed.marketplace_orders >= windowed.web_orders
+                then 'marketplace'
+            when windowed.mobile_orders >= windowed.web_orders then 'mobile'
+            else 'web'
+        end as main_channel,
+        coalesce(windowed.experiment_variant, 'none') as experiment_variant,
+        date_diff('day', cast(windowed.signed_up_at as date), windowed.as_of_date) as tenure_days,
         date_diff(
-            'day', cast(coalesce(order_features.last_ordered_at, snapshots.signed_up_at) as date), snapshots.as_of_date
+            'day', cast(coalesce(windowed.last_ordered_at, windowed.signed_up_at) as date), windowed.as_of_date
         ) as days_since_last_order,
-        coalesce(order_features.orders_total, 0) as orders_total,
-        coalesce(order_features.orders_30d, 0) as orders_30d,
-        coalesce(order_features.orders_90d, 0) as orders_90d,
-        cast(round(coalesce(order_features.revenue_eur_total, 0), 2) as double) as revenue_eur_total,
-        cast(round(coalesce(order_features.revenue_eur_90d, 0), 2) as double) as revenue_eur_90d,
+        cast(coalesce(windowed.orders_total, 0) as bigint) as orders_total,
+        cast(coalesce(windowed.orders_30d, 0) as bigint) as orders_30d,
+        cast(coalesce(windowed.orders_90d, 0) as bigint) as orders_90d,
+        cast(round(coalesce(windowed.revenue_eur_total, 0), 2) as double) as revenue_eur_total,
+        cast(round(coalesce(windowed.revenue_eur_90d, 0), 2) as double) as revenue_eur_90d,
         cast(
-            round(coalesce(order_features.revenue_eur_total / order_features.orders_total, 0), 2) as double
+            round(coalesce(windowed.revenue_eur_total / windowed.orders_total, 0), 2) as double
         ) as average_order_value_eur,
-        cast(coalesce(order_features.units_total / order_features.orders_total, 0) as double) as units_per_order,
-        cast(coalesce(order_features.marketplace_order_share, 0) as double) as marketplace_order_share,
+        cast(coalesce(windowed.units_total / windowed.orders_total, 0) as double) as units_per_order,
+        cast(coalesce(windowed.marketplace_orders / windowed.orders_total, 0) as double) as marketplace_order_share,
         -- the same over the last 30 days: null without a recent order (the current mix, for drift)
-        cast(order_features.units_30d / nullif(order_features.orders_30d, 0) as double) as units_per_order_30d,
+        cast(windowed.units_30d / nullif(windowed.orders_30d, 0) as double) as units_per_order_30d,
         cast(
-            round(order_features.revenue_eur_30d / nullif(order_features.orders_30d, 0), 2) as double
+            round(windowed.revenue_eur_30d / nullif(windowed.orders_30d, 0), 2) as double
         ) as average_order_value_eur_30d,
-        cast(order_features.marketplace_order_share_30d as double) as marketplace_order_share_30d,
-        coalesce(return_features.returns_90d, 0) as returns_90d,
         cast(
-            coalesce(return_features.returned_units_total / nullif(order_features.units_total, 0), 0) as double
+            coalesce(windowed.marketplace_orders_30d, 0) / nullif(windowed.orders_30d, 0) as double
+        ) as marketplace_order_share_30d,
+        cast(coalesce(windowed.returns_90d, 0) as bigint) as returns_90d,
+        cast(
+            coalesce(windowed.returned_units_total / nullif(windowed.units_total, 0), 0) as double
         ) as returns_rate,
-        coalesce(session_features.sessions_total, 0) as sessions_total,
-        coalesce(session_features.sessions_30d, 0) as sessions_30d,
+        cast(coalesce(windowed.sessions_total, 0) as bigint) as sessions_total,
+        cast(coalesce(windowed.sessions_30d, 0) as bigint) as sessions_30d,
         date_diff(
             'day',
-            cast(coalesce(session_features.last_session_at, snapshots.signed_up_at) as date),
-            snapshots.as_of_date
+            cast(coalesce(windowed.last_session_at, windowed.signed_up_at) as date),
+            windowed.as_of_date
         ) as days_since_last_session,
         case
-            when not snapshots.has_complete_label then null
-            else label_orders.customer_id is null
+            when not windowed.has_complete_label then null
+            else coalesce(windowed.orders_in_label_window, 0) = 0
         end as is_churned
-    from snapshots
-    left join order_features
-        on snapshots.as_of_date = order_features.as_of_date and snapshots.customer_id = order_features.customer_id
-    left join return_features
-        on snapshots.as_of_date = return_features.as_of_date and snapshots.customer_id = return_features.customer_id
-    left join session_features
-        on snapshots.as_of_date = session_features.as_of_date and snapshots.customer_id = session_features.customer_id
-    left join label_orders
-        on snapshots.as_of_date = label_orders.as_of_date and snapshots.customer_id = label_orders.customer_id
+    from windowed
 )
 
 select * from final
