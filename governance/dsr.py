@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from governance import audit
-from ingestion.lake import _fsync_dir, _safe_run_id, _swap_in
+from ingestion.lake import fsync_path, safe_run_id, swap_in
 from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -380,7 +380,7 @@ def _rewrite_file(con: duckdb.DuckDBPyConnection, path: Path, shop: bool, reques
         return 0
     kept = table.take(pa.array([r for (r,) in keep], pa.int64()))
     folder = path.parent
-    safe = _safe_run_id(f"erase-{request_id}")
+    safe = safe_run_id(f"erase-{request_id}")
     tmp = folder.parent / f".tmp-{safe}-{folder.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(folder, tmp)
@@ -398,8 +398,8 @@ def _rewrite_file(con: duckdb.DuckDBPyConnection, path: Path, shop: bool, reques
     history.append({"request_id": request_id, "file": path.name, "rows_removed": removed})
     erasures_path.write_text(json.dumps(history, indent=2))
     # The same atomic swap a landing uses.
-    _fsync_dir(tmp)
-    _swap_in(tmp, folder, safe)
+    fsync_path(tmp)
+    swap_in(tmp, folder, safe)
     return removed
 
 

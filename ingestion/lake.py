@@ -54,7 +54,8 @@ def schema_hash(schema: pa.Schema) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _safe_run_id(run_id: str) -> str:
+def safe_run_id(run_id: str) -> str:
+    """A run id usable in a file name."""
     # Airflow run ids contain ':' and '+'; keep file names portable.
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
 
@@ -80,7 +81,7 @@ def write_partition(
     """
     final = partition_dir(raw_dir, source, table, ds)
     final.parent.mkdir(parents=True, exist_ok=True)
-    safe_id = _safe_run_id(run_id)
+    safe_id = safe_run_id(run_id)
     tmp = final.parent / f".tmp-{safe_id}-{final.name}"
     began = time.monotonic()
     shutil.rmtree(tmp, ignore_errors=True)
@@ -125,22 +126,24 @@ def write_partition(
         else (sorted(deleted_keys) if deleted_keys is not None else None),
     )
     (tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2))
-    _fsync_dir(tmp)
-    _swap_in(tmp, final, safe_id)
+    fsync_path(tmp)
+    swap_in(tmp, final, safe_id)
     return manifest
 
 
-def _swap_in(tmp: Path, final: Path, safe_id: str) -> None:
+def swap_in(tmp: Path, final: Path, safe_id: str) -> None:
+    """Replace the partition folder `final` with the finished `tmp` one (readers see old or new)."""
     old = final.parent / f".old-{safe_id}-{final.name}"
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         os.rename(final, old)
     os.rename(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_path(final.parent)
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file, or a directory (its entries, after a rename into it), before relying on it."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -40,6 +40,7 @@ from pathlib import Path
 import duckdb
 
 from governance.access_log import DDL as ACCESS_LOG_DDL
+from ingestion.lake import fsync_path
 from ml.tables import PUBLISHED_DDL as ML_DDL
 from ml.tables import PUBLISHED_TABLES as PUBLISHED_ML_TABLES
 from quality.fingerprint import schema_fingerprint, schema_tables, table_fingerprint
@@ -187,9 +188,9 @@ def _finish(con: duckdb.DuckDBPyConnection, staging: Path, serving_path: Path, p
             )
     con.execute("detach serving_new")
     con.close()
-    _fsync(staging)
+    fsync_path(staging)
     os.replace(staging, serving_path)
-    _fsync(serving_path.parent)
+    fsync_path(serving_path.parent)
 
 
 def publish(
@@ -298,14 +299,6 @@ def publish_health(warehouse_path: Path, serving_path: Path, run_id: str, memory
             staging.unlink(missing_ok=True)
             raise
     return PublishResult(serving_path, tables, current["run_id"], fingerprint)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def publication(serving_path: Path) -> dict | None:

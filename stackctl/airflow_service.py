@@ -85,7 +85,6 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     }
     if cluster.is_cluster():
         env.update(cluster.airflow_overrides(cluster.config()))
-        env["PYTHONPATH"] = os.pathsep.join([str(cluster.LOCAL_SETTINGS_DIR), env["PYTHONPATH"]])
     return {**os.environ, **env}
 
 

@@ -35,8 +35,6 @@ from stackctl import procs
 from stackctl.settings import Settings
 
 MODES = ("embedded", "cluster")
-# airflow_local_settings.py for cluster mode (a Celery compatibility shim; see the file).
-LOCAL_SETTINGS_DIR = Path(__file__).resolve().parent / "airflow_local"
 WORKER_PREFIX = "airflow-worker-"
 
 DEFAULTS = {

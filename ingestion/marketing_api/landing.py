@@ -19,7 +19,7 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from ingestion.lake import MANIFEST, PartitionManifest, _fsync_dir, _safe_run_id, _swap_in, partition_dir
+from ingestion.lake import MANIFEST, PartitionManifest, fsync_path, partition_dir, safe_run_id, swap_in
 from ingestion.marketing_api.client import Page
 from ingestion.marketing_api.drift import DriftReport, observed_schema, observed_schema_hash
 
@@ -33,7 +33,7 @@ class RawPageStage:
     def __init__(self, raw_dir: Path, source: str, endpoint: str, ds: dt.date, run_id: str):
         self.raw_dir, self.source, self.endpoint, self.ds, self.run_id = raw_dir, source, endpoint, ds, run_id
         self.final = partition_dir(raw_dir, source, endpoint, ds)
-        self.safe_id = _safe_run_id(run_id)
+        self.safe_id = safe_run_id(run_id)
         self.tmp = self.final.parent / f".tmp-{self.safe_id}-{self.final.name}"
         self.final.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
@@ -79,8 +79,8 @@ class RawPageStage:
         (self.tmp / MANIFEST).write_text(json.dumps(asdict(manifest), indent=2))
         (self.tmp / PAGES).write_text(json.dumps(self.pages, indent=2))
         (self.tmp / DRIFT_REPORT).write_text(json.dumps(drift.to_dict(), indent=2))
-        _fsync_dir(self.tmp)
-        _swap_in(self.tmp, self.final, self.safe_id)
+        fsync_path(self.tmp)
+        swap_in(self.tmp, self.final, self.safe_id)
         return manifest
 
     def discard(self) -> None:
