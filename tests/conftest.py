@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,32 @@ from stackctl.settings import Settings, get_settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 DAY0 = dt.date(2026, 3, 2)
+# Variables that would point a stack path somewhere else than STACK_DATA_DIR / STACK_VAR_DIR.
+STACK_PATH_VARIABLES = ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH", "SERVING_PATH", "AIRFLOW_HOME")
+
+
+@contextmanager
+def restored_environ() -> Iterator[None]:
+    """Whatever the block does to os.environ is undone after it (monkeypatch is function-scoped,
+    and session fixtures that build a whole shop or start services need the same)."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextmanager
+def stack_environment(root: Path, pii_key: str, **variables: str) -> Iterator[None]:
+    """Every stack path under `root` (data, lake, warehouse, run state) for the block, plus `variables`."""
+    with restored_environ():
+        for name in STACK_PATH_VARIABLES:
+            os.environ.pop(name, None)
+        os.environ.update(
+            {"STACK_DATA_DIR": str(root), "STACK_VAR_DIR": str(root / "var"), "PII_HASH_KEY": pii_key, **variables}
+        )
+        yield
 
 
 @pytest.fixture
@@ -19,7 +47,7 @@ def stack(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """Settings pointing every data path at tmp_path, with generated-style secrets."""
     monkeypatch.setenv("STACK_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("STACK_VAR_DIR", str(tmp_path / "var"))
-    for name in ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH", "SERVING_PATH", "AIRFLOW_HOME"):
+    for name in STACK_PATH_VARIABLES:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PII_HASH_KEY", "test-key-" + os.urandom(4).hex())
     return get_settings()

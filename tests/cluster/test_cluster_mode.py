@@ -19,6 +19,7 @@ import re
 import pytest
 
 from tests.cluster import harness
+from tests.conftest import restored_environ
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -39,27 +40,22 @@ def source_and_reference(tmp_path_factory):
     from stackctl.pipeline import run_range
     from stackctl.settings import get_settings
 
-    saved = dict(os.environ)
     root = tmp_path_factory.mktemp("cluster")
-    os.environ["PII_HASH_KEY"] = "cluster-test-key"
-    app_db = root / "source" / "shop.sqlite"
-    harness.simulate_source(app_db, DAYS[0], DAYS[-1])
-    try:
+    with restored_environ():
+        os.environ["PII_HASH_KEY"] = "cluster-test-key"
+        app_db = root / "source" / "shop.sqlite"
+        harness.simulate_source(app_db, DAYS[0], DAYS[-1])
         harness.use_data_dir(root / "embedded", app_db)
         settings = get_settings()
         run_dbt(settings, "parse", "--quiet", quiet=True)  # the manifest elt_marts is rendered from
         run_range(settings, DAYS[0], DAYS[-1], "embedded-serial", progress=lambda msg: None)
         yield root, app_db, harness.marts_hashes(settings.serving_path)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")
 def cluster_backfill(source_and_reference):
     root, app_db, reference = source_and_reference
-    saved = dict(os.environ)
-    try:
+    with restored_environ():
         harness.use_data_dir(root / "cluster", app_db)
         with harness.ClusterStack(root / "cluster", workers=2, concurrency=1) as stack:
             stack.backfill("shop_daily", DAYS[0], DAYS[-1])
@@ -67,9 +63,6 @@ def cluster_backfill(source_and_reference):
             tis = stack.task_instances("shop_daily")
             worker_logs = stack.worker_logs()
             yield stack, runs, tis, worker_logs, reference
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 def test_backfill_succeeds_through_the_scheduler(cluster_backfill):

@@ -17,6 +17,7 @@ import redis
 from sqlalchemy import create_engine, text
 
 from tests.cluster import harness
+from tests.conftest import restored_environ
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -38,38 +39,36 @@ def superset_cluster(tmp_path_factory):
     write_serving_file(serving)
     metadata = f"postgresql://postgres@127.0.0.1:5432/superset_ct_{tag}"
     cache = f"{harness.REDIS_URL}/{2 + int(tag, 16) % 14}"
-    saved = dict(os.environ)
-    os.environ.update(
-        {
-            "STACK_MODE": "cluster",
-            "SUPERSET_METADATA_URI": metadata,
-            "SUPERSET_CACHE_REDIS_URL": cache,
-            "STACK_DATA_DIR": str(root),
-            "STACK_VAR_DIR": str(root / "var"),
-            "SERVING_PATH": str(serving),
-            "SUPERSET_PORT": str(procs.free_port()),
-            "SUPERSET_ADMIN_USER": "cluster_admin",
-            "SUPERSET_ADMIN_PASSWORD": secrets.token_urlsafe(16),
-            "SUPERSET_SECRET_KEY": secrets.token_urlsafe(32),
-            "SUPERSET_WEB_WORKERS": "1",
-        }
-    )
-    os.environ.pop("SUPERSET_HOME", None)
-    settings = get_settings()
-    try:
-        provision.init_metadata(settings, log=lambda msg: None)
-        provision.start(settings, log=lambda msg: None)
-        provision.import_assets(settings, log=lambda msg: None)
-        client = provision.SupersetClient(provision.base_url(settings), provision.admin_credentials())
-        yield settings, client, metadata, redis.Redis.from_url(cache)
-    finally:
-        provision.stop(settings)
-        cluster.drop_database(metadata)
-        keys = list(redis.Redis.from_url(cache).scan_iter(match="shop_superset_*"))
-        if keys:
-            redis.Redis.from_url(cache).delete(*keys)
-        os.environ.clear()
-        os.environ.update(saved)
+    with restored_environ():
+        os.environ.update(
+            {
+                "STACK_MODE": "cluster",
+                "SUPERSET_METADATA_URI": metadata,
+                "SUPERSET_CACHE_REDIS_URL": cache,
+                "STACK_DATA_DIR": str(root),
+                "STACK_VAR_DIR": str(root / "var"),
+                "SERVING_PATH": str(serving),
+                "SUPERSET_PORT": str(procs.free_port()),
+                "SUPERSET_ADMIN_USER": "cluster_admin",
+                "SUPERSET_ADMIN_PASSWORD": secrets.token_urlsafe(16),
+                "SUPERSET_SECRET_KEY": secrets.token_urlsafe(32),
+                "SUPERSET_WEB_WORKERS": "1",
+            }
+        )
+        os.environ.pop("SUPERSET_HOME", None)
+        settings = get_settings()
+        try:
+            provision.init_metadata(settings, log=lambda msg: None)
+            provision.start(settings, log=lambda msg: None)
+            provision.import_assets(settings, log=lambda msg: None)
+            client = provision.SupersetClient(provision.base_url(settings), provision.admin_credentials())
+            yield settings, client, metadata, redis.Redis.from_url(cache)
+        finally:
+            provision.stop(settings)
+            cluster.drop_database(metadata)
+            keys = list(redis.Redis.from_url(cache).scan_iter(match="shop_superset_*"))
+            if keys:
+                redis.Redis.from_url(cache).delete(*keys)
 
 
 def test_metadata_lives_in_postgresql(superset_cluster):

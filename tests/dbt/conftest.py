@@ -13,7 +13,6 @@ dbt writes its artifacts to a temporary target path (never dbt_project/target, w
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import duckdb
 import pytest
 
 from ingestion.shop_batch import land_day
-from tests.conftest import DAY0
+from tests.conftest import DAY0, stack_environment
 from tests.dbt.fixture_warehouse import (
     days_between,
     dbt_env,
@@ -66,11 +65,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
     from stackctl.settings import get_settings
 
     root = tmp_path_factory.mktemp("dbt-stack")
-    saved = dict(os.environ)
-    os.environ.update({"STACK_DATA_DIR": str(root), "STACK_VAR_DIR": str(root / "var"), "PII_HASH_KEY": PII_KEY})
-    for name in ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH", "SERVING_PATH"):
-        os.environ.pop(name, None)
-    try:
+    with stack_environment(root, PII_KEY):
         settings = get_settings()
         target = root / "dbt-target"
         env = dbt_env(settings.warehouse_path, target, PII_KEY)
@@ -85,9 +80,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
         load_shop(settings, [RERUN_DAY, *later], "daily")
         write_marketing_raw(settings.warehouse_path, DAYS, "marketing", first_day=DAY0)
         second_build = run_dbt(env, "build")
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
     return BuiltWarehouse(
         warehouse_path=settings.warehouse_path,
         app_db_path=Path(settings.app_db_url.removeprefix("sqlite:///")),

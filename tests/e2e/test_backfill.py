@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import time
 
 import duckdb
 import pytest
+
+from tests.conftest import stack_environment
 
 pytestmark = pytest.mark.slow
 
@@ -33,35 +34,27 @@ def running_airflow(tmp_path_factory):
     from stackctl.settings import get_settings
 
     root = tmp_path_factory.mktemp("backfill")
-    saved = dict(os.environ)
-    os.environ.update(
-        {
-            "STACK_DATA_DIR": str(root),
-            "STACK_VAR_DIR": str(root / "var"),
-            "PII_HASH_KEY": "backfill-key",
-            "AIRFLOW_ADMIN_USER": "bf_admin",
-            "AIRFLOW_ADMIN_PASSWORD": "bf-password",
-            "AIRFLOW_API_SECRET": "bf-secret",
-            "AIRFLOW_PORT": str(procs.free_port()),
-        }
-    )
-    for name in ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH", "SERVING_PATH", "AIRFLOW_HOME"):
-        os.environ.pop(name, None)
-    settings = get_settings()
-    # The source already holds the backfill window; each day's rows stay as written that day
-    # because the window's days are extracted in order before later days would change them.
-    simulate(settings.app_db_url, DAY0, HISTORY[-1], progress=False)
-    run_dbt(settings, "parse", "--quiet", quiet=True)
-    run_range(settings, HISTORY[0], HISTORY[-1], "bf-history", progress=lambda msg: None)
-    simulate(settings.app_db_url, DAY0, BACKFILL[-1], progress=False)
-    airflow_service.init(settings, log=lambda msg: None)
-    try:
-        url = airflow_service.start(settings, log=lambda msg: None)
-        yield settings, airflow_service.airflow_env(settings), airflow_service.AirflowApi(url)
-    finally:
-        airflow_service.stop(settings)
-        os.environ.clear()
-        os.environ.update(saved)
+    with stack_environment(
+        root,
+        "backfill-key",
+        AIRFLOW_ADMIN_USER="bf_admin",
+        AIRFLOW_ADMIN_PASSWORD="bf-password",
+        AIRFLOW_API_SECRET="bf-secret",
+        AIRFLOW_PORT=str(procs.free_port()),
+    ):
+        settings = get_settings()
+        # The source already holds the backfill window; each day's rows stay as written that day
+        # because the window's days are extracted in order before later days would change them.
+        simulate(settings.app_db_url, DAY0, HISTORY[-1], progress=False)
+        run_dbt(settings, "parse", "--quiet", quiet=True)
+        run_range(settings, HISTORY[0], HISTORY[-1], "bf-history", progress=lambda msg: None)
+        simulate(settings.app_db_url, DAY0, BACKFILL[-1], progress=False)
+        airflow_service.init(settings, log=lambda msg: None)
+        try:
+            url = airflow_service.start(settings, log=lambda msg: None)
+            yield settings, airflow_service.airflow_env(settings), airflow_service.AirflowApi(url)
+        finally:
+            airflow_service.stop(settings)
 
 
 def test_backfill_runs_each_day_and_publishes_the_range(running_airflow):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from tests.conftest import DAY0
+from tests.conftest import DAY0, stack_environment
 
 pytestmark = pytest.mark.slow
 
@@ -80,37 +79,27 @@ def stack_env(tmp_path_factory):
     from stackctl.settings import get_settings
 
     root = tmp_path_factory.mktemp("stack")
-    saved = dict(os.environ)
-    os.environ.update(
-        {
-            "STACK_DATA_DIR": str(root),
-            "STACK_VAR_DIR": str(root / "var"),
-            "PII_HASH_KEY": "e2e-key",
-            "AIRFLOW_ADMIN_USER": "e2e_admin",
-            "AIRFLOW_ADMIN_PASSWORD": "e2e-password",
-            "AIRFLOW_API_SECRET": "e2e-secret",
-        }
-    )
-    for name in ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH", "SERVING_PATH", "AIRFLOW_HOME"):
-        os.environ.pop(name, None)
-    settings = get_settings()
-    # Each day is extracted after it ends, before later days change its rows (as in production).
-    simulate(settings.app_db_url, DAY0, HEADLESS[-1], progress=False)
-    run_dbt(settings, "parse", "--quiet", quiet=True)
-    run_range(settings, HEADLESS[0], HEADLESS[-1], "e2e-history", progress=lambda msg: None)
-    env = airflow_env(settings)
-    env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
-    # `dags test` runs one task at a time, and a watcher sensor that happens to start before
-    # the dbt run would wait for it forever: here each model runs as its own dbt task. The
-    # watcher mode (the default) is exercised under a real scheduler in test_backfill.py.
-    env["DBT_EXECUTION_MODE"] = "local"
-    airflow(env, "db", "migrate")
-    airflow(env, "pools", "set", "duckdb_warehouse", "1", "warehouse writer")
-    try:
+    with stack_environment(
+        root,
+        "e2e-key",
+        AIRFLOW_ADMIN_USER="e2e_admin",
+        AIRFLOW_ADMIN_PASSWORD="e2e-password",
+        AIRFLOW_API_SECRET="e2e-secret",
+    ):
+        settings = get_settings()
+        # Each day is extracted after it ends, before later days change its rows (as in production).
+        simulate(settings.app_db_url, DAY0, HEADLESS[-1], progress=False)
+        run_dbt(settings, "parse", "--quiet", quiet=True)
+        run_range(settings, HEADLESS[0], HEADLESS[-1], "e2e-history", progress=lambda msg: None)
+        env = airflow_env(settings)
+        env["AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION"] = "False"
+        # `dags test` runs one task at a time, and a watcher sensor that happens to start before
+        # the dbt run would wait for it forever: here each model runs as its own dbt task. The
+        # watcher mode (the default) is exercised under a real scheduler in test_backfill.py.
+        env["DBT_EXECUTION_MODE"] = "local"
+        airflow(env, "db", "migrate")
+        airflow(env, "pools", "set", "duckdb_warehouse", "1", "warehouse writer")
         yield settings, env
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
 
 
 @pytest.fixture(scope="module")

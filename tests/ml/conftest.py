@@ -10,7 +10,6 @@ Each stage's warehouse is kept as a file; a test copies the one it needs into it
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ import pytest
 
 from ingestion.shop_batch import land_day
 from stackctl.settings import Settings
-from tests.conftest import DAY0
+from tests.conftest import DAY0, stack_environment
 from tests.dbt.fixture_warehouse import days_between, dbt_env, load_shop, run_dbt
 
 SCALE = 0.7
@@ -47,11 +46,7 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
     from stackctl.settings import get_settings
 
     root = tmp_path_factory.mktemp("ml-shop")
-    saved = dict(os.environ)
-    os.environ.update({"STACK_DATA_DIR": str(root), "STACK_VAR_DIR": str(root / "var"), "PII_HASH_KEY": PII_KEY})
-    for name in ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH", "SERVING_PATH"):
-        os.environ.pop(name, None)
-    try:
+    with stack_environment(root, PII_KEY):
         settings = get_settings()
         env = dbt_env(settings.warehouse_path, root / "dbt-target", PII_KEY)
         select = ["--select", "+fct_customer_churn_features", "--indirect-selection", "cautious"]
@@ -65,9 +60,6 @@ def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
             build = run_dbt(env, "build" if stage == "late" else "run", *select)
             stages[stage] = root / f"{stage}.duckdb"
             shutil.copyfile(settings.warehouse_path, stages[stage])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
     return Shop(stages["early"], stages["late"], build.stdout, env)
 
 
