@@ -69,6 +69,7 @@ class ServerConfig:
     error_rate: float = 0.0  # probability of a 500/502/503
     slow_rate: float = 0.0  # probability that a response waits `slow_seconds` first
     slow_seconds: float = 0.0
+    latency_seconds: float = 0.0  # every answer waits this long: the round trip to a remote SaaS API
     drop_rate: float = 0.0  # probability of closing the connection without answering
     drift: str | None = None  # one of DRIFT_MODES
     drift_endpoints: tuple[str, ...] = ("spend",)
@@ -216,7 +217,8 @@ class _Handler(BaseHTTPRequestHandler):
                     arrived, parts.path, params, ok, status, fault, hashlib.sha256(body).hexdigest(), len(body)
                 )
             )
-            self._send(status, body, headers or {}, delay=cfg.slow_seconds if fault == "slow" else 0.0)
+            delay = cfg.latency_seconds + (cfg.slow_seconds if fault == "slow" else 0.0)
+            self._send(status, body, headers or {}, delay=delay)
 
         if parts.path == "/healthz":
             return done(200, {"status": "ok"})
@@ -271,7 +273,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: bytes, headers: dict[str, str], delay: float) -> None:
         if delay:
-            time.sleep(delay)  # a slow upstream: the client's read timeout should fire first
+            time.sleep(delay)  # a remote or slow upstream (a slow one: the client's read timeout should fire)
         try:
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -304,6 +306,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--error-rate", type=float, default=0.0, help="probability of a 5xx")
     parser.add_argument("--slow-rate", type=float, default=0.0, help="probability of a slow response")
     parser.add_argument("--slow-seconds", type=float, default=0.0)
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=float(os.environ.get("MARKETING_API_LATENCY_SECONDS", "0")),
+        help="seconds every answer waits, like a remote API's round trip (default $MARKETING_API_LATENCY_SECONDS or 0)",
+    )
     parser.add_argument("--drop-rate", type=float, default=0.0, help="probability of a dropped connection")
     parser.add_argument("--drift", choices=DRIFT_MODES, default=None)
     parser.add_argument("--drift-endpoint", choices=("spend", "fx", "all"), default="spend")
@@ -319,6 +327,7 @@ def main(argv: list[str] | None = None) -> None:
             error_rate=args.error_rate,
             slow_rate=args.slow_rate,
             slow_seconds=args.slow_seconds,
+            latency_seconds=args.latency,
             drop_rate=args.drop_rate,
             drift=args.drift,
             drift_endpoints=("spend", "fx") if args.drift_endpoint == "all" else (args.drift_endpoint,),

@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -187,6 +188,21 @@ def test_5xx_timeouts_and_dropped_connections_are_retried_to_the_same_result(sta
     assert {t: typed_rows(stack, t, DAY) for t in expected_tables} == expected_tables
     assert [p.read_bytes() for p in page_files(stack.lake_raw_dir, SOURCE, "spend", DAY)] == expected_pages
     assert not hidden_folders(stack)
+
+
+def test_a_remote_apis_latency_delays_every_answer_and_changes_no_row(stack, start_api):
+    # The stand-in can answer like an API across the internet (MARKETING_API_LATENCY_SECONDS), the
+    # setting under which parallel backfills pay off (tests/cluster/backfill_speedup.py --api-latency).
+    clean = start_api(page_size=2)
+    land_day(stack, DAY, "clean", client_config(clean))
+    expected = {t: typed_rows(stack, t, DAY) for t in ("marketing_spend", "exchange_rates")}
+
+    remote = start_api(page_size=2, latency_seconds=0.2)
+    began = time.monotonic()
+    land_day(stack, DAY, "remote", client_config(remote))
+    answered = [r for r in remote.requests if r.status == 200]
+    assert len(answered) > 2 and time.monotonic() - began >= 0.2 * len(answered)
+    assert {t: typed_rows(stack, t, DAY) for t in expected} == expected
 
 
 def test_429_waits_for_retry_after(stack, start_api):
