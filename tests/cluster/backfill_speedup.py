@@ -1,6 +1,6 @@
 """Measure a backfill in cluster mode: serial (1 worker, 1 slot) vs parallel (2 workers x 2 slots).
 
-    .venv/pipeline/bin/python -m tests.cluster.backfill_speedup --days 30
+    .venv/pipeline/bin/python -m tests.cluster.backfill_speedup --days 30 [--api-latency 1.0]
 
 Both configurations backfill `shop_daily` and `marketing_api_daily` over the same days from the
 same simulated source (own PostgreSQL database, Redis queue and temporary folder each), through
@@ -8,6 +8,10 @@ the scheduler and Celery workers. Then each builds its marts (dbt build, gate 2,
 script checks that both equal, table by table, the embedded pipeline run serially headless.
 Prints the wall time of each backfill and the speed-up; the README quotes the result. Not a test:
 it takes tens of minutes; `test_cluster_mode.py` checks the same properties on three days.
+
+`--api-latency S` makes the marketing API stand-in answer every request after S seconds, like an
+API across the internet: the wait that parallel workers overlap, where the CPU-bound steps of a
+2-core machine cannot go faster with more processes.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import time
 from pathlib import Path
 
 from tests.cluster import harness
+from tests.conftest import restored_environ
 
 DAGS = ("shop_daily", "marketing_api_daily")
 
@@ -61,8 +66,7 @@ def reference(root: Path, app_db: Path, days: list[dt.date]) -> dict[str, str]:
 
 def backfill(root: Path, app_db: Path, days: list[dt.date], workers: int, concurrency: int, runs: int):
     label = root.name
-    saved = dict(os.environ)
-    try:
+    with restored_environ():
         harness.use_data_dir(root, app_db)
         from stackctl.settings import get_settings
 
@@ -88,9 +92,6 @@ def backfill(root: Path, app_db: Path, days: list[dt.date], workers: int, concur
                 hashes = harness.marts_hashes(stack.settings.serving_path)
             finally:
                 _stop_fake_api(stack.settings)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
     return seconds, states, hosts, hashes
 
 
@@ -98,18 +99,14 @@ def compare(root: Path, labels: list[str]) -> str:
     """Rebuild the marts of each stack under `root` back to back; compare raw tables and marts."""
     from stackctl.settings import get_settings
 
-    saved = dict(os.environ)
     raw, marts = {}, {}
-    try:
+    with restored_environ():
         for label in labels:
             os.environ.update({"STACK_DATA_DIR": str(root / label), "STACK_VAR_DIR": str(root / label / "var")})
             settings = get_settings()
             raw[label] = harness.raw_hashes(settings.warehouse_path)
             harness.build_marts_headless(settings, f"compare-{label}")
             marts[label] = harness.marts_hashes(settings.serving_path)
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
     first = labels[0]
     lines = []
     for label in labels[1:]:
@@ -127,6 +124,7 @@ def compare(root: Path, labels: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--api-latency", type=float, default=0.0, help="seconds each marketing API answer waits")
     parser.add_argument("--compare-only", type=Path, help="a finished run's folder: rebuild and compare only")
     args = parser.parse_args(argv)
     if args.compare_only:
@@ -139,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("PII_HASH_KEY", "speedup-key")
     os.environ.setdefault("MARKETING_API_TOKEN", secrets.token_urlsafe(16))
+    os.environ["MARKETING_API_LATENCY_SECONDS"] = str(args.api_latency)  # read by the stand-in's server
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     days = [yesterday - dt.timedelta(days=n) for n in range(args.days - 1, -1, -1)]
     root = Path(tempfile.mkdtemp(prefix="backfill-speedup-"))
@@ -160,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             diff = sorted(t for t in set(expected) | set(hashes) if expected.get(t) != hashes.get(t))
             print(f"  differing marts: {diff}", flush=True)
     print(
-        f"speed-up parallel vs serial: {results['serial'] / results['parallel']:.2f}x (machine: {os.cpu_count()} cores)"
+        f"speed-up parallel vs serial: {results['serial'] / results['parallel']:.2f}x "
+        f"(machine: {os.cpu_count()} cores; API latency {args.api_latency}s per request)"
     )
     return 0
 
