@@ -70,7 +70,7 @@ lock: $(UV) ## re-resolve requirements/*.in into the lock files
 	$(UV) pip compile --quiet --no-build --python-version 3.11 requirements/pipeline.in -o requirements/pipeline.lock.txt
 	$(UV) pip compile --quiet --python-version 3.11 requirements/superset.in -o requirements/superset.lock.txt
 
-simulate: install ## generate/extend the shop's app DB (DEMO_DAYS, SIM_SCALE, SIM_SEED)
+simulate: install ## generate/extend the shop's app DB (DEMO_DAYS, SIM_SCALE, SIM_SEED, SIM_DRIFT_FROM)
 	$(STACKCTL) simulate
 
 pipeline: install ## run the pipeline headless: make pipeline FROM=2026-01-01 TO=2026-01-31

@@ -53,13 +53,28 @@ def _simulation_window(url: str, days: int, end: dt.date) -> tuple[dt.date, int,
     return end - dt.timedelta(days=days - 1), seed, scale
 
 
+def _drift_from(url: str) -> dt.date | None:
+    """SIM_DRIFT_FROM (a date) if set, else the drift the app DB was simulated with (none for a new one)."""
+    from ingestion.simulator.run import stored_drift_from
+
+    value = os.environ.get("SIM_DRIFT_FROM", "").strip()
+    if not value:
+        return stored_drift_from(url)
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(f"SIM_DRIFT_FROM={value!r} is not a date (YYYY-MM-DD)") from None
+
+
 def cmd_simulate(args: argparse.Namespace) -> None:
     from ingestion.simulator.run import simulate
 
     settings = get_settings()
     end = dt.date.fromisoformat(args.end) if args.end else _yesterday()
     start, seed, scale = _simulation_window(settings.app_db_url, args.days, end)
-    totals = simulate(settings.app_db_url, start, end, seed=seed, scale=scale)
+    totals = simulate(
+        settings.app_db_url, start, end, seed=seed, scale=scale, drift_from=_drift_from(settings.app_db_url)
+    )
     print(
         f"app DB {settings.app_db_url}: shop simulated {start}..{end}; written now: {totals or 'nothing (up to date)'}"
     )

@@ -11,9 +11,9 @@ import datetime as dt
 import sys
 import time
 
-from sqlalchemy import Column, Connection, Date, Float, Integer, MetaData, String, Table, select
+from sqlalchemy import Column, Connection, Date, Float, Integer, MetaData, String, Table, inspect, select
 
-from ingestion.app_db.connection import connect
+from ingestion.app_db.connection import AppDbError, connect
 from ingestion.app_db.schema import metadata
 from ingestion.simulator.generate import DayWriter
 
@@ -59,14 +59,21 @@ def simulate(
     `browse_sample`: the share of sessions without a purchase that are written (1 = all of them;
     lower it for very large scales, see `generate.py`). `drift_from`: inject drift (channel mix,
     basket size) from this day on, for the model-drift monitor; None (the default) never does.
+    Drift can be switched on later for days not written yet (the days already written are the
+    same either way); any other change of settings needs a new database.
     """
     engine = connect(url, create=True)
     metadata.create_all(engine)
     _state_md.create_all(engine)
-    options = {"browse_sample": browse_sample, "drift_from": float(drift_from.toordinal()) if drift_from else 0.0}
     with engine.begin() as conn:
         state = conn.execute(select(simulator_state)).mappings().first()
         stored = {**DEFAULT_OPTIONS, **dict(conn.execute(select(simulator_options)).all())}
+        drift_ordinal = float(drift_from.toordinal()) if drift_from else 0.0
+        options = {"browse_sample": browse_sample, "drift_from": drift_ordinal}
+        if state and _drift_switched_on_for_unwritten_days(stored, options, state["last_day"]):
+            conn.execute(simulator_options.delete().where(simulator_options.c.name == "drift_from"))
+            conn.execute(simulator_options.insert().values(name="drift_from", value=drift_ordinal))
+            stored = options
     if state:
         if state["seed"] != seed or state["scale"] != scale or state["start_date"] != start or stored != options:
             raise SimulatorError(
@@ -112,6 +119,32 @@ def simulate(
         print(file=sys.stderr)
     engine.dispose()
     return totals
+
+
+def stored_drift_from(url: str) -> dt.date | None:
+    """The drift day an existing app DB was simulated with (None: no drift, or no database yet)."""
+    try:
+        engine = connect(url)
+    except AppDbError:  # no database yet (or unreachable: simulate() says so)
+        return None
+    try:
+        with engine.connect() as conn:
+            if not inspect(engine).has_table(simulator_options.name):
+                return None
+            value = conn.execute(
+                select(simulator_options.c.value).where(simulator_options.c.name == "drift_from")
+            ).scalar()
+    finally:
+        engine.dispose()
+    return dt.date.fromordinal(int(value)) if value else None
+
+
+def _drift_switched_on_for_unwritten_days(stored: dict, options: dict, last_day: dt.date) -> bool:
+    """True when only drift_from changes, from never to a day after everything written so far."""
+    others_equal = {k: v for k, v in stored.items() if k != "drift_from"} == {
+        k: v for k, v in options.items() if k != "drift_from"
+    }
+    return others_equal and stored["drift_from"] == 0.0 and options["drift_from"] > float(last_day.toordinal())
 
 
 def _describe(options: dict[str, float]) -> str:

@@ -83,3 +83,28 @@ def test_treatment_converts_better_over_a_month(tmp_path):
             ).fetchall()
         )
     assert rate["treatment"] > rate["control"] * 1.05
+
+
+def test_drift_can_be_switched_on_for_days_not_yet_written(tmp_path):
+    """`SIM_DRIFT_FROM=<day> make simulate` on a running demo: later days drift, written ones stay."""
+    from ingestion.simulator.run import stored_drift_from
+
+    drift_day = DAY0 + dt.timedelta(days=3)
+    end = DAY0 + dt.timedelta(days=5)
+    from_start, later = f"sqlite:///{tmp_path}/a.sqlite", f"sqlite:///{tmp_path}/b.sqlite"
+    simulate(from_start, DAY0, end, seed=1, drift_from=drift_day, progress=False)
+    simulate(later, DAY0, drift_day - dt.timedelta(days=1), seed=1, progress=False)
+    with pytest.raises(SimulatorError, match="drift_from"):  # already written: no rewriting history
+        simulate(later, DAY0, end, seed=1, drift_from=drift_day - dt.timedelta(days=1), progress=False)
+    simulate(later, DAY0, end, seed=1, drift_from=drift_day, progress=False)
+    assert stored_drift_from(later) == stored_drift_from(from_start) == drift_day
+    assert stored_drift_from(f"sqlite:///{tmp_path}/none.sqlite") is None
+
+    def content(url: str) -> list:
+        with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
+            return [
+                con.execute(f"select * from {table} order by 1").fetchall()
+                for table in ("customers", "orders", "order_items", "returns")
+            ]
+
+    assert content(later) == content(from_start)
