@@ -1,6 +1,8 @@
--- Grain: one row per customer per as-of date. Features for as-of date D use only events with a
--- timestamp before D 00:00 UTC (orders, order lines, returns, web sessions), so a model trained on
--- them never sees the future. As-of dates: every Monday once the shop has `churn_min_history_days`
+-- Grain: one row per active customer per as-of date: customers with an order in the
+-- `churn_active_days` days before D (a customer gone longer has churned already; keeping them
+-- would make every snapshot grow with the whole history). Features for as-of date D use only
+-- events with a timestamp before D 00:00 UTC (orders, order lines, returns, web sessions), so a
+-- model trained on them never sees the future. As-of dates: every Monday once the shop has `churn_min_history_days`
 -- of orders, plus the day after the last order day (the snapshot the live model scores).
 -- Label: churned = no order in [D, D + churn_label_days); null until that window has been observed
 -- completely (D + churn_label_days <= the day after the last order day).
@@ -108,6 +110,15 @@ session_days as (
     group by customer_id, cast(started_at as date)
 ),
 
+customer_order_span as (
+    select
+        customer_id,
+        min(event_date) as first_order_date,
+        max(event_date) as last_order_date
+    from order_days
+    group by customer_id
+),
+
 bounds as (
     select
         min(ordered_date) as first_order_date,
@@ -148,7 +159,13 @@ snapshots as (
         customers.country_code,
         customers.signed_up_at
     from as_of_dates
-    inner join customers on as_of_dates.as_of_date > customers.signed_up_at
+    inner join customer_order_span
+        on
+            as_of_dates.as_of_date > customer_order_span.first_order_date
+            -- the last day a customer can still be active; the exact test follows the windows
+            and as_of_dates.as_of_date
+            <= customer_order_span.last_order_date + interval {{ var('churn_active_days') }} day
+    inner join customers on customer_order_span.customer_id = customers.customer_id
 ),
 
 -- One timeline per customer: a row per snapshot and a row per day with an event. Snapshot rows
@@ -246,62 +263,67 @@ windowed as (
     qualify is_snapshot
 ),
 
+active as (
+    select * from windowed
+    where last_ordered_at >= as_of_date - interval {{ var('churn_active_days') }} day
+),
+
 final as (
     select
-        windowed.as_of_date,
-        windowed.customer_id,
-        windowed.is_latest,
-        windowed.has_complete_label,
-        windowed.country_code,
+        active.as_of_date,
+        active.customer_id,
+        active.is_latest,
+        active.has_complete_label,
+        active.country_code,
         -- the channel of most orders before D, ties by name (marketplace, mobile, web); none without orders
         case
-            when coalesce(windowed.orders_total, 0) = 0 then 'none'
+            when coalesce(active.orders_total, 0) = 0 then 'none'
             when
-                windowed.marketplace_orders >= windowed.mobile_orders
-                and windowed.marketplace_orders >= windowed.web_orders
+                active.marketplace_orders >= active.mobile_orders
+                and active.marketplace_orders >= active.web_orders
                 then 'marketplace'
-            when windowed.mobile_orders >= windowed.web_orders then 'mobile'
+            when active.mobile_orders >= active.web_orders then 'mobile'
             else 'web'
         end as main_channel,
-        coalesce(windowed.experiment_variant, 'none') as experiment_variant,
-        date_diff('day', cast(windowed.signed_up_at as date), windowed.as_of_date) as tenure_days,
+        coalesce(active.experiment_variant, 'none') as experiment_variant,
+        date_diff('day', cast(active.signed_up_at as date), active.as_of_date) as tenure_days,
         date_diff(
-            'day', cast(coalesce(windowed.last_ordered_at, windowed.signed_up_at) as date), windowed.as_of_date
+            'day', cast(coalesce(active.last_ordered_at, active.signed_up_at) as date), active.as_of_date
         ) as days_since_last_order,
-        cast(coalesce(windowed.orders_total, 0) as bigint) as orders_total,
-        cast(coalesce(windowed.orders_30d, 0) as bigint) as orders_30d,
-        cast(coalesce(windowed.orders_90d, 0) as bigint) as orders_90d,
-        cast(round(coalesce(windowed.revenue_eur_total, 0), 2) as double) as revenue_eur_total,
-        cast(round(coalesce(windowed.revenue_eur_90d, 0), 2) as double) as revenue_eur_90d,
+        cast(coalesce(active.orders_total, 0) as bigint) as orders_total,
+        cast(coalesce(active.orders_30d, 0) as bigint) as orders_30d,
+        cast(coalesce(active.orders_90d, 0) as bigint) as orders_90d,
+        cast(round(coalesce(active.revenue_eur_total, 0), 2) as double) as revenue_eur_total,
+        cast(round(coalesce(active.revenue_eur_90d, 0), 2) as double) as revenue_eur_90d,
         cast(
-            round(coalesce(windowed.revenue_eur_total / windowed.orders_total, 0), 2) as double
+            round(coalesce(active.revenue_eur_total / active.orders_total, 0), 2) as double
         ) as average_order_value_eur,
-        cast(coalesce(windowed.units_total / windowed.orders_total, 0) as double) as units_per_order,
-        cast(coalesce(windowed.marketplace_orders / windowed.orders_total, 0) as double) as marketplace_order_share,
+        cast(coalesce(active.units_total / active.orders_total, 0) as double) as units_per_order,
+        cast(coalesce(active.marketplace_orders / active.orders_total, 0) as double) as marketplace_order_share,
         -- the same over the last 30 days: null without a recent order (the current mix, for drift)
-        cast(windowed.units_30d / nullif(windowed.orders_30d, 0) as double) as units_per_order_30d,
+        cast(active.units_30d / nullif(active.orders_30d, 0) as double) as units_per_order_30d,
         cast(
-            round(windowed.revenue_eur_30d / nullif(windowed.orders_30d, 0), 2) as double
+            round(active.revenue_eur_30d / nullif(active.orders_30d, 0), 2) as double
         ) as average_order_value_eur_30d,
         cast(
-            coalesce(windowed.marketplace_orders_30d, 0) / nullif(windowed.orders_30d, 0) as double
+            coalesce(active.marketplace_orders_30d, 0) / nullif(active.orders_30d, 0) as double
         ) as marketplace_order_share_30d,
-        cast(coalesce(windowed.returns_90d, 0) as bigint) as returns_90d,
+        cast(coalesce(active.returns_90d, 0) as bigint) as returns_90d,
         cast(
-            coalesce(windowed.returned_units_total / nullif(windowed.units_total, 0), 0) as double
+            coalesce(active.returned_units_total / nullif(active.units_total, 0), 0) as double
         ) as returns_rate,
-        cast(coalesce(windowed.sessions_total, 0) as bigint) as sessions_total,
-        cast(coalesce(windowed.sessions_30d, 0) as bigint) as sessions_30d,
+        cast(coalesce(active.sessions_total, 0) as bigint) as sessions_total,
+        cast(coalesce(active.sessions_30d, 0) as bigint) as sessions_30d,
         date_diff(
             'day',
-            cast(coalesce(windowed.last_session_at, windowed.signed_up_at) as date),
-            windowed.as_of_date
+            cast(coalesce(active.last_session_at, active.signed_up_at) as date),
+            active.as_of_date
         ) as days_since_last_session,
         case
-            when not windowed.has_complete_label then null
-            else coalesce(windowed.orders_in_label_window, 0) = 0
+            when not active.has_complete_label then null
+            else coalesce(active.orders_in_label_window, 0) = 0
         end as is_churned
-    from windowed
+    from active
 )
 
 select * from final
