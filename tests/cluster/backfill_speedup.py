@@ -64,10 +64,14 @@ def reference(root: Path, app_db: Path, days: list[dt.date]) -> dict[str, str]:
     return harness.marts_hashes(settings.serving_path)
 
 
-def backfill(root: Path, app_db: Path, days: list[dt.date], workers: int, concurrency: int, runs: int):
+def backfill(
+    root: Path, app_db: Path, days: list[dt.date], workers: int, concurrency: int, runs: int, api_latency: float
+):
     label = root.name
     with restored_environ():
         harness.use_data_dir(root, app_db)
+        # read by the stand-in's server; the reference run (data only) does without the wait
+        os.environ["MARKETING_API_LATENCY_SECONDS"] = str(api_latency)
         from stackctl.settings import get_settings
 
         # Before Airflow starts: its workers pass MARKETING_API_URL on to the tasks.
@@ -137,7 +141,6 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     os.environ.setdefault("PII_HASH_KEY", "speedup-key")
     os.environ.setdefault("MARKETING_API_TOKEN", secrets.token_urlsafe(16))
-    os.environ["MARKETING_API_LATENCY_SECONDS"] = str(args.api_latency)  # read by the stand-in's server
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     days = [yesterday - dt.timedelta(days=n) for n in range(args.days - 1, -1, -1)]
     root = Path(tempfile.mkdtemp(prefix="backfill-speedup-"))
@@ -146,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     expected = reference(root, app_db, days)
     results = {}
     for label, workers, concurrency, runs in (("serial", 1, 1, 1), ("parallel", 2, 2, 10)):
-        seconds, states, hosts, hashes = backfill(root / label, app_db, days, workers, concurrency, runs)
+        seconds, states, hosts, hashes = backfill(
+            root / label, app_db, days, workers, concurrency, runs, args.api_latency
+        )
         results[label] = seconds
         same = hashes == expected
         print(
