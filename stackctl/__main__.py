@@ -32,34 +32,24 @@ def cmd_env(args: argparse.Namespace) -> None:
 
 def _simulation_window(url: str, days: int, end: dt.date) -> tuple[dt.date, int, float]:
     """The simulator's start/seed/scale: those already used by the app DB, else the defaults."""
-    from sqlalchemy import create_engine, inspect, select
-    from sqlalchemy.engine import make_url
+    from ingestion.simulator.run import stored_settings
 
-    from ingestion.simulator.run import simulator_state
-
+    stored = stored_settings(url)
+    if stored:
+        return stored["start_date"], stored["seed"], stored["scale"]
     seed = int(os.environ.get("SIM_SEED", "42"))
     scale = float(os.environ.get("SIM_SCALE", "1"))
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or (parsed.database and os.path.exists(parsed.database)):
-        engine = create_engine(url)
-        try:
-            if "_simulator_state" in inspect(engine).get_table_names():
-                with engine.connect() as conn:
-                    state = conn.execute(select(simulator_state)).mappings().first()
-                if state:
-                    return state["start_date"], state["seed"], state["scale"]
-        finally:
-            engine.dispose()
     return end - dt.timedelta(days=days - 1), seed, scale
 
 
 def _drift_from(url: str) -> dt.date | None:
     """SIM_DRIFT_FROM (a date) if set, else the drift the app DB was simulated with (none for a new one)."""
-    from ingestion.simulator.run import stored_drift_from
+    from ingestion.simulator.run import stored_settings
 
     value = os.environ.get("SIM_DRIFT_FROM", "").strip()
     if not value:
-        return stored_drift_from(url)
+        stored = stored_settings(url)
+        return stored["drift_from"] if stored else None
     try:
         return dt.date.fromisoformat(value)
     except ValueError:

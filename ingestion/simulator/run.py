@@ -121,22 +121,34 @@ def simulate(
     return totals
 
 
-def stored_drift_from(url: str) -> dt.date | None:
-    """The drift day an existing app DB was simulated with (None: no drift, or no database yet)."""
+def stored_settings(url: str) -> dict | None:
+    """What an app DB was simulated with: start_date, seed, scale, browse_sample and drift_from (a
+    date or None). None when there is no simulated database yet (or it is unreachable: simulate()
+    says so)."""
     try:
         engine = connect(url)
-    except AppDbError:  # no database yet (or unreachable: simulate() says so)
+    except AppDbError:
         return None
     try:
+        if not inspect(engine).has_table(simulator_state.name):
+            return None
         with engine.connect() as conn:
-            if not inspect(engine).has_table(simulator_options.name):
-                return None
-            value = conn.execute(
-                select(simulator_options.c.value).where(simulator_options.c.name == "drift_from")
-            ).scalar()
+            state = conn.execute(select(simulator_state)).mappings().first()
+            options = dict(DEFAULT_OPTIONS)
+            if inspect(engine).has_table(simulator_options.name):
+                options.update(dict(conn.execute(select(simulator_options)).all()))
     finally:
         engine.dispose()
-    return dt.date.fromordinal(int(value)) if value else None
+    if state is None:
+        return None
+    drift = options["drift_from"]
+    return {
+        "start_date": state["start_date"],
+        "seed": state["seed"],
+        "scale": state["scale"],
+        "browse_sample": options["browse_sample"],
+        "drift_from": dt.date.fromordinal(int(drift)) if drift else None,
+    }
 
 
 def _drift_switched_on_for_unwritten_days(stored: dict, options: dict, last_day: dt.date) -> bool:

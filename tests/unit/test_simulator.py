@@ -87,7 +87,7 @@ def test_treatment_converts_better_over_a_month(tmp_path):
 
 def test_drift_can_be_switched_on_for_days_not_yet_written(tmp_path):
     """`SIM_DRIFT_FROM=<day> make simulate` on a running demo: later days drift, written ones stay."""
-    from ingestion.simulator.run import stored_drift_from
+    from ingestion.simulator.run import stored_settings
 
     drift_day = DAY0 + dt.timedelta(days=3)
     end = DAY0 + dt.timedelta(days=5)
@@ -97,8 +97,8 @@ def test_drift_can_be_switched_on_for_days_not_yet_written(tmp_path):
     with pytest.raises(SimulatorError, match="drift_from"):  # already written: no rewriting history
         simulate(later, DAY0, end, seed=1, drift_from=drift_day - dt.timedelta(days=1), progress=False)
     simulate(later, DAY0, end, seed=1, drift_from=drift_day, progress=False)
-    assert stored_drift_from(later) == stored_drift_from(from_start) == drift_day
-    assert stored_drift_from(f"sqlite:///{tmp_path}/none.sqlite") is None
+    assert stored_settings(later)["drift_from"] == stored_settings(from_start)["drift_from"] == drift_day
+    assert stored_settings(f"sqlite:///{tmp_path}/none.sqlite") is None
 
     def content(url: str) -> list:
         with sqlite3.connect(url.removeprefix("sqlite:///")) as con:
