@@ -41,7 +41,8 @@ class PartitionManifest:
     watermark: str | None
     landed_at: str
     seconds: float | None = None  # time to extract and write the partition
-    max_key: int | None = None  # highest key landed (the next run's watermark for insert-only tables)
+    max_key: int | None = None  # highest key landed
+    key_ceiling: int | None = None  # insert-only tables: the source's highest key when the extract began
     deleted_keys: list | None = None  # snapshot tables: keys present in the previous snapshot, gone now
 
 
@@ -72,12 +73,14 @@ def write_partition(
     key_column: str | None = None,
     previous_keys: set | None = None,
     deleted_keys: list | None = None,
+    key_ceiling: int | None = None,
 ) -> PartitionManifest:
     """Stream `batches` into a new partition and swap it in atomically.
 
     With `key_column`, the manifest records the highest key; with `previous_keys` as well (the
     keys of the previous snapshot), it records which of them are gone: hard deletes. A table that
     is not a snapshot passes the deletes found otherwise (`deleted_keys`, a key-set diff).
+    `key_ceiling` is recorded as given (the next day's extract of an insert-only table starts there).
     """
     final = partition_dir(raw_dir, source, table, ds)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +124,7 @@ def write_partition(
         landed_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - began, 3),
         max_key=max_key,
+        key_ceiling=key_ceiling,
         deleted_keys=sorted(previous_keys - keys)
         if keys is not None and previous_keys is not None
         else (sorted(deleted_keys) if deleted_keys is not None else None),

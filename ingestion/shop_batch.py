@@ -16,7 +16,7 @@ from dataclasses import asdict
 from ingestion.app_db.connection import connect, require_tables
 from ingestion.app_db.contract import CONTRACTS, SOURCE_NAME
 from ingestion.app_db.deletes import deleted_keys
-from ingestion.app_db.extract import extract_day, source_count
+from ingestion.app_db.extract import KeyWindow, extract_day, key_ceiling, source_count
 from ingestion.lake import PartitionManifest, partition_keys, read_manifest, write_partition
 from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
 from stackctl.settings import Settings
@@ -35,9 +35,9 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
             contract = CONTRACTS[name]
             began = time.monotonic()
             previous_day = ds - dt.timedelta(days=1)
-            after_key = previous_keys = None
+            window = previous_keys = None
             if contract.mode == "key_watermark":
-                after_key = _previous_max_key(settings, name, previous_day)
+                window = _key_window(settings, engine, name, ds)
             if contract.mode == "snapshot":
                 previous_keys = partition_keys(settings.lake_raw_dir, SOURCE_NAME, name, previous_day, contract.key)
             gone = None
@@ -48,13 +48,14 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
                 SOURCE_NAME,
                 name,
                 ds,
-                extract_day(engine, contract, ds, after_key),
+                extract_day(engine, contract, ds, window),
                 contract.schema,
                 run_id,
                 watermark_column=contract.changed_at,
                 key_column=contract.key,
                 previous_keys=previous_keys,
                 deleted_keys=gone,
+                key_ceiling=window.ceiling if window else None,
             )
             if manifest.deleted_keys:
                 log.warning(
@@ -65,7 +66,7 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
                     len(manifest.deleted_keys),
                     manifest.deleted_keys[:20],
                 )
-            expected = source_count(engine, contract, ds, after_key)
+            expected = source_count(engine, contract, ds, window)
             if manifest.row_count != expected:
                 raise RuntimeError(
                     f"{SOURCE_NAME}.{name} ds={ds}: landed {manifest.row_count} rows but the source "
@@ -86,12 +87,30 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
         engine.dispose()
 
 
-def _previous_max_key(settings: Settings, table: str, day: dt.date) -> int | None:
-    """The watermark of an insert-only table: the highest key the previous day landed."""
+def _key_window(settings: Settings, engine, table: str, ds: dt.date) -> KeyWindow:
+    """The key window of an insert-only table's day (ingestion/app_db/extract.py says why).
+
+    The previous day's ceiling is where this day starts. A rerun of a landed day keeps the ceiling
+    it recorded, so it reads exactly the rows it read before (the table is insert-only) and never
+    takes rows the next day has landed since.
+    """
+    seen = _recorded_ceiling(settings, table, ds - dt.timedelta(days=1))
+    ceiling = _recorded_ceiling(settings, table, ds)
+    if ceiling is None:
+        ceiling = key_ceiling(engine, CONTRACTS[table])
+    if seen is not None and (ceiling is None or ceiling < seen):
+        ceiling = seen  # keys deleted at the top since: the window never shrinks below the last one
+    return KeyWindow(seen=seen, ceiling=ceiling)
+
+
+def _recorded_ceiling(settings: Settings, table: str, day: dt.date) -> int | None:
+    """The key ceiling a landed day recorded (None: the day was never landed)."""
     try:
-        return read_manifest(settings.lake_raw_dir, SOURCE_NAME, table, day).max_key
+        manifest = read_manifest(settings.lake_raw_dir, SOURCE_NAME, table, day)
     except FileNotFoundError:
-        return None  # first day (or a gap): fall back to the day's time window
+        return None  # first day (or a gap): the day's time window
+    # lakes landed before ceilings were recorded: the highest key landed was the watermark then
+    return manifest.key_ceiling if manifest.key_ceiling is not None else manifest.max_key
 
 
 def load_days(

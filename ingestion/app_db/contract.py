@@ -16,9 +16,10 @@ TS = pa.timestamp("us")
 
 # How a table's rows for day ds are chosen:
 #   changed_at    rows whose `changed_at` falls in [ds, ds + 1 day): updated tables (versions)
-#   key_watermark rows whose key is above the previous day's highest landed key (and created
-#                 before ds + 1 day): insert-only tables with increasing keys, so rows committed
-#                 late, with an earlier timestamp, are still picked up by the next run
+#   key_watermark insert-only tables with increasing keys, by key window (extract.py): the day's
+#                 rows at or below the previous extract's highest source key, and the rows above
+#                 it created before ds + 1 day, so rows committed late, with an earlier
+#                 timestamp, are still picked up by the next run, and none is skipped
 #   snapshot      the whole table as of the extract: small tables; rows missing from the
 #                 previous snapshot are reported as hard deletes
 MODES = ("changed_at", "key_watermark", "snapshot")

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.app_db.deletes import _source_keys
-from ingestion.app_db.extract import day_bounds, extract_day, source_count
+from ingestion.app_db.extract import KeyWindow, day_bounds, extract_day, key_ceiling, source_count
 from ingestion.simulator.run import simulate
 from tests.conftest import DAY0
 
@@ -54,20 +54,23 @@ def test_postgres_and_sqlite_hold_the_same_shop_and_extract_the_same_batches(pg_
             # returns start once the first deliveries are a few days old
             assert landed > 0 or name in ("products", "returns"), name
 
-        # the insert-only table's count by key watermark (the key-ordered count on the last day)
+        # the insert-only table by key window: a previous ceiling inside the last day's keys
+        # (both parts of the window non-empty) reads the last day's rows, once
         events = CONTRACTS["web_events"]
         start, _ = day_bounds(end)
-        watermark = "select max(event_id) from web_events where created_at < :start"
+        middle = "select min(event_id) + count(*) / 2 from web_events where created_at >= :start"
         counts = []
         for engine in (pg, lite):
             with engine.connect() as conn:
-                after = conn.execute(text(watermark), {"start": start}).scalar_one()
+                seen = conn.execute(text(middle), {"start": start}).scalar_one()
                 expected = conn.execute(
-                    text("select count(*) from web_events where event_id > :after"), {"after": after}
+                    text("select count(*) from web_events where created_at >= :start"), {"start": start}
                 ).scalar_one()
-            counts.append(source_count(engine, events, end, after))
+            window = KeyWindow(seen=seen, ceiling=key_ceiling(engine, events))
+            counts.append(source_count(engine, events, end, window))
             assert counts[-1] == expected > 0
-            assert counts[-1] == sum(b.num_rows for b in extract_day(engine, events, end, after))
+            ids = [i for b in extract_day(engine, events, end, window) for i in b.column("event_id").to_pylist()]
+            assert len(ids) == counts[-1] and ids == sorted(set(ids)), "each row once, in key order"
         assert counts[0] == counts[1]
         # the key-set diff of hard deletes reads the same keys through either driver's cursor
         keys = [_source_keys(engine, CONTRACTS["customers"]).column("k").to_pylist() for engine in (pg, lite)]
