@@ -120,6 +120,12 @@ def _combine(runs: list[dict]) -> dict:
                 into[key] = max(values) if values else None
     if stages:
         combined["stages"] = stages
+    nodes: dict[str, float] = {}
+    for run in runs:
+        for node, seconds in run.get("dbt_nodes", {}).items():
+            nodes[node] = round(nodes.get(node, 0.0) + seconds, 3)
+    if nodes:
+        combined["dbt_nodes"] = nodes
     return combined
 
 

@@ -208,6 +208,22 @@ def _stage_rows(results: dict) -> list[list[str]]:
     return rows
 
 
+def _dbt_node_rows(results: dict, top: int = 8) -> list[list[str]]:
+    """Per scale and run: seconds by node kind, then the slowest nodes (dbt's run_results.json)."""
+    from bench.dbt_nodes import seconds_by_kind, slowest
+
+    rows = []
+    for scale in results["scales"]:
+        for label, key in (("full history", "full"), ("+1 day", "incremental")):
+            nodes = (scale.get(key) or {}).get("dbt_nodes")
+            if not nodes:
+                continue
+            kinds = ", ".join(f"{kind} {_s(sec)}" for kind, sec in sorted(seconds_by_kind(nodes).items()))
+            slow = ", ".join(f"{node} {_s(sec)}" for node, sec in slowest(nodes, top))
+            rows.append([scale["name"], label, kinds, slow])
+    return rows
+
+
 def _data_rows(results: dict) -> list[list[str]]:
     rows = []
     for scale in results["scales"]:
@@ -301,6 +317,18 @@ def markdown(results: dict, chart_name: str | None) -> str:
         "",
         _table(["scale", "run", *STAGES, "total / process peak"], _stage_rows(results)),
         "",
+        *(
+            [
+                "## Where the dbt build spends its time",
+                "",
+                "Seconds per node from dbt's `run_results.json` (summed over batches; nodes run one at a time).",
+                "",
+                _table(["scale", "run", "by kind", "slowest nodes"], _dbt_node_rows(results)),
+                "",
+            ]
+            if _dbt_node_rows(results)
+            else []
+        ),
         "## Data",
         "",
         _table(

@@ -35,11 +35,13 @@ def _simulate(args: argparse.Namespace) -> dict:
 
 
 def _pipeline(args: argparse.Namespace) -> dict:
+    from bench.dbt_nodes import node_seconds, run_results_path
     from stackctl.pipeline import run_range
     from stackctl.settings import get_settings
 
     meter = StageMeter()
     began = time.monotonic()
+    started_at = time.time()
     error = None
     timings: dict[str, float] = {}
     try:
@@ -60,6 +62,9 @@ def _pipeline(args: argparse.Namespace) -> dict:
         # run_range's own clock is the reference for wall time; the meter adds memory
         stages[name] = {**result.__dict__, "wall_s": timings.get(name, result.wall_s)}
     outcome = {"stages": stages, "wall_s": time.monotonic() - began, "peak_rss_resets": meter.resets_work}
+    run_results = run_results_path(get_settings())
+    if run_results.exists() and run_results.stat().st_mtime >= started_at:  # written by this run's build
+        outcome["dbt_nodes"] = node_seconds(run_results)
     if error:
         outcome["error"] = error
     return outcome

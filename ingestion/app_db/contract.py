@@ -19,7 +19,11 @@ TS = pa.timestamp("us")
 #   key_watermark insert-only tables with increasing keys, by key window (extract.py): the day's
 #                 rows at or below the previous extract's highest source key, and the rows above
 #                 it created before ds + 1 day, so rows committed late, with an earlier
-#                 timestamp, are still picked up by the next run, and none is skipped
+#                 timestamp, are still picked up by the next run, and none is skipped. It
+#                 assumes a key is visible once a higher one is: true of SQLite's single writer;
+#                 a PostgreSQL source with concurrent writers can commit a sequence value after a
+#                 higher one, and a row committed that late is missed, as by any watermark read
+#                 from a live primary (change data capture, e.g. logical replication, is the fix)
 #   snapshot      the whole table as of the extract: small tables; rows missing from the
 #                 previous snapshot are reported as hard deletes
 MODES = ("changed_at", "key_watermark", "snapshot")

@@ -16,7 +16,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from bench import compare
+from bench import compare, report
+from bench.dbt_nodes import node_seconds, run_results_path, seconds_by_kind, slowest
 from bench.floor import run_floor
 from bench.pandas_baseline import run_pandas
 from ingestion.simulator.run import simulate
@@ -93,3 +94,15 @@ def test_marts_still_equal_the_floor_after_a_one_day_increment(shop: Settings, t
     _assert_equal_to_marts(tmp_path / "floor", shop)
     after = compare.read_marts(shop.serving_path)["daily_revenue"]
     assert pd.to_datetime(after["revenue_date"]).max() > pd.to_datetime(before["revenue_date"]).max()
+
+
+def test_the_report_says_which_dbt_nodes_took_the_build_time(shop: Settings) -> None:
+    nodes = node_seconds(run_results_path(shop))  # the pipeline's last dbt build
+    assert {"model stg_shop__web_events", "model fct_daily_revenue", "model fct_sessions"} <= set(nodes)
+    assert any(node.startswith("test unique_fct_daily_revenue") for node in nodes)
+    kinds = seconds_by_kind(nodes)
+    assert kinds["model"] > 0 and kinds["test"] > 0
+    results = {"scales": [{"name": "small", "full": {"dbt_nodes": nodes}}]}
+    [row] = report._dbt_node_rows(results, top=3)
+    assert row[:2] == ["small", "full history"]
+    assert all(node in row[3] for node, _ in slowest(nodes, 3))
