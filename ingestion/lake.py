@@ -43,7 +43,7 @@ class PartitionManifest:
     seconds: float | None = None  # time to extract and write the partition
     max_key: int | None = None  # highest key landed
     key_ceiling: int | None = None  # insert-only tables: the source's highest key when the extract began
-    deleted_keys: list | None = None  # snapshot tables: keys present in the previous snapshot, gone now
+    deleted_keys: list | None = None  # keys gone from the source (snapshot diff or key-set diff); None: not checked
 
 
 def partition_dir(raw_dir: Path, source: str, table: str, ds: dt.date | str) -> Path:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 
 from ingestion.app_db.connection import connect, require_tables
@@ -24,8 +25,21 @@ from stackctl.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str] | None = None) -> dict[str, dict]:
-    """Extract day `ds` of every table from the app DB into lake partitions; return manifests."""
+def land_day(
+    settings: Settings,
+    ds: dt.date,
+    run_id: str,
+    tables: Iterable[str] | None = None,
+    *,
+    check_deletes: bool = True,
+) -> dict[str, dict]:
+    """Extract day `ds` of every table from the app DB into lake partitions; return manifests.
+
+    `check_deletes=False` skips the hard-delete diff (`ingestion/app_db/deletes.py`), which reads
+    every key of the table in the source and the lake: a run over many days checks on its first
+    day only, since the later days' earlier partitions were extracted by the same run moments ago.
+    A key deleted while such a run lands is reported by the next run.
+    """
     names = list(tables or CONTRACTS)
     engine = connect(settings.app_db_url)
     try:
@@ -41,7 +55,7 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
             if contract.mode == "snapshot":
                 previous_keys = partition_keys(settings.lake_raw_dir, SOURCE_NAME, name, previous_day, contract.key)
             gone = None
-            if contract.hard_deletes and contract.mode != "snapshot":
+            if check_deletes and contract.hard_deletes and contract.mode != "snapshot":
                 gone = deleted_keys(engine, contract, settings.lake_raw_dir, SOURCE_NAME, ds)
             manifest = write_partition(
                 settings.lake_raw_dir,
@@ -85,6 +99,22 @@ def land_day(settings: Settings, ds: dt.date, run_id: str, tables: Iterable[str]
         return landed
     finally:
         engine.dispose()
+
+
+def land_days(settings: Settings, days: Sequence[dt.date], run_id: str) -> dict[str, list[dict]]:
+    """Land several days in order (a backfill, the demo history); return each table's manifests.
+
+    Hard deletes are diffed on the first day only: the later days' earlier partitions come from
+    this run, moments ago, and the diff reads every key of the table on both sides.
+    """
+    landed: dict[str, list[dict]] = {}
+    for n, ds in enumerate(days, 1):
+        for table, manifest in land_day(settings, ds, run_id, check_deletes=n == 1).items():
+            landed.setdefault(table, []).append(manifest)
+        rows = sum(m[-1]["row_count"] for m in landed.values())
+        print(f"\r  land shop {ds} ({n}/{len(days)}) rows={rows:,}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return landed
 
 
 def _key_window(settings: Settings, engine, table: str, ds: dt.date) -> KeyWindow:

@@ -12,10 +12,11 @@ import sys
 import time
 from collections.abc import Callable
 
-from ingestion.shop_batch import land_day, load_days
+from ingestion.shop_batch import land_days, load_days
 from quality.pipeline_gates import gate_landed_batches, gate_marts
 from serving.publish import publish_for_dashboards
 from stackctl.dbt_cli import run_dbt
+from stackctl.memory import release_freed_memory
 from stackctl.settings import Settings
 
 
@@ -36,13 +37,8 @@ def run_range(
     timings: dict[str, float] = {}
 
     began = time.monotonic()
-    landed: dict[str, list[dict]] = {}
-    for n, ds in enumerate(days, 1):
-        for table, manifest in land_day(settings, ds, run_id).items():
-            landed.setdefault(table, []).append(manifest)
-        rows = sum(m[-1]["row_count"] for m in landed.values())
-        print(f"\r  land shop {ds} ({n}/{len(days)}) rows={rows:,}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+    landed = land_days(settings, days, run_id)
+    release_freed_memory()
     timings["extract+land"] = time.monotonic() - began
 
     if "marketing_api" in sources:
@@ -70,6 +66,7 @@ def run_range(
         began = time.monotonic()
         progress(f"  {stage} ...")
         step()
+        release_freed_memory()  # so the next stage's peak does not sit on this one's freed heap
         timings[stage] = time.monotonic() - began
         progress(f"  {stage} done in {timings[stage]:.1f}s")
     return timings

@@ -7,7 +7,7 @@ import sqlite3
 
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import read_manifest
-from ingestion.shop_batch import land_day
+from ingestion.shop_batch import land_day, land_days
 from ingestion.simulator.run import simulate
 from tests.conftest import DAY0
 
@@ -31,6 +31,18 @@ def test_deleted_customer_accounts_are_reported_once_in_the_next_manifest(stack)
     land_day(stack, DAYS[3], "r-3", tables=["customers"])
     assert read_manifest(stack.lake_raw_dir, "shop", "customers", DAYS[3]).deleted_keys == []  # not twice
     assert read_manifest(stack.lake_raw_dir, "shop", "customers", DAYS[0]).deleted_keys == []  # nothing before
+
+
+def test_a_run_over_several_days_diffs_deletes_on_its_first_day_and_reports_them_once(stack):
+    simulate(stack.app_db_url, DAYS[0], DAYS[3], scale=0.2, progress=False)
+    land_days(stack, DAYS[:2], "history")
+    with sqlite3.connect(stack.app_db_url.removeprefix("sqlite:///")) as con:
+        gone = [r[0] for r in con.execute("select customer_id from customers order by customer_id limit 2")]
+        con.execute("delete from customers where customer_id in (?, ?)", gone)
+
+    land_days(stack, DAYS[2:], "backfill")
+    reported = {ds: read_manifest(stack.lake_raw_dir, "shop", "customers", ds).deleted_keys for ds in DAYS[2:]}
+    assert reported == {DAYS[2]: sorted(gone), DAYS[3]: None}  # None: not diffed (vs [] found none)
 
 
 def test_only_tables_that_can_lose_rows_are_diffed():
