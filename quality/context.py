@@ -78,6 +78,20 @@ def open_context(docs: Path | None = None) -> Iterator[FileDataContext]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+def forget_batches(context: Any, gate: str) -> None:
+    """Drop the DataFrames GX cached for the gate's datasource after a validation.
+
+    GX's execution engine keeps every batch it loaded (and its data) in its batch manager, and the context lives
+    on in GX's module-level project manager: without this, each validated frame (a gate-1 chunk
+    of a million rows) stays resident after the gate, under the next stage's memory.
+    """
+    datasource = context.data_sources.all().get(DATASOURCES[gate])
+    engine = getattr(datasource, "_execution_engine", None)  # private: GX has no public reset
+    if engine is not None:
+        engine.batch_manager.reset_batch_cache()  # the Batch objects ...
+        engine.batch_manager._batch_data_cache.clear()  # ... and their DataFrames, kept apart
+
+
 def names(gate: str, table: str) -> dict[str, str]:
     """GX object names for one (gate, table): asset, validation definition and checkpoint."""
     return {

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from quality.context import build_pages, docs_dir, docs_index, ensure_checkpoint, open_context
+from quality.context import build_pages, docs_dir, docs_index, ensure_checkpoint, forget_batches, open_context
 from quality.results import FAILED, GateResult, combine, make_reason, outcomes_from_validation
 from quality.specs import personal_columns
 from quality.suites import BATCH_END, BATCH_START, MANIFEST_ROW_COUNT, RUN_DATE
@@ -128,6 +128,8 @@ def run_gate(
             expectation_parameters=dict(expectation_parameters or {}),
             run_id=gx.RunIdentifier(run_name=_gx_run_name(run_id, ds), run_time=checked_at.replace(tzinfo=dt.UTC)),
         )
+        context = own_context if session is None else session.context(docs)
+        forget_batches(context, gate)
         if session is None:
             build_pages(own_context, list(result.run_results))
         else:

@@ -81,3 +81,27 @@ def test_an_event_landed_on_two_days_fails_the_bulk_run_and_holds_its_days(stack
     assert "expect_column_values_to_be_unique(event_id)" in str(failure.value)
     held = sorted((e.table, e.ds) for e in quarantine.list_entries(stack, quarantine.HELD))
     assert held == [("web_events", str(day)) for day in DAYS]
+
+
+def test_validated_chunks_do_not_stay_in_memory_after_the_gate(stack, landed, monkeypatch):
+    """GX caches every batch's DataFrame in its (process-wide) context: gate 1 drops them, so a
+    backfill's chunks neither pile up during the gate nor stay resident under the load."""
+    import gc
+    import weakref
+
+    import quality.pipeline_gates as pipeline_gates
+
+    read = pipeline_gates.read_landed_batch
+    frames: list[weakref.ref] = []
+
+    def read_and_watch(paths):
+        frame = read(paths)
+        frames.append(weakref.ref(frame))
+        return frame
+
+    monkeypatch.setattr(pipeline_gates, "read_landed_batch", read_and_watch)
+    monkeypatch.setenv("GATE1_CHUNK_ROWS", "1")
+    gate_landed_batches(stack, landed, "watched")
+    gc.collect()
+    assert len(frames) >= len(DAYS)  # the bulk tables were read in several chunks
+    assert [ref for ref in frames if ref() is not None] == []
