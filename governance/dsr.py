@@ -6,7 +6,8 @@ Where a subject's data lives in this stack, and how each request treats it:
   per file; erase by rewriting every affected file without them, the partition folder swapped in
   by rename (as `ingestion.lake` does), `_manifest.json` updated (rows, bytes, sha256);
 - warehouse `raw.*`: export their rows; erase by deleting them in one transaction;
-- warehouse staging / intermediate (dbt views, pseudonymised): export; they follow `raw`;
+- warehouse staging / intermediate (dbt views, pseudonymised): export; they follow `raw` (the one
+  staging table, `stg_shop__web_events`, is rebuilt with the marts);
 - warehouse `marts.*` (row-level marts): export; erase by `dbt build --full-refresh` (an
   incremental mart never drops rows deleted upstream otherwise);
 - serving file: export (should be empty); erase by gate 2 and republishing the rebuilt marts.

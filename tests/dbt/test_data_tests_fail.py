@@ -33,14 +33,16 @@ def test_singular_tests_catch_tampered_marts(built, tmp_path):
             "update marts.fct_daily_marketing_spend set spend_eur = spend_eur * 2 "
             "where spend_date = (select max(spend_date) from marts.fct_daily_marketing_spend)"
         )
-        # a returning visitor whose later event carries the other variant (broken assignment)
+        # a returning visitor whose later event carries the other variant (broken assignment), loaded now
         con.execute(
             "insert into raw.web_events by name "
             "select * replace (event_id + 100000000 as event_id, "
-            "case experiment_variant when 'control' then 'treatment' else 'control' end as experiment_variant) "
+            "case experiment_variant when 'control' then 'treatment' else 'control' end as experiment_variant, "
+            "cast(now() as timestamp) as _loaded_at) "
             "from raw.web_events where event_id = (select min(event_id) from raw.web_events)"
         )
     env = {**built.env, "WAREHOUSE_PATH": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    run_dbt(env, "run", "--select", "stg_shop__web_events")  # the staging table takes the new load in
     result = run_dbt(env, "test", "--select", "test_type:singular", check=False)
     results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
     status = {r["unique_id"].split(".")[2]: r["status"] for r in results}

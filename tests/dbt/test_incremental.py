@@ -12,17 +12,18 @@ from tests.dbt.fixture_warehouse import run_dbt
 
 pytestmark = pytest.mark.slow  # builds the dbt project on a simulated shop (real dbt processes)
 
-INCREMENTAL = ("fct_order_lines", "fct_sessions")
+# model -> schema: the incremental facts and the one incremental staging table (web events)
+INCREMENTAL = {"fct_order_lines": "marts", "fct_sessions": "marts", "stg_shop__web_events": "staging"}
 
 
 def test_second_build_took_the_incremental_path(built):
-    for model in INCREMENTAL:
+    for model, schema in INCREMENTAL.items():
         # the model selected only rows loaded after the table's watermark ...
         compiled = next(built.target_path.glob(f"compiled/**/{model}.sql")).read_text()
         assert "loaded_at > (" in compiled, model
         # ... and dbt-duckdb's delete+insert replaced the changed keys in place
         executed = next(built.target_path.glob(f"run/**/{model}.sql")).read_text()
-        assert f'delete from "warehouse"."marts"."{model}"' in executed, model
+        assert f'delete from "warehouse"."{schema}"."{model}"' in executed, model
     results = json.loads((built.target_path / "run_results.json").read_text())["results"]
     statuses = {r["unique_id"].split(".")[-1]: r["status"] for r in results}
     assert all(statuses[m] == "success" for m in INCREMENTAL)
@@ -37,15 +38,16 @@ def test_incremental_equals_full_refresh(built, tmp_path):
     with duckdb.connect() as con:
         con.execute(f"attach '{built.warehouse_path}' as incremental (read_only)")
         con.execute(f"attach '{copy}' as full_refresh (read_only)")
-        for model in INCREMENTAL:
+        for model, schema in INCREMENTAL.items():
             counts = con.execute(
-                f"select (select count(*) from incremental.marts.{model}), "
-                f"(select count(*) from full_refresh.marts.{model})"
+                f"select (select count(*) from incremental.{schema}.{model}), "
+                f"(select count(*) from full_refresh.{schema}.{model})"
             ).fetchone()
             assert counts[0] == counts[1] > 0, (model, counts)
             for a, b in (("incremental", "full_refresh"), ("full_refresh", "incremental")):
                 extra = con.execute(
-                    f"select count(*) from (select * from {a}.marts.{model} except all select * from {b}.marts.{model})"
+                    f"select count(*) from (select * from {a}.{schema}.{model} "
+                    f"except all select * from {b}.{schema}.{model})"
                 ).fetchone()[0]
                 assert extra == 0, f"{model}: {extra} rows in {a} that {b} does not have"
 

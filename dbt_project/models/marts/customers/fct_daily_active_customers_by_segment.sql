@@ -60,21 +60,66 @@ ordering as (
     group by activity_date, country_code, channel
 ),
 
+-- Active on D as in fct_daily_customer_activity, per segment: each order day opens a spell that
+-- closes 30 days later or at the customer's next order day in the segment, whichever comes first,
+-- and the active count is a running sum of spells opened minus closed (linear in order days).
+spells as (
+    select
+        country_code,
+        channel,
+        activity_date as opened_on,
+        least(
+            cast({{ dbt.dateadd('day', 30, 'activity_date') }} as date),
+            coalesce(
+                lead(activity_date) over (partition by customer_id, country_code, channel order by activity_date),
+                cast({{ dbt.dateadd('day', 30, 'activity_date') }} as date)
+            )
+        ) as closed_on
+    from customer_segment_days
+),
+
+spell_changes as (
+    select
+        country_code,
+        channel,
+        opened_on as change_date,
+        1 as active_change
+    from spells
+    union all
+    select
+        country_code,
+        channel,
+        closed_on as change_date,
+        -1 as active_change
+    from spells
+),
+
+daily_changes as (
+    select
+        country_code,
+        channel,
+        change_date,
+        sum(active_change) as active_change
+    from spell_changes
+    group by country_code, channel, change_date
+),
+
 trailing_activity as (
     select
         segment_calendar.activity_date,
         segment_calendar.country_code,
         segment_calendar.channel,
-        count(distinct customer_segment_days.customer_id) as active_customers_30d
+        cast(sum(coalesce(daily_changes.active_change, 0)) over (
+            partition by segment_calendar.country_code, segment_calendar.channel
+            order by segment_calendar.activity_date
+            rows between unbounded preceding and current row
+        ) as bigint) as active_customers_30d
     from segment_calendar
-    inner join customer_segment_days
+    left join daily_changes
         on
-            segment_calendar.country_code = customer_segment_days.country_code
-            and segment_calendar.channel = customer_segment_days.channel
-            and segment_calendar.activity_date >= customer_segment_days.activity_date
-            and cast({{ dbt.dateadd('day', -30, 'segment_calendar.activity_date') }} as date)
-            < customer_segment_days.activity_date
-    group by segment_calendar.activity_date, segment_calendar.country_code, segment_calendar.channel
+            segment_calendar.country_code = daily_changes.country_code
+            and segment_calendar.channel = daily_changes.channel
+            and segment_calendar.activity_date = daily_changes.change_date
 ),
 
 final as (

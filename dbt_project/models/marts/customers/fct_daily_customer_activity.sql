@@ -42,16 +42,51 @@ ordering as (
     group by customer_days.activity_date
 ),
 
+-- Active on D <=> an order day a with D - 30 < a <= D. Each order day opens an active spell that
+-- closes 30 days later or at the customer's next order day, whichever comes first, so a customer's
+-- spells never overlap and the active count of D is a running sum of spells opened minus spells
+-- closed: linear in order days (joining every day to its 30 trailing days made 30 rows of each).
+spells as (
+    select
+        activity_date as opened_on,
+        least(
+            cast({{ dbt.dateadd('day', 30, 'activity_date') }} as date),
+            coalesce(
+                lead(activity_date) over (partition by customer_id order by activity_date),
+                cast({{ dbt.dateadd('day', 30, 'activity_date') }} as date)
+            )
+        ) as closed_on
+    from customer_days
+),
+
+spell_changes as (
+    select
+        opened_on as change_date,
+        1 as active_change
+    from spells
+    union all
+    select
+        closed_on as change_date,
+        -1 as active_change
+    from spells
+),
+
+daily_changes as (
+    select
+        change_date,
+        sum(active_change) as active_change
+    from spell_changes
+    group by change_date
+),
+
 trailing_activity as (
     select
         calendar.activity_date,
-        count(distinct customer_days.customer_id) as active_customers_30d
+        cast(sum(coalesce(daily_changes.active_change, 0)) over (
+            order by calendar.activity_date rows between unbounded preceding and current row
+        ) as bigint) as active_customers_30d
     from calendar
-    inner join customer_days
-        on
-            calendar.activity_date >= customer_days.activity_date
-            and cast({{ dbt.dateadd('day', -30, 'calendar.activity_date') }} as date) < customer_days.activity_date
-    group by calendar.activity_date
+    left join daily_changes on calendar.activity_date = daily_changes.change_date
 ),
 
 final as (
