@@ -19,10 +19,11 @@ select * exclude (ds), ds as _ds
 from read_parquet('{raw}/returns/ds=*/*.parquet', hive_partitioning = true)
 qualify row_number() over (partition by return_id order by updated_at desc, ds desc) = 1;
 
+-- web events are insert-only, and the A/B KPI only takes min/max per session of them: a re-sent
+-- event changes nothing, so the floor skips the deduplication staging does (a sort of every event)
 create temp view web_events as
-select * exclude (ds), ds as _ds
-from read_parquet('{raw}/web_events/ds=*/*.parquet', hive_partitioning = true)
-qualify row_number() over (partition by event_id order by ds desc) = 1;
+select session_id, experiment_key, experiment_variant, visitor_id, event_type
+from read_parquet('{raw}/web_events/ds=*/*.parquet', hive_partitioning = true);
 
 create temp view customer_keys as
 select distinct customer_id
