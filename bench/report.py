@@ -312,6 +312,7 @@ def markdown(results: dict, chart_name: str | None) -> str:
     ]
     if chart_name:
         parts += [f"![time per stage per scale]({chart_name})", ""]
+    node_rows = _dbt_node_rows(results)
     parts += [
         "## Per stage: wall time / peak RSS",
         "",
@@ -323,10 +324,10 @@ def markdown(results: dict, chart_name: str | None) -> str:
                 "",
                 "Seconds per node from dbt's `run_results.json` (summed over batches; nodes run one at a time).",
                 "",
-                _table(["scale", "run", "by kind", "slowest nodes"], _dbt_node_rows(results)),
+                _table(["scale", "run", "by kind", "slowest nodes"], node_rows),
                 "",
             ]
-            if _dbt_node_rows(results)
+            if node_rows
             else []
         ),
         "## Data",
