@@ -51,9 +51,7 @@ changed as (
     select *
     from order_lines
     {% if is_incremental() -%}
-        where loaded_at > (
-            select coalesce(max(this_run.loaded_at), cast('1900-01-01' as timestamp)) from {{ this }} as this_run
-        )
+        where {{ loaded_after_this_run('loaded_at') }}
     {%- endif %}
 )
 

@@ -18,22 +18,8 @@ web_events as (
     select * from {{ ref('stg_shop__web_events') }}
 ),
 
-{% if is_incremental() -%}
-changed_sessions as (
-    select distinct session_id
-    from web_events
-    where loaded_at > (
-        select coalesce(max(this_run.loaded_at), cast('1900-01-01' as timestamp)) from {{ this }} as this_run
-    )
-),
-{%- endif %}
-
 session_events as (
-    select web_events.*
-    from web_events
-    {% if is_incremental() -%}
-        inner join changed_sessions on web_events.session_id = changed_sessions.session_id
-    {%- endif %}
+    {{ rows_of_keys_loaded_after_this_run('web_events', 'session_id', 'loaded_at') }}
 ),
 
 sessions as (

@@ -23,22 +23,8 @@ source as (
     select * from {{ source('shop', 'web_events') }}
 ),
 
-{% if is_incremental() -%}
-changed_events as (
-    select distinct event_id
-    from source
-    where _loaded_at > (
-        select coalesce(max(this_run.loaded_at), cast('1900-01-01' as timestamp)) from {{ this }} as this_run
-    )
-),
-{%- endif %}
-
 versions as (
-    select source.*
-    from source
-    {% if is_incremental() -%}
-        inner join changed_events on source.event_id = changed_events.event_id
-    {%- endif %}
+    {{ rows_of_keys_loaded_after_this_run('source', 'event_id', '_loaded_at') }}
 ),
 
 ranked as (

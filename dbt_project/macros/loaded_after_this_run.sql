@@ -1,0 +1,26 @@
+{#
+    The watermark of an incremental model: rows whose `column` is later than the newest
+    `loaded_at` the model holds (all rows on a first build or a full refresh, where the
+    condition is not rendered). Use inside `{% if is_incremental() %}`.
+#}
+{% macro loaded_after_this_run(column) -%}
+    {{ column }} > (
+        select coalesce(max(this_run.loaded_at), cast('1900-01-01' as timestamp)) from {{ this }} as this_run
+    )
+{%- endmacro %}
+
+{#
+    Every row of `relation` (a CTE) whose `key` received a row loaded after this run's watermark:
+    an incremental model recomputes those keys from all their rows, and only those (all rows on
+    a first build or a full refresh).
+#}
+{% macro rows_of_keys_loaded_after_this_run(relation, key, column) -%}
+    select {{ relation }}.*
+    from {{ relation }}
+    {% if is_incremental() -%}
+        where {{ relation }}.{{ key }} in (
+            select loaded.{{ key }} from {{ relation }} as loaded
+            where {{ loaded_after_this_run('loaded.' ~ column) }}
+        )
+    {%- endif %}
+{%- endmacro %}
