@@ -403,7 +403,11 @@ def svg_chart(results: dict) -> str | None:
         pandas = _pandas_wall(scale)
         pandas_error = (scale.get("pandas") or {}).get("error")
         bars.append(
-            ("pandas", [("pandas", pandas)] if pandas is not None else [], f" {pandas_error}" if pandas_error else "")
+            (
+                "pandas",
+                [("pandas", pandas)] if pandas is not None else [],
+                f"failed: {pandas_error}" if pandas_error else "",
+            )
         )
         longest = max(sum(v for _, v in segs) for _, segs, _ in bars) or 1.0
         scale_px = (width - label_w - 300) / longest  # room for the note after the longest bar
@@ -424,8 +428,8 @@ def svg_chart(results: dict) -> str | None:
                     f"<title>{html.escape(stage)}: {seconds:.2f} s</title></rect>"
                 )
                 bx += w
-            text = _s(sum(v for _, v in segments)) if segments else "not run"
-            out.append(f'<text x="{bx + 6:.1f}" y="{row_y + 15}">{html.escape(text + note)}</text>')
+            text = _s(sum(v for _, v in segments)) if segments else ("" if note else "not run")
+            out.append(f'<text x="{bx + 6:.1f}" y="{row_y + 15}">{html.escape((text + note).strip())}</text>')
             row_y += bar_h + gap
         y += panel_h + panel_gap
     out.append("</svg>")
