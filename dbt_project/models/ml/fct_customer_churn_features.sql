@@ -16,6 +16,11 @@
 -- snapshots x history; a range window per feature over a timeline of events and snapshots (the
 -- earlier version) computed 27 windows for every event row only to keep the snapshot rows.
 --
+-- The lookups must run as DuckDB's ASOF join operator (sort once, merge): the hooks set
+-- asof_loop_join_threshold to 0 for this model. DuckDB estimates a CTE's rows at about 0 and below
+-- the threshold (default 64 left-side rows) rewrites an ASOF join into a nested loop over every
+-- pair of a customer's rows: at 1M orders that took over 12 minutes instead of 20 seconds.
+--
 -- Incremental: a snapshot whose label is complete is final (its features only read days before D,
 -- its label window is over). A run deletes the rest (recent Mondays and the previous scoring
 -- snapshot) and computes every snapshot after the newest complete one. `--full-refresh` rebuilds all.
@@ -24,7 +29,11 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where not has_complete_label{% endif %}"
+        pre_hook=[
+            "set asof_loop_join_threshold = 0",
+            "{% if is_incremental() %}delete from {{ this }} where not has_complete_label{% endif %}",
+        ],
+        post_hook="reset asof_loop_join_threshold"
     )
 }}
 
