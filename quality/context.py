@@ -66,15 +66,32 @@ def open_context(docs: Path | None = None) -> Iterator[FileDataContext]:
     docs = docs or docs_dir()
     docs.mkdir(parents=True, exist_ok=True)
     gx = import_gx()
+    from great_expectations.data_context.data_context.context_factory import project_manager
+    from great_expectations.exceptions import DataContextRequiredError
+
+    def current_project() -> Any:
+        try:
+            return project_manager.get_current_project()
+        except DataContextRequiredError:
+            return None
+
+    enclosing = current_project()
+    context = None
     with (docs / ".gx.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield gx.get_context(
+            context = gx.get_context(
                 mode="file",
                 context_root_dir=GX_PROJECT_DIR,
                 runtime_environment={"gx_docs_dir": str(docs)},
             )
+            yield context
         finally:
+            # get_context() also makes the context GX's module-wide current project, where it
+            # would outlive the block with what it cached of the last validation (resident under
+            # the next stage's memory in a one-process run): hand back the previous one.
+            if context is not None and current_project() is context:
+                project_manager.set_project(enclosing)
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 

@@ -105,3 +105,39 @@ def test_validated_chunks_do_not_stay_in_memory_after_the_gate(stack, landed, mo
     gc.collect()
     assert len(frames) >= len(DAYS)  # the bulk tables were read in several chunks
     assert [ref for ref in frames if ref() is not None] == []
+
+
+def test_the_gx_context_does_not_outlive_the_gate(stack, landed):
+    """GX makes every context it opens the process-wide current project, with what it computed
+    about the last batch: after the gate the previous one is current again, so a one-process
+    run (`make run`, the benchmark) does not carry gate 1's context under the load's memory."""
+    import gc
+    import weakref
+
+    from great_expectations.data_context.data_context.context_factory import project_manager
+    from great_expectations.exceptions import DataContextRequiredError
+
+    import quality.context
+
+    def current():
+        try:
+            return project_manager.get_current_project()
+        except DataContextRequiredError:
+            return None
+
+    opened: list[weakref.ref] = []
+    get_context = quality.context.import_gx().get_context
+
+    def get_and_watch(**kwargs):
+        context = get_context(**kwargs)
+        opened.append(weakref.ref(context))
+        return context
+
+    before = current()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(quality.context.import_gx(), "get_context", get_and_watch)
+        gate_landed_batches(stack, landed, "released")
+    gc.collect()
+    assert opened, "the gate opened no GX context"
+    assert current() is before
+    assert [ref for ref in opened if ref() is not None] == []
