@@ -2,7 +2,7 @@
 -- be trained on the future and look better than it can be live. Recomputes, per snapshot, the
 -- customer's orders before the as-of date straight from staging and compares. An ASOF join (each
 -- snapshot meets its customer's last order before D and the running count there) keeps the check
--- linear in rows at ten million orders, and counts orders, not the model's daily totals.
+-- linear in rows at ten million orders, and is another way to count than the model's windows.
 with
 
 features as (

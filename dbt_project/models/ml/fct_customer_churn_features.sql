@@ -8,18 +8,14 @@
 -- completely (D + churn_label_days <= the day after the last order day).
 -- Orders count whatever their later status: a cancellation is an update after D that D cannot know.
 --
--- How (it must stay linear at ten million orders): events are summed per customer and day, and
--- one cumulative window gives the customer's running totals at the end of every event day. Each
--- snapshot then looks up (ASOF join) the totals at the last event day before D, before D - 30,
--- before D - 90 and through the label's last day; a window's sum is the difference of two
--- lookups. Joining each snapshot to all of its customer's earlier events instead grows with
--- snapshots x history; a range window per feature over a timeline of events and snapshots (the
--- earlier version) computed 27 windows for every event row only to keep the snapshot rows.
---
--- The lookups must run as DuckDB's ASOF join operator (sort once, merge): the hooks set
--- asof_loop_join_threshold to 0 for this model. DuckDB estimates a CTE's rows at about 0 and below
--- the threshold (default 64 left-side rows) rewrites an ASOF join into a nested loop over every
--- pair of a customer's rows: at 1M orders that took over 12 minutes instead of 20 seconds.
+-- How (it must stay linear at ten million orders): events are summed per customer and day, put on
+-- one timeline per customer with the snapshot rows, and every feature is a window over that
+-- timeline (days before D, the 30 or 90 days before D, the label's days from D). Joining each
+-- snapshot to all of its customer's earlier events instead grows with snapshots x history.
+-- Measured and rejected: running totals per event day looked up with four ASOF joins (one per
+-- window edge). Right at 1M orders, but each join sorts the wide snapshot rows again: at 10M
+-- (~80M snapshot rows, DuckDB limited to 3 GB) it spilled about 40 GB and filled the disk, where
+-- these windows take about 400 s.
 --
 -- Incremental: a snapshot whose label is complete is final (its features only read days before D,
 -- its label window is over). A run deletes the rest (recent Mondays and the previous scoring
@@ -29,11 +25,7 @@
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook=[
-            "set asof_loop_join_threshold = 0",
-            "{% if is_incremental() %}delete from {{ this }} where not has_complete_label{% endif %}",
-        ],
-        post_hook="reset asof_loop_join_threshold"
+        pre_hook="{% if is_incremental() %}delete from {{ this }} where not has_complete_label{% endif %}"
     )
 }}
 
@@ -180,111 +172,104 @@ snapshots as (
     inner join customers on customer_order_span.customer_id = customers.customer_id
 ),
 
--- Every event measure of a customer and day on one row (union by name fills in the nulls).
-event_days as (
+-- One timeline per customer: a row per snapshot and a row per day with an event. Snapshot rows
+-- carry no measures, event rows no snapshot attributes (union by name fills in nulls); windows
+-- over event_date do the rest.
+timeline as (
     select
         customer_id,
-        event_date,
-        sum(orders) as orders,
-        sum(units) as units,
-        sum(revenue_eur) as revenue_eur,
-        sum(web_orders) as web_orders,
-        sum(mobile_orders) as mobile_orders,
-        sum(marketplace_orders) as marketplace_orders,
-        max(last_ordered_at) as last_ordered_at,
-        sum(return_lines) as return_lines,
-        sum(returned_units) as returned_units,
-        sum(sessions) as sessions,
-        max(last_session_at) as last_session_at,
-        arg_max(experiment_variant, last_session_at) as experiment_variant
-    from (
-        select * from order_days
-        union all by name
-        select * from return_days
-        union all by name
-        select * from session_days
-    ) as events
-    group by customer_id, event_date
-),
-
--- The customer's running totals at the end of each event day: one cheap cumulative frame.
-running_totals as (
-    select
-        customer_id,
-        event_date,
-        sum(orders) over through_day as orders,
-        sum(units) over through_day as units,
-        sum(revenue_eur) over through_day as revenue_eur,
-        sum(web_orders) over through_day as web_orders,
-        sum(mobile_orders) over through_day as mobile_orders,
-        sum(marketplace_orders) over through_day as marketplace_orders,
-        max(last_ordered_at) over through_day as last_ordered_at,
-        sum(return_lines) over through_day as return_lines,
-        sum(returned_units) over through_day as returned_units,
-        sum(sessions) over through_day as sessions,
-        max(last_session_at) over through_day as last_session_at,
-        arg_max(experiment_variant, last_session_at) over through_day as experiment_variant
-    from event_days
-    window through_day as (
-        partition by customer_id order by event_date rows between unbounded preceding and current row
-    )
-),
-
--- Each snapshot meets its customer's totals at the last event day before D (ASOF join): the
--- features over all days before D. Customers with no order in the active days are dropped here,
--- before the lookups of the windows.
-before_as_of as (
-    select
-        snapshots.*,
-        totals.orders as orders_total,
-        totals.units as units_total,
-        totals.revenue_eur as revenue_eur_total,
-        totals.web_orders,
-        totals.mobile_orders,
-        totals.marketplace_orders,
-        totals.last_ordered_at,
-        totals.return_lines as return_lines_total,
-        totals.returned_units as returned_units_total,
-        totals.sessions as sessions_total,
-        totals.last_session_at,
-        totals.experiment_variant
+        as_of_date as event_date,
+        true as is_snapshot,
+        is_latest,
+        has_complete_label,
+        country_code,
+        signed_up_at
     from snapshots
-    asof left join running_totals as totals
-        on
-            snapshots.customer_id = totals.customer_id
-            and snapshots.as_of_date > totals.event_date
-    where totals.last_ordered_at >= snapshots.as_of_date - interval {{ var('churn_active_days') }} day
+    union all by name
+    select
+        customer_id,
+        event_date,
+        false as is_snapshot,
+        orders,
+        units,
+        revenue_eur,
+        web_orders,
+        mobile_orders,
+        marketplace_orders,
+        last_ordered_at
+    from order_days
+    union all by name
+    select
+        customer_id,
+        event_date,
+        false as is_snapshot,
+        return_lines,
+        returned_units
+    from return_days
+    union all by name
+    select
+        customer_id,
+        event_date,
+        false as is_snapshot,
+        sessions,
+        last_session_at,
+        experiment_variant
+    from session_days
 ),
 
--- A window's sum is the difference of two running totals: the 30 (90) days before D are the days
--- before D minus the days before D - 30 (D - 90); the label's days [D, D + label days) are the
--- days up to D + label days - 1 minus the days before D.
-active as (
+windowed as (
     select
-        before_as_of.*,
-        before_as_of.orders_total - coalesce(before_30d.orders, 0) as orders_30d,
-        before_as_of.orders_total - coalesce(before_90d.orders, 0) as orders_90d,
-        before_as_of.units_total - coalesce(before_30d.units, 0) as units_30d,
-        before_as_of.revenue_eur_total - coalesce(before_30d.revenue_eur, 0) as revenue_eur_30d,
-        before_as_of.revenue_eur_total - coalesce(before_90d.revenue_eur, 0) as revenue_eur_90d,
-        before_as_of.marketplace_orders - coalesce(before_30d.marketplace_orders, 0) as marketplace_orders_30d,
-        coalesce(before_as_of.return_lines_total, 0) - coalesce(before_90d.return_lines, 0) as returns_90d,
-        coalesce(before_as_of.sessions_total, 0) - coalesce(before_30d.sessions, 0) as sessions_30d,
-        coalesce(through_label.orders, 0) - before_as_of.orders_total as orders_in_label_window
-    from before_as_of
-    asof left join running_totals as before_30d
-        on
-            before_as_of.customer_id = before_30d.customer_id
-            and cast(before_as_of.as_of_date - interval 30 day as date) > before_30d.event_date
-    asof left join running_totals as before_90d
-        on
-            before_as_of.customer_id = before_90d.customer_id
-            and cast(before_as_of.as_of_date - interval 90 day as date) > before_90d.event_date
-    asof left join running_totals as through_label
-        on
-            before_as_of.customer_id = through_label.customer_id
-            and cast(before_as_of.as_of_date + interval {{ var('churn_label_days') - 1 }} day as date)
-            >= through_label.event_date
+        customer_id,
+        event_date as as_of_date,
+        is_snapshot,
+        is_latest,
+        has_complete_label,
+        country_code,
+        signed_up_at,
+        sum(orders) over before_d as orders_total,
+        sum(orders) over last_30d as orders_30d,
+        sum(orders) over last_90d as orders_90d,
+        max(last_ordered_at) over before_d as last_ordered_at,
+        sum(units) over before_d as units_total,
+        sum(units) over last_30d as units_30d,
+        sum(revenue_eur) over before_d as revenue_eur_total,
+        sum(revenue_eur) over last_30d as revenue_eur_30d,
+        sum(revenue_eur) over last_90d as revenue_eur_90d,
+        sum(web_orders) over before_d as web_orders,
+        sum(mobile_orders) over before_d as mobile_orders,
+        sum(marketplace_orders) over before_d as marketplace_orders,
+        sum(marketplace_orders) over last_30d as marketplace_orders_30d,
+        sum(returned_units) over before_d as returned_units_total,
+        sum(return_lines) over last_90d as returns_90d,
+        sum(sessions) over before_d as sessions_total,
+        sum(sessions) over last_30d as sessions_30d,
+        max(last_session_at) over before_d as last_session_at,
+        arg_max(experiment_variant, last_session_at) over before_d as experiment_variant,
+        sum(orders) over label_window as orders_in_label_window
+    from timeline
+    window
+        before_d as (
+            partition by customer_id order by event_date
+            range between unbounded preceding and interval 1 day preceding
+        ),
+        last_30d as (
+            partition by customer_id order by event_date
+            range between interval 30 day preceding and interval 1 day preceding
+        ),
+        last_90d as (
+            partition by customer_id order by event_date
+            range between interval 90 day preceding and interval 1 day preceding
+        ),
+        label_window as (
+            partition by customer_id order by event_date
+            range between current row and interval {{ var('churn_label_days') - 1 }} day following
+        )
+    qualify is_snapshot
+),
+
+active as (
+    select * from windowed
+    where last_ordered_at >= as_of_date - interval {{ var('churn_active_days') }} day
 ),
 
 final as (
