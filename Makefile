@@ -103,7 +103,7 @@ superset-export: install ## write dashboards edited in the Superset UI back to s
 	$(PIPELINE_PY) -m superset.provision export
 
 
-bench: install browser ## benchmarks: pipeline per stage vs the DuckDB floor and pandas, Superset latency (minutes; BENCH_ARGS="--scales 100k")
+bench: install browser ## benchmarks: pipeline per stage vs the DuckDB floor and pandas, Superset latency (about two hours; BENCH_ARGS="--scales 100k" for minutes)
 	$(PIPELINE_PY) -m bench $(BENCH_ARGS)
 
 lint: install ## ruff on Python, sqlfluff (dbt templater) on the dbt models
