@@ -98,9 +98,10 @@ def open_context(docs: Path | None = None) -> Iterator[FileDataContext]:
 def forget_batches(context: Any, gate: str) -> None:
     """Drop the DataFrames GX cached for the gate's datasource after a validation.
 
-    GX's execution engine keeps every batch it loaded (and its data) in its batch manager, and the context lives
-    on in GX's module-level project manager: without this, each validated frame (a gate-1 chunk
-    of a million rows) stays resident after the gate, under the next stage's memory.
+    GX's execution engine keeps every batch it loaded (and its data) in its batch manager, and a
+    gate step shares one context across its validations (`quality.gates.batched_data_docs`):
+    without this, every validated frame (a gate-1 chunk of a million rows) stays resident until
+    the step ends, and the chunks of a backfill pile up.
     """
     datasource = context.data_sources.all().get(DATASOURCES[gate])
     engine = getattr(datasource, "_execution_engine", None)  # private: GX has no public reset
