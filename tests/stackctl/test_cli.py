@@ -72,3 +72,50 @@ def test_pipeline_on_an_empty_app_db_is_one_clear_line(tmp_path):
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith("error: ") and "Traceback" not in result.stderr
     assert "make simulate" in result.stderr
+
+
+def test_a_copied_env_example_never_starts_the_stack_with_public_secrets(tmp_path, monkeypatch):
+    """`cp .env.example .env` is a common habit: its placeholders must be regenerated, never used."""
+    from stackctl.envfile import SECRETS, EnvFileError, ensure_env_file, load_env, parse_env
+
+    for name in SECRETS:
+        monkeypatch.delenv(name, raising=False)
+    example_text = (REPO / ".env.example").read_text()
+    example = parse_env(example_text)
+    path = tmp_path / ".env"
+    path.write_text(example_text)
+    # Before `make env` completes it, the copied file is refused, naming the placeholders.
+    try:
+        load_env(path, required=False)
+    except EnvFileError as exc:
+        assert "AIRFLOW_API_SECRET" in str(exc) and "make env" in str(exc)
+    else:
+        raise AssertionError("load_env accepted an .env holding the example's placeholders")
+    regenerated = ensure_env_file(path)
+    assert set(regenerated) == set(SECRETS)
+    values = parse_env(path.read_text())
+    for name in SECRETS:
+        assert values[name] != example[name] and "<" not in values[name] and "#" not in values[name], name
+        assert len(values[name]) >= 20, name
+    # The example's login names and the user's own settings survive untouched.
+    assert values["SUPERSET_EXECUTIVE_USER"] == "executive"
+    assert oct(path.stat().st_mode)[-3:] == "600"
+    assert ensure_env_file(path) == []
+
+
+def test_env_values_are_read_as_a_shell_reads_them(tmp_path, monkeypatch):
+    from stackctl.envfile import load_env
+
+    monkeypatch.delenv("SUPERSET_EXECUTIVE_USER", raising=False)
+    monkeypatch.delenv("DEMO_DAYS", raising=False)
+    path = tmp_path / ".env"
+    path.write_text(
+        "SUPERSET_EXECUTIVE_USER=boss   # who reads the dashboards\n"
+        "export DEMO_DAYS=12\n"
+        "PII_HASH_KEY='a key with # inside'\n"
+    )
+    monkeypatch.delenv("PII_HASH_KEY", raising=False)
+    load_env(path, required=False)
+    assert os.environ["SUPERSET_EXECUTIVE_USER"] == "boss"
+    assert os.environ["DEMO_DAYS"] == "12"
+    assert os.environ["PII_HASH_KEY"] == "a key with # inside"
