@@ -8,14 +8,17 @@ that never happens, so this DAG checks from the outside.
    must always exist): the newest day landed for all its tables, its age at the end of this hour,
    the last load (run ledger). Writes `ops.source_freshness`, rebuilds `ops.quarantine` from
    `lake/quarantine/`, and **fails when a source is older than its SLA** (default 30 h:
-   `FRESHNESS_SLA_HOURS="shop=30,marketing_api=48"`, `FRESHNESS_DEFAULT_SLA_HOURS`). The failure
-   callback sends the alert (`var/alerts.jsonl`, `ALERT_WEBHOOK_URL`).
+   `FRESHNESS_SLA_HOURS="shop=30,marketing_api=48"`, `FRESHNESS_DEFAULT_SLA_HOURS`), at once:
+   a retry cannot make a late source arrive. The failure callback sends the alert
+   (`var/alerts.jsonl`, `ALERT_WEBHOOK_URL`).
 2. `refresh_dashboard` (pool `duckdb_warehouse`, runs even when the check failed) - copies the
    `ops` data-health tables into `serving.duckdb` next to the *currently served* marts (which stay
    byte for byte as published) and clears Superset's cache: a failed gate or a late source shows
    on *Dashboards -> Data health* within the hour while the KPI dashboards keep the last good numbers.
 3. `data_docs` - rebuilds the Great Expectations Data Docs site (`var/gx_docs/site/index.html`,
    `make gx-docs` serves it), first pruning validation results older than `GX_DOCS_KEEP_DAYS` (90).
+4. `all_work_succeeded` - does nothing; it fails the run (upstream_failed) when any task above
+   failed, since tasks 2 and 3 run and succeed after a failed check.
 
 **Runbook.** `check_freshness` failed: its log names each late source, the day it is complete up
 to and its age. Look at that source's DAG (a failed or paused run, an empty inbox, a quarantined
@@ -28,6 +31,7 @@ from __future__ import annotations
 import datetime as dt
 
 from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.run_state import all_work_succeeded
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
@@ -45,11 +49,17 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 def data_health():
     @task(pool=WAREHOUSE_POOL)
     def check_freshness(data_interval_end: dt.datetime | None = None) -> list[str]:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from quality.freshness import FreshnessBreach
         from quality.freshness import check_freshness as run_check
         from stackctl.settings import get_settings
 
-        # The failure callback alerts once the retries are spent; no alert from inside as well.
-        return [row.summary for row in run_check(get_settings(), now=data_interval_end, alert=False)]
+        # The failure callback alerts; no alert from inside as well.
+        try:
+            return [row.summary for row in run_check(get_settings(), now=data_interval_end, alert=False)]
+        except FreshnessBreach as exc:  # a retry in 30 s cannot make a late source arrive
+            raise AirflowFailException(str(exc)) from exc
 
     @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
     def refresh_dashboard(run_id: str | None = None) -> dict[str, int]:
@@ -67,6 +77,8 @@ def data_health():
         return str(build_docs(keep_days=int(os.environ.get("GX_DOCS_KEEP_DAYS", "90"))))
 
     check_freshness() >> refresh_dashboard() >> data_docs()
+    # The dashboard and docs are refreshed after a failed check too; the run must still say failed.
+    all_work_succeeded()
 
 
 data_health()
