@@ -26,7 +26,7 @@ from pathlib import Path
 from bench import compare, report
 from bench.measure import ProcessResult, machine, run_measured
 from bench.scales import DEFAULT_DAYS, Scale, parse_scale
-from stackctl.envfile import load_env
+from stackctl.command import prepare_command
 from stackctl.settings import REPO_ROOT, get_settings
 
 PY = sys.executable
@@ -339,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args(argv)
     # Superset's credentials and DuckDB limits, if the user has a .env (data paths are overridden).
-    load_env(required=False)
+    prepare_command()
 
     scales = [parse_scale(s, args.days, args.browse_sample) for s in args.scales.split(",") if s.strip()]
     args.results_dir.mkdir(parents=True, exist_ok=True)

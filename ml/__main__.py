@@ -10,6 +10,7 @@ import sys
 
 from ml import registry
 from ml.settings import ml_settings
+from stackctl.command import prepare_command
 from stackctl.settings import get_settings
 
 
@@ -21,6 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     daily.add_argument("--publish", action="store_true", help="then refresh the ml/ops tables in serving")
     sub.add_parser("status", help="current model, versions and the last decisions")
     args = parser.parse_args(argv)
+    prepare_command()
     settings = get_settings()
     ms = ml_settings(settings)
     if args.command == "daily":

@@ -121,7 +121,10 @@ def _quarantine(args, settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from stackctl.command import prepare_command
     from stackctl.settings import get_settings
+
+    prepare_command()
 
     settings = get_settings()
     try:

@@ -21,13 +21,13 @@ def _yesterday() -> dt.date:
 
 
 def cmd_env(args: argparse.Namespace) -> None:
-    from stackctl.envfile import ENV_FILE, ensure_env_file
+    from stackctl.envfile import ensure_env_file, env_file_path
 
     added = ensure_env_file()
     if added:
-        print(f"generated {', '.join(added)} into {ENV_FILE} (untracked; logins are printed by `make run`)")
+        print(f"generated {', '.join(added)} into {env_file_path()} (untracked; logins are printed by `make run`)")
     else:
-        print(f"{ENV_FILE} is complete")
+        print(f"{env_file_path()} is complete")
 
 
 def _simulation_window(url: str, days: int, end: dt.date) -> tuple[dt.date, int, float]:
@@ -294,7 +294,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from stackctl.envfile import EnvFileError, load_env
+    from stackctl.private_files import tighten_data_dirs, use_private_umask
 
+    # Everything this command and the services it starts write may hold personal data.
+    use_private_umask()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     handlers = {
         "env": cmd_env,
@@ -317,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
 
         # After .env: a --mode flag wins over STACK_MODE there; cluster mode fills its defaults.
         use_mode(getattr(args, "mode", None))
+        if args.command in {"run", "up", "pipeline", "simulate"}:
+            settings = get_settings()
+            # Folders made by an older version (or another umask) stop being readable by others.
+            tighten_data_dirs(settings.app_db_dir, settings.lake_dir, settings.warehouse_dir, settings.run_dir.parent)
         handlers[args.command](args)
     except known as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["copy-raw"])
     parser.add_argument("--warehouse", type=Path, help="DuckDB warehouse (default: the stack's WAREHOUSE_PATH)")
     args = parser.parse_args(argv)
+    from stackctl.command import prepare_command
+
+    prepare_command()
     if args.warehouse is None:
         from stackctl.settings import get_settings
 

@@ -25,6 +25,12 @@ from stackctl.settings import REPO_ROOT
 
 ENV_FILE = REPO_ROOT / ".env"
 
+
+def env_file_path() -> Path:
+    """The .env every command reads: STACK_ENV_FILE if set (a deployment's secrets elsewhere), else the repo's."""
+    value = os.environ.get("STACK_ENV_FILE", "").strip()
+    return Path(value).expanduser() if value else ENV_FILE
+
 # name -> how to produce a value when the .env lacks it
 GENERATED: dict[str, object] = {
     "AIRFLOW_ADMIN_USER": lambda: "airflow_admin",
@@ -69,12 +75,13 @@ def _unusable(name: str, value: str | None) -> bool:
     return not value or (name in SECRETS and is_placeholder(value))
 
 
-def ensure_env_file(path: Path = ENV_FILE) -> list[str]:
+def ensure_env_file(path: Path | None = None) -> list[str]:
     """Create or complete `path` with generated secrets; return the names that were (re)generated.
 
     A line whose value is empty or a placeholder is rewritten in place; other lines (comments,
     the user's own settings) are kept as they are.
     """
+    path = path or env_file_path()
     text = path.read_text() if path.exists() else ""
     existing = parse_env(text)
     regenerate = [name for name in GENERATED if _unusable(name, existing.get(name))]
@@ -99,12 +106,13 @@ def ensure_env_file(path: Path = ENV_FILE) -> list[str]:
     return regenerate
 
 
-def load_env(path: Path = ENV_FILE, *, required: bool = True) -> dict[str, str]:
+def load_env(path: Path | None = None, *, required: bool = True) -> dict[str, str]:
     """Export the .env's values (caller's environment wins); fail clearly when it is missing.
 
     A secret that is still a placeholder is refused even when `required` is false: starting
     anything with a publicly known key is worse than not starting.
     """
+    path = path or env_file_path()
     if not path.exists():
         # Without the file, the environment itself may carry everything (CI, containers).
         if required and any(not os.environ.get(name) for name in REQUIRED):

@@ -47,6 +47,13 @@ class Settings:
         return self.lake_dir / "quarantine"
 
     @property
+    def app_db_dir(self) -> Path | None:
+        """The folder of a SQLite app DB (None for a server such as PostgreSQL)."""
+        if not self.app_db_url.startswith("sqlite:///"):
+            return None
+        return Path(self.app_db_url.removeprefix("sqlite:///").split("?")[0]).parent
+
+    @property
     def warehouse_dir(self) -> Path:
         return self.warehouse_path.parent
 

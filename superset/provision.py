@@ -55,7 +55,7 @@ import requests
 import yaml
 
 from stackctl import cluster, procs
-from stackctl.envfile import load_env
+from stackctl.command import prepare_command
 from stackctl.settings import Settings, get_settings
 from superset import access, asset_files
 
@@ -574,7 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         "--prune", action="store_true", help="export: also delete files of assets no longer in Superset"
     )
     args = parser.parse_args(argv)
-    load_env(required=False)  # run by hand: the generated credentials (the caller's environment wins)
+    prepare_command()  # run by hand: the generated credentials (the caller's environment wins)
     try:
         if args.action == "up":
             print(up())

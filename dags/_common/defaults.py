@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from stackctl.alerts import alert_task_failure
+from stackctl.private_files import use_private_umask
 
 # A fixed vocabulary so the UI's tag filter stays useful.
 TAGS = {"ingestion", "elt", "quality", "publish", "governance", "shop"}
@@ -27,6 +28,12 @@ def alert_on_failure(context) -> None:
     )
 
 
+def create_files_private(context) -> None:
+    """Whatever the task writes (lake partitions, the warehouse) may hold personal data: 0600/0700,
+    also when the scheduler was started without `python -m stackctl` and its umask."""
+    use_private_umask()
+
+
 DEFAULT_ARGS = {
     "owner": "data-engineering",
     "retries": 2,
@@ -34,4 +41,5 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
     "on_failure_callback": alert_on_failure,
+    "on_execute_callback": create_files_private,
 }

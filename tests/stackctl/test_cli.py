@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -119,3 +121,54 @@ def test_env_values_are_read_as_a_shell_reads_them(tmp_path, monkeypatch):
     assert os.environ["SUPERSET_EXECUTIVE_USER"] == "boss"
     assert os.environ["DEMO_DAYS"] == "12"
     assert os.environ["PII_HASH_KEY"] == "a key with # inside"
+
+
+def test_personal_data_files_are_created_private(tmp_path):
+    """App DB, lake (customer partitions), warehouse, serving file: 0600/0700 even under umask 022."""
+    from stackctl.envfile import ensure_env_file, parse_env
+    from stackctl.private_files import readable_by_others
+
+    env_file = tmp_path / ".env"
+    ensure_env_file(env_file)
+    data = tmp_path / "data"
+    env = {**parse_env(env_file.read_text()), "DEMO_DAYS": "2"}
+    old = os.umask(0o022)  # what most shells have: without the fix, files come out 0644
+    try:
+        for args in (("simulate", "--end", "2026-03-03"), ("pipeline", "--from", "2026-03-02", "--to", "2026-03-03")):
+            result = stackctl(data, *args, env_extra=env)
+            assert result.returncode == 0, result.stderr[-3000:]
+    finally:
+        os.umask(old)
+    written = [data / "appdb", data / "lake", data / "warehouse", data / "var"]
+    assert all(folder.is_dir() for folder in written)
+    assert list((data / "lake" / "raw" / "shop" / "customers").rglob("*.parquet"))
+    assert [p for folder in written for p in readable_by_others(folder)] == []
+
+
+# Every command the README tells a user to type: each must read the stack's .env by itself.
+DOCUMENTED_COMMANDS = [
+    ("stackctl", "status"),
+    ("quality", "quarantine", "list"),
+    ("ml", "status"),
+    ("governance", "audit", "verify"),
+    ("ingestion.partner_files", "list"),
+    ("superset.provision", "status"),
+    ("stackctl.dbt_portable", "copy-raw"),
+]
+
+
+@pytest.mark.parametrize("command", DOCUMENTED_COMMANDS, ids=lambda c: " ".join(c))
+def test_every_documented_command_reads_the_env_file_itself(tmp_path, command):
+    """Proof that a command loaded .env: a placeholder secret in it stops the command with one line."""
+    env_file = tmp_path / ".env"
+    env_file.write_text("PII_HASH_KEY=<generated>\nSUPERSET_SECRET_KEY=\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SUPERSET", "PII_"))}
+    env.update(
+        {"STACK_DATA_DIR": str(tmp_path), "STACK_VAR_DIR": str(tmp_path / "var"), "STACK_ENV_FILE": str(env_file)}
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", *command], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])
+    assert "PII_HASH_KEY" in result.stderr and "make env" in result.stderr, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr

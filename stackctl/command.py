@@ -1,0 +1,24 @@
+"""What every documented command does before its work: the stack's settings and private files.
+
+`python -m quality`, `governance`, `ml`, `ingestion.partner_files`, `stackctl.dbt_portable`,
+`superset.provision` and `bench` are run by hand from a user's shell, where nobody exported
+`.env`: each calls `prepare_command()` first, so it reads the same settings `make run` wrote and
+creates what it writes private. A missing or placeholder secret is one line, not a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from stackctl.envfile import EnvFileError, load_env
+from stackctl.private_files import use_private_umask
+
+
+def prepare_command(*, required: bool = False) -> None:
+    """Load `.env` (the caller's environment wins) and use a private umask; exit 2 on a bad .env."""
+    use_private_umask()
+    try:
+        load_env(required=required)
+    except EnvFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
