@@ -6,11 +6,11 @@ dashboard, which only admins and analysts see):
 - **Superset** metadata DB (`SUPERSET_METADATA_URI`, default `var/superset/superset.db`): the
   `logs` table (dashboards opened, chart data, datasets, exports, security changes) with user,
   dashboard and chart names resolved, and the `query` table (SQL Lab). Query text is kept with
-  every quoted literal replaced by `'?'`: the shape of a query is what an audit needs, and its
-  literals may be personal data (`where email = '...'`).
-- **Airflow** metadata DB (`AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`, default
-  `var/airflow/airflow.db`): the audit `log` table (who triggered, paused, cleared which DAG).
-  Its `extra` column is not copied: a trigger's conf can carry a data subject's e-mail.
+  every literal replaced (`governance.sql_redaction`): the shape of a query is what an audit
+  needs, and its literals may be personal data (`where email = '...'`).
+- **Airflow**'s audit log (who triggered, paused, cleared which DAG), through its REST API
+  (`governance.airflow_audit`; a task may not open Airflow's metadata DB). Its `extra` field is
+  not copied: a trigger's conf can carry a data subject's e-mail.
 - **Governance** audit log (`governance.audit`): data subject requests and their outcome.
 
 `collect` is idempotent: rows are keyed by `<source>:<id>`, new ones are added, rows older than
@@ -28,7 +28,8 @@ import re
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
-from governance import audit
+from governance import airflow_audit, audit
+from governance.sql_redaction import redact_sql
 from stackctl.settings import Settings
 
 DDL = """
@@ -69,7 +70,6 @@ SUPERSET_ACCESS = re.compile(
 SUPERSET_NOISE = re.compile(
     r"post_processing|json_dumps|^execute_sql$|get_list$|_info$|related|favorite|thumbnail|^SqlLab", re.IGNORECASE
 )
-_LITERAL = re.compile(r"'(?:[^']|'')*'")
 _TABLE_REF = re.compile(r"\b(marts|ops|ml|meta|raw|staging|intermediate)\.\"?(\w+)\"?", re.IGNORECASE)
 
 
@@ -91,11 +91,6 @@ def retention_days() -> int:
     return int(os.environ.get("ACCESS_LOG_RETENTION_DAYS", "365"))
 
 
-def redact_sql(sql: str | None) -> str | None:
-    """The query with every string literal replaced by '?' (literals may be personal data)."""
-    return _LITERAL.sub("'?'", sql) if sql else sql
-
-
 def tables_in_sql(sql: str | None) -> str | None:
     found = sorted({f"{schema.lower()}.{table.lower()}" for schema, table in _TABLE_REF.findall(sql or "")})
     return ",".join(found) or None
@@ -103,10 +98,6 @@ def tables_in_sql(sql: str | None) -> str | None:
 
 def superset_metadata_url(settings: Settings) -> str:
     return os.environ.get("SUPERSET_METADATA_URI") or f"sqlite:///{settings.superset_home / 'superset.db'}"
-
-
-def airflow_metadata_url(settings: Settings) -> str:
-    return os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN") or f"sqlite:///{settings.airflow_home / 'airflow.db'}"
 
 
 def _engine(url: str):
@@ -237,43 +228,32 @@ def superset_events(url: str, since: dt.datetime) -> list[AccessEvent]:
     return events
 
 
-def airflow_events(url: str, since: dt.datetime) -> list[AccessEvent]:
-    """Airflow's audit log: who did what to which DAG (its `extra` is left behind on purpose)."""
-    import sqlalchemy as sa
-
-    engine = _engine(url)
-    if engine is None:
+def airflow_events(settings: Settings, since: dt.datetime) -> list[AccessEvent]:
+    """Airflow's audit log: who did what to which DAG; none when this stack has no Airflow login."""
+    if not airflow_audit.configured():
         return []
-    try:
-        if not _has_tables(engine, "log"):
-            return []
-        with engine.connect() as con:
-            rows = con.execute(
-                sa.text(
-                    "select id, dttm, owner, event, dag_id, task_id, run_id from log "
-                    "where dttm >= :since and owner is not null order by id"
-                ),
-                {"since": since},
-            ).fetchall()
-    finally:
-        engine.dispose()
     return [
         AccessEvent(
-            f"airflow:{log_id}",
+            f"airflow:{row['event_log_id']}",
             "airflow",
-            _utc(when),
-            owner,
-            event,
-            "dag" if dag_id else None,
-            dag_id,
+            _utc(row["when"]),
+            row["owner"],
+            row["event"],
+            "dag" if row["dag_id"] else None,
+            row["dag_id"],
             None,
             ", ".join(
-                part for part in (f"task {task_id}" if task_id else "", f"run {run_id}" if run_id else "") if part
+                part
+                for part in (
+                    f"task {row['task_id']}" if row["task_id"] else "",
+                    f"run {row['run_id']}" if row["run_id"] else "",
+                )
+                if part
             )
             or None,
             None,
         )
-        for log_id, when, owner, event, dag_id, task_id, run_id in rows
+        for row in airflow_audit.user_events(settings, since)
     ]
 
 
@@ -307,7 +287,7 @@ def collect(settings: Settings, now: dt.datetime | None = None) -> dict[str, int
     since = now - dt.timedelta(days=retention_days())
     events: list[AccessEvent] = [
         *superset_events(superset_metadata_url(settings), since),
-        *airflow_events(airflow_metadata_url(settings), since),
+        *airflow_events(settings, since),
         *governance_events(settings, since),
     ]
     con = connect_warehouse(

@@ -1,9 +1,8 @@
-"""Access logging: Airflow's audit log and the governance audit log land in `ops.access_log` once, within
-the configured retention, without the payloads that can carry personal data. (Superset's logs are
-collected from a real Superset in tests/superset/test_superset_assets.py.)
-
-Airflow's `log` table is created from Airflow's own model and written through its ORM class, as
-the API server writes it when someone triggers or pauses a DAG.
+"""Access logging: the governance audit log lands in `ops.access_log` once, within the configured
+retention; SQL text keeps its shape but none of its literals; an Airflow that is set up but not
+answering fails the collection instead of leaving its events out silently. (Airflow's events are
+collected through its REST API from a real scheduler in test_governance_dags_scheduled.py, and
+Superset's logs from a real Superset in tests/superset/test_superset_assets.py.)
 """
 
 from __future__ import annotations
@@ -14,26 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from governance import access_log, audit
+from governance import access_log, airflow_audit, audit
+from stackctl.procs import free_port
 from stackctl.settings import Settings
-
-
-def _airflow_log(path: Path, rows: list[dict]) -> str:
-    import sqlalchemy as sa
-    from airflow.models.log import Log
-    from sqlalchemy.orm import Session
-
-    url = f"sqlite:///{path}"
-    engine = sa.create_engine(url)
-    Log.__table__.create(engine)
-    with Session(engine) as session:
-        for row in rows:
-            entry = Log(row["event"], owner=row["owner"], extra=row.get("extra"), dag_id=row["dag_id"])
-            entry.dttm = row["dttm"].replace(tzinfo=dt.UTC)
-            session.add(entry)
-        session.commit()
-    engine.dispose()
-    return url
 
 
 def _access_log(settings: Settings) -> list[tuple]:
@@ -43,53 +25,68 @@ def _access_log(settings: Settings) -> list[tuple]:
         ).fetchall()
 
 
-def test_airflow_and_governance_actions_are_collected_once_within_retention(
+def test_governance_actions_are_collected_once_within_retention(
     stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    now = dt.datetime(2026, 11, 25, 12, 0)
-    url = _airflow_log(
-        tmp_path / "airflow.db",
-        [
-            {
-                "event": "trigger",
-                "owner": "ops_engineer",
-                "dag_id": "data_subject_requests",
-                "dttm": now - dt.timedelta(days=1),
-                "extra": '{"conf": {"email": "ana.subject@example.com"}}',
-            },
-            {"event": "paused", "owner": "ops_engineer", "dag_id": "shop_daily", "dttm": now - dt.timedelta(days=60)},
-        ],
-    )
-    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", url)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    for name in ("AIRFLOW_ADMIN_USER", "AIRFLOW_ADMIN_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)  # no Airflow set up here: no Airflow events
     monkeypatch.setenv("SUPERSET_METADATA_URI", f"sqlite:///{tmp_path / 'no-superset-here.db'}")
     monkeypatch.setenv("ACCESS_LOG_RETENTION_DAYS", "30")
     monkeypatch.setenv("GOVERNANCE_ACTOR", "dpo@shop.example")
     audit.record(stack, "dsr_erase", "dsr-erase-1", "completed", subject=audit.subject_hash("customer_id", 7))
 
-    assert access_log.collect(stack, now=now) == {"superset": 0, "airflow": 1, "governance": 1}
-    assert access_log.collect(stack, now=now) == {"superset": 0, "airflow": 1, "governance": 1}, "idempotent"
-    rows = _access_log(stack)
-    assert rows == [
-        ("airflow", "ops_engineer", "trigger", "dag", "data_subject_requests", None, None),
+    assert access_log.collect(stack, now=now) == {"superset": 0, "airflow": 0, "governance": 1}
+    assert access_log.collect(stack, now=now) == {"superset": 0, "airflow": 0, "governance": 1}, "idempotent"
+    assert _access_log(stack) == [
         ("governance", "dpo@shop.example", "dsr_erase", "data_subject_request", "dsr-erase-1", "{}", "completed"),
     ]
-    assert "ana.subject" not in repr(rows), "a trigger's conf (Airflow's `extra`) is never copied"
-
     # 40 days on, the events are past the 30-day retention (the governance log itself keeps them).
     assert access_log.collect(stack, now=now + dt.timedelta(days=40)) == {"superset": 0, "airflow": 0, "governance": 0}
     assert len(audit.entries(stack)) == 1
 
 
-def test_sql_literals_are_redacted_and_tables_found() -> None:
-    sql = "select * from marts.fct_daily_revenue r join MARTS.\"dim_dates\" d on true where note = 'it''s ana@x.org'"
-    assert access_log.redact_sql(sql).endswith("where note = '?'")
-    assert access_log.tables_in_sql(sql) == "marts.dim_dates,marts.fct_daily_revenue"
-
-
-def test_missing_metadata_databases_are_skipped(
+def test_an_airflow_that_does_not_answer_fails_the_collection(
     stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path / 'none.db'}")
+    monkeypatch.setenv("AIRFLOW_ADMIN_USER", "admin")
+    monkeypatch.setenv("AIRFLOW_ADMIN_PASSWORD", "pw")
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("SUPERSET_METADATA_URI", f"sqlite:///{tmp_path / 'none.db'}")
+    with pytest.raises(airflow_audit.AirflowAuditUnavailable, match="not answering"):
+        access_log.collect(stack)
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        (
+            "select * from marts.fct_daily_revenue r join MARTS.\"dim_dates\" d on true where note = 'it''s ana@x.org'",
+            "SELECT * FROM marts.fct_daily_revenue AS r JOIN MARTS.\"dim_dates\" AS d ON TRUE WHERE note = '?'",
+        ),
+        ("select * from marts.c where e = $$ana@example.com$$", "SELECT * FROM marts.c WHERE e = '?'"),
+        ("select * from t where e = $x$ana@example.com$x$ and id = 117", "SELECT * FROM t WHERE e = '?' AND id = ?"),
+        ("select * from t where e = E'ana\\'@example.com'", "SELECT * FROM t WHERE e = '?'"),
+        ("select 1 -- ana@example.com\n/* ana@example.com */", "SELECT ?"),
+        ("select * from t where e = 'ana@example.com", "-- redacted: 42 characters that do not parse as SQL"),
+    ],
+)
+def test_sql_literals_are_redacted(sql: str, expected: str) -> None:
+    redacted = access_log.redact_sql(sql)
+    assert redacted == expected
+    assert "ana" not in redacted and "117" not in redacted
+
+
+def test_a_statement_that_does_not_parse_is_redacted_whole() -> None:
+    assert access_log.redact_sql("select 'a' || x'0a', 'ana@example.com'") == (
+        "-- redacted: 38 characters that do not parse as SQL"
+    )
+    assert access_log.tables_in_sql('select * from marts.x join MARTS."Y"') == "marts.x,marts.y"
+
+
+def test_missing_services_are_skipped(stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AIRFLOW_ADMIN_USER", "AIRFLOW_ADMIN_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("SUPERSET_METADATA_URI", f"sqlite:///{tmp_path / 'none-either.db'}")
     assert access_log.collect(stack) == {"superset": 0, "airflow": 0, "governance": 0}
-    assert not (tmp_path / "none.db").exists(), "collecting never creates a service's database"
+    assert not (tmp_path / "none-either.db").exists(), "collecting never creates a service's database"
