@@ -49,11 +49,14 @@ class Column:
     min_value: int | Decimal | None = None
     max_value: int | Decimal | None = None
     allowed: frozenset[str] | None = None
-    pattern: str | None = None  # full match
+    pattern: str | None = None  # full match; ASCII classes only ([0-9], not \d, which takes any script's digits)
     max_length: int | None = None
     not_after_file_date: bool = False  # a date column may not be later than the file's business date
     precision: int = 12  # decimal only
     scale: int = 2  # decimal only
+    # Strings are single-line and may not start like a spreadsheet formula (= + - @) unless this is
+    # set: free text that may span lines and is never exported as it is (dropped in dbt staging).
+    multiline: bool = False
 
     @property
     def arrow_type(self) -> pa.DataType:
@@ -85,6 +88,11 @@ class PartnerContract:
     # the whole file is quarantined (PARTNER_FILES_MAX_BAD_ROW_RATIO overrides it for all partners).
     max_bad_row_ratio: float = 0.05
     watermark_column: str | None = None  # recorded in the lake manifest
+    # A file with no data rows (a header only, `[]`) never replaces a day that already holds rows:
+    # it is quarantined, because an export that lost its rows looks exactly like that. Set this
+    # for a partner whose empty file really means "that day has no rows any more"
+    # (PARTNER_FILES_ALLOW_EMPTY_REPLACEMENT=1 sets it for all partners).
+    allow_empty_replacement: bool = False
     tags: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -138,7 +146,7 @@ WHOLESALE_ORDERS = PartnerContract(
             "string",
             "The reseller's order number.",
             "internal",
-            pattern=r"WO-\d{6,10}",
+            pattern=r"WO-[0-9]{6,10}",
         ),
         Column(
             "order_date",
@@ -147,7 +155,7 @@ WHOLESALE_ORDERS = PartnerContract(
             "internal",
             not_after_file_date=True,
         ),
-        Column("sku", "string", "Our product SKU.", "public", pattern=r"SKU-\d{5}"),
+        Column("sku", "string", "Our product SKU.", "public", pattern=r"SKU-[0-9]{5}"),
         Column("quantity", "integer", "Units ordered.", "internal", min_value=1, max_value=10_000),
         Column(
             "unit_price_eur",
@@ -184,8 +192,8 @@ PRODUCT_REVIEWS = PartnerContract(
     watermark_column="review_date",
     max_bad_row_ratio=0.05,
     columns=(
-        Column("review_id", "string", "The platform's review id.", "internal", pattern=r"RV-\d{6,12}"),
-        Column("sku", "string", "Our product SKU.", "public", pattern=r"SKU-\d{5}"),
+        Column("review_id", "string", "The platform's review id.", "internal", pattern=r"RV-[0-9]{6,12}"),
+        Column("sku", "string", "Our product SKU.", "public", pattern=r"SKU-[0-9]{5}"),
         Column("rating", "integer", "Stars, 1 to 5.", "public", min_value=1, max_value=5),
         Column(
             "review_date",
@@ -211,6 +219,7 @@ PRODUCT_REVIEWS = PartnerContract(
             pii_kind="free_text",
             nullable=True,
             max_length=5_000,
+            multiline=True,
         ),
     ),
     tags=("reviews",),

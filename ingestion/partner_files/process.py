@@ -31,6 +31,23 @@ rows in = loaded + quarantined is asserted before the outcome is recorded.
 partition `ds`. A later file for the same partner and day replaces that day (a corrected re-send);
 the earlier file is marked `superseded` in the ledger. Files without a date in their name are
 quarantined rather than dated by processing day, because two such files would replace each other.
+**A file with no data rows never replaces a day that holds rows** (a header only, `[]`): an
+export that lost its rows looks exactly like that, so it is quarantined with the day's row count
+as the reason, unless the contract's `allow_empty_replacement` (or
+PARTNER_FILES_ALLOW_EMPTY_REPLACEMENT=1) says an empty file is a real "no rows any more".
+
+**Every file on its own.** Anyone who can write to the inbox chooses its content, so one file can
+never stop the others; a hostile or broken file is quarantined with its reason and the run goes
+on with the next one:
+- only regular files are read (`inbox.py`: lstat, O_NOFOLLOW | O_NONBLOCK, fstat). Symlinks,
+  FIFOs, sockets, devices and hard-linked files are refused unread: recorded in the ledger and the
+  quarantine, then removed from the inbox (a file over the size limit is moved to quarantine whole);
+- limits (`limits.py`) on size, name length, JSON nesting, the age of the business date, and time:
+  the contract check runs in a worker process (`sandbox.py`) that is killed past the time limit;
+- anything unexpected while processing one file quarantines that file as an internal error
+  instead of failing the run, so no ledger entry stays `processing` after a run;
+- everything the run writes to the lake and the quarantine is the pipeline user's only (files
+  0600, folders 0700): partner files may hold personal data.
 
 Fault injection for tests: PARTNER_FILES_FAULT=after_archive|after_land|after_ledger|after_load makes
 the process die on the spot (os._exit, like kill -9) at that point.
@@ -45,6 +62,7 @@ import json
 import logging
 import os
 import shutil
+import stat
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -57,14 +75,27 @@ import pyarrow as pa
 from ingestion.lake import read_manifest, write_partition
 from ingestion.partner_files import quarantine
 from ingestion.partner_files.contracts import CONTRACTS, SOURCE_NAME, PartnerContract
+from ingestion.partner_files.inbox import (
+    INBOX_ROOT_PARTNER,
+    InboxEntry,
+    Refused,
+    display_name,
+    entry_identity,
+    list_entries,
+    name_problem,
+    read_regular,
+    refusal_for,
+    safe_component,
+    safe_extension,
+)
 from ingestion.partner_files.ledger import DONE, FileEntry, Ledger
-from ingestion.partner_files.validate import CheckedFile, FileError, check_file
+from ingestion.partner_files.limits import Limits
+from ingestion.partner_files.sandbox import CheckFailed, CheckWorker, shared_worker
+from ingestion.partner_files.validate import CheckedFile, FileError, business_date_from_name, count_lines
 from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
 from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
-
-INBOX_ROOT_PARTNER = "_inbox_root"  # files dropped outside any partner folder
 
 
 def inbox_dir(settings: Settings) -> Path:
@@ -76,8 +107,7 @@ def ledger_path(settings: Settings) -> Path:
 
 
 def archive_path(settings: Settings, partner: str, sha256: str, file_name: str) -> Path:
-    ext = ("." + file_name.rsplit(".", 1)[-1].lower()) if "." in file_name else ""
-    return settings.lake_raw_dir / SOURCE_NAME / partner / "_files" / f"{sha256}{ext}"
+    return settings.lake_raw_dir / SOURCE_NAME / partner / "_files" / f"{sha256}{safe_extension(file_name)}"
 
 
 def max_bad_row_ratio(contract: PartnerContract) -> float:
@@ -94,7 +124,7 @@ class FileOutcome:
     """What one run did with one dropped file."""
 
     partner: str
-    file_name: str
+    file_name: str  # as shown in logs and reports (undecodable bytes and control characters escaped)
     sha256: str
     outcome: str  # loaded | loaded_partial | quarantined | duplicate | cleared | skipped
     ds: str | None = None
@@ -130,27 +160,18 @@ class InboxSummary:
         }
 
 
+@dataclass
+class _Progress:
+    """How far one file got, for the fallback when processing it fails unexpectedly."""
+
+    sha256: str | None = None
+
+
 def _fault_point(name: str) -> None:
     if os.environ.get("PARTNER_FILES_FAULT") == name:
         log.error("PARTNER_FILES_FAULT=%s: dying here on purpose", name)
         logging.shutdown()
         os._exit(137)
-
-
-def pending_files(inbox: Path) -> list[tuple[str, Path]]:
-    """(partner, path) of every dropped entry, oldest first; dot files are uploads in progress."""
-    found: list[tuple[str, Path]] = []
-    if not inbox.exists():
-        return found
-    for entry in inbox.iterdir():
-        if entry.name.startswith("."):
-            continue
-        if entry.is_file():
-            found.append((INBOX_ROOT_PARTNER, entry))
-            continue
-        if entry.is_dir():
-            found.extend((entry.name, p) for p in entry.iterdir() if not p.name.startswith("."))
-    return sorted(found, key=lambda item: (item[1].stat().st_mtime, item[1].name))
 
 
 def process_inbox(
@@ -164,21 +185,41 @@ def process_inbox(
     inbox = inbox_dir(settings)
     for partner in CONTRACTS:  # so partners (and engineers) see where to drop files
         (inbox / partner).mkdir(parents=True, exist_ok=True)
-    ledger = Ledger(ledger_path(settings))
+    limits = Limits.from_env()
     settle = settle_seconds_default() if settle_seconds is None else settle_seconds
     day = today or dt.datetime.now(dt.UTC).date()
     summary = InboxSummary(run_id)
-    with _inbox_lock(settings):
-        for partner, path in pending_files(inbox):
-            if path.is_dir():
-                summary.files.append(_hold_directory(settings, partner, path, day, run_id))
-                continue
-            if not _wait_until_settled(path, settle):
-                summary.files.append(FileOutcome(partner, path.name, "", "skipped", reason="still being written"))
-                continue
-            summary.files.append(process_file(settings, ledger, partner, path, run_id, day))
-    log.info("partner inbox run %s: %s", run_id, summary.outcomes or "no files")
+    with _private_files():
+        ledger = Ledger(ledger_path(settings))
+        worker = shared_worker()
+        with _inbox_lock(settings):
+            entries = list_entries(inbox)
+            if any(e.kind == "regular" and e.partner in CONTRACTS for e in entries):
+                worker.prestart()
+            for entry in entries:
+                summary.files.append(_process_entry(settings, ledger, worker, entry, run_id, day, settle, limits))
+    held = [f"{f.partner}/{f.file_name}" for f in summary.files if f.outcome == "quarantined"]
+    log.info(
+        "partner inbox run %s: %s%s",
+        run_id,
+        summary.outcomes or "no files",
+        f"; quarantined: {', '.join(held)}" if held else "",
+    )
     return summary
+
+
+@contextmanager
+def _private_files() -> Iterator[None]:
+    """Whatever the block creates is readable by the pipeline's user only (files 0600, folders 0700).
+
+    Partner files may hold personal data; the process umask covers every writer in the block
+    (archive, lake partitions, quarantine, ledger) without each having to remember it.
+    """
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 @contextmanager
@@ -198,18 +239,76 @@ def _inbox_lock(settings: Settings) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _process_entry(
+    settings: Settings,
+    ledger: Ledger,
+    worker: CheckWorker,
+    entry: InboxEntry,
+    run_id: str,
+    today: dt.date,
+    settle: float,
+    limits: Limits,
+) -> FileOutcome:
+    """One inbox entry, whatever it is; never raises (but a fault point still kills the process)."""
+    shown = display_name(entry.path.name)
+    progress = _Progress()
+    try:
+        if entry.kind == "directory":
+            return _hold_directory(settings, entry.partner, entry.path, today, run_id)
+        if entry.kind != "regular":
+            refused = refusal_for(entry.kind, entry.path, entry.stat)
+            return _refuse(settings, ledger, entry.partner, entry.path, refused, run_id, today)
+        if not _wait_until_settled(entry.path, settle):
+            return FileOutcome(entry.partner, shown, "", "skipped", reason="still being written")
+        return process_file(
+            settings, ledger, entry.partner, entry.path, run_id, today, limits=limits, worker=worker, progress=progress
+        )
+    except Exception as exc:
+        if progress.sha256 is None and not os.path.lexists(entry.path):
+            return FileOutcome(entry.partner, shown, "", "skipped", reason="removed from the inbox before it was read")
+        log.exception("%s/%s: processing failed; holding the file and going on", entry.partner, shown)
+        try:
+            return _hold_after_error(settings, ledger, entry, run_id, today, exc, progress.sha256)
+        except Exception as again:
+            log.exception("%s/%s: could not be quarantined either; it stays in the inbox", entry.partner, shown)
+            return FileOutcome(
+                entry.partner,
+                shown,
+                progress.sha256 or "",
+                "skipped",
+                reason=f"processing failed ({_first_line(exc)}) and so did holding it ({_first_line(again)})",
+            )
+
+
 def process_file(
-    settings: Settings, ledger: Ledger, partner: str, path: Path, run_id: str, today: dt.date
+    settings: Settings,
+    ledger: Ledger,
+    partner: str,
+    path: Path,
+    run_id: str,
+    today: dt.date,
+    *,
+    limits: Limits | None = None,
+    worker: CheckWorker | None = None,
+    progress: _Progress | None = None,
 ) -> FileOutcome:
     """Land or quarantine one file, exactly once per content."""
+    limits = limits or Limits.from_env()
+    worker = worker or shared_worker()
+    progress = progress or _Progress()
     began = time.monotonic()
-    data = path.read_bytes()
+    shown = display_name(path.name)
+    try:
+        data, _ = read_regular(path, limits.max_bytes)
+    except Refused as refused:
+        return _refuse(settings, ledger, partner, path, refused, run_id, today)
     sha = hashlib.sha256(data).hexdigest()
+    progress.sha256 = sha
     entry = ledger.get(sha)
     if entry is not None and entry.status in DONE:
         return _already_seen(ledger, entry, partner, path, run_id)
 
-    ledger.start(sha, partner, path.name, len(data), run_id)
+    ledger.start(sha, partner, shown, len(data), run_id)
     contract = CONTRACTS.get(partner)
     archived = None
     if contract is not None:
@@ -217,27 +316,18 @@ def process_file(
         _write_once(archived, data)
     _fault_point("after_archive")
 
-    if contract is None:
-        known = ", ".join(CONTRACTS)
-        where = "outside any partner folder" if partner == INBOX_ROOT_PARTNER else f"in unknown folder {partner!r}"
-        checked = CheckedFile(
-            None,
-            None,
-            max(data.count(b"\n") - 1, 0),
-            file_error=FileError("unknown_partner", f"dropped {where}; partner folders are: {known}"),
-        )
-        ratio = 0.0
-    else:
-        checked = check_file(data, path.name, contract, today)
-        ratio = max_bad_row_ratio(contract)
+    checked = _check(data, path.name, partner, contract, archived, today, limits, worker)
+    ratio = max_bad_row_ratio(contract) if contract is not None else 0.0
+    ds = str(checked.business_date) if checked.business_date else None
+    if contract is not None and ds is not None and checked.file_error is None and checked.rows_in == 0:
+        checked.file_error = _empty_replacement(settings, contract, ds, limits)
     decision, reason_text, bad_ratio = _decide(checked, ratio)
     rows_loaded = checked.rows_good if decision != "quarantined" else 0
     rows_quarantined = checked.rows_in - rows_loaded
     if decision != "quarantined" and rows_loaded + len(checked.bad_rows) != checked.rows_in:
         raise AssertionError(
-            f"{path.name}: {checked.rows_in} rows read but {rows_loaded} good + {len(checked.bad_rows)} bad"
+            f"{shown}: {checked.rows_in} rows read but {rows_loaded} good + {len(checked.bad_rows)} bad"
         )
-    ds = str(checked.business_date) if checked.business_date else None
 
     qid = None
     if decision != "loaded":
@@ -247,7 +337,8 @@ def process_file(
             "summary": reason_text,
             "partner": partner,
             "partner_owner": contract.owner if contract else None,
-            "file_name": path.name,
+            "file_name": shown,
+            "held_as": quarantine.held_name(path.name, limits.max_name_bytes),
             "sha256": sha,
             "bytes": len(data),
             "received_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -273,7 +364,7 @@ def process_file(
 
     if decision != "quarantined":
         assert contract is not None and checked.good is not None and ds is not None
-        table = _with_lineage(checked.good, contract, sha, path.name)
+        table = _with_lineage(checked.good, contract, sha, shown)
         manifest = write_partition(
             settings.lake_raw_dir,
             SOURCE_NAME,
@@ -285,7 +376,7 @@ def process_file(
             watermark_column=contract.watermark_column,
         )
         if manifest.row_count != rows_loaded:
-            raise RuntimeError(f"{path.name}: landed {manifest.row_count} rows, expected {rows_loaded}")
+            raise RuntimeError(f"{shown}: landed {manifest.row_count} rows, expected {rows_loaded}")
     _fault_point("after_land")
 
     superseded = ledger.finish(
@@ -307,7 +398,7 @@ def process_file(
 
     outcome = FileOutcome(
         partner,
-        path.name,
+        shown,
         sha,
         decision,
         ds,
@@ -320,6 +411,71 @@ def process_file(
     )
     _log_and_alert(outcome, settings, superseded)
     return outcome
+
+
+def _check(
+    data: bytes,
+    file_name: str,
+    partner: str,
+    contract: PartnerContract | None,
+    archived: Path | None,
+    today: dt.date,
+    limits: Limits,
+    worker: CheckWorker,
+) -> CheckedFile:
+    """The contract's verdict, from the worker process; a file it cannot judge gets a file error."""
+    if contract is None:
+        known = ", ".join(CONTRACTS)
+        where = (
+            "outside any partner folder"
+            if partner == INBOX_ROOT_PARTNER
+            else f"in unknown folder {display_name(partner)!r}"
+        )
+        return CheckedFile(
+            None,
+            None,
+            max(data.count(b"\n") - 1, 0),
+            file_error=FileError("unknown_partner", f"dropped {where}; partner folders are: {known}"),
+        )
+    header = contract.format == "csv"
+    problem = name_problem(file_name, limits.max_name_bytes)
+    if problem is not None:
+        error = FileError("file_name", f"{problem}; rename the file and deliver it again")
+        return CheckedFile(_date_in_name(file_name), None, count_lines(data, header=header), file_error=error)
+    assert archived is not None
+    try:
+        return worker.check(archived, file_name, partner, today, limits)
+    except CheckFailed as failed:
+        error = FileError(failed.code, failed.message)
+        return CheckedFile(_date_in_name(file_name), None, count_lines(data, header=header), file_error=error)
+
+
+def _date_in_name(file_name: str) -> dt.date | None:
+    try:
+        return business_date_from_name(file_name)
+    except ValueError:
+        return None
+
+
+def _empty_replacement(settings: Settings, contract: PartnerContract, ds: str, limits: Limits) -> FileError | None:
+    """The policy for a file without data rows: it may not replace a day that holds rows."""
+    allowed = (
+        limits.allow_empty_replacement
+        if limits.allow_empty_replacement is not None
+        else contract.allow_empty_replacement
+    )
+    try:
+        held = read_manifest(settings.lake_raw_dir, SOURCE_NAME, contract.partner, ds).row_count
+    except FileNotFoundError:
+        held = 0
+    if allowed or held == 0:
+        return None
+    return FileError(
+        "no_rows",
+        f"no data rows; day {ds} already holds {held} rows (a file without rows never replaces a loaded "
+        "day; allow_empty_replacement in the contract or PARTNER_FILES_ALLOW_EMPTY_REPLACEMENT=1 permits it)",
+        {"ds": ds, "rows_held": held},
+    )
 
 
 def _decide(checked: CheckedFile, max_ratio: float) -> tuple[str, str, float | None]:
@@ -343,22 +499,143 @@ def _decide(checked: CheckedFile, max_ratio: float) -> tuple[str, str, float | N
     )
 
 
+def _refuse(
+    settings: Settings,
+    ledger: Ledger,
+    partner: str,
+    path: Path,
+    refused: Refused,
+    run_id: str,
+    today: dt.date,
+    *,
+    identity: str | None = None,
+    keep: bool | None = None,
+) -> FileOutcome:
+    """Quarantine an entry without reading it (a link, a FIFO, a file too large ...), then clear it.
+
+    Its ledger id is its content's sha256 when known, else an id of the entry itself. A file is
+    moved into its quarantine folder as it is (`keep`); anything else is only recorded and removed
+    from the inbox, since it holds no delivery (a link's target is not the partner's to send).
+    """
+    began = time.monotonic()
+    shown = display_name(path.name)
+    content_known = identity is not None
+    identity = identity or entry_identity(partner, path, refused.stat)
+    keep = refused.code == "too_large" if keep is None else keep
+    ds = _date_in_name(path.name)
+    summary = f"whole file quarantined, not read: {refused.message}"
+    held_as = quarantine.held_name(path.name) if keep else None
+    known = ledger.get(identity)
+    if known is not None and known.status in DONE and known.quarantine_id:
+        qid = known.quarantine_id  # recorded by an earlier run that died before clearing the inbox
+    else:
+        qid = quarantine.item_id(partner, today, path.name, identity)
+        ledger.start(identity, partner, shown, refused.stat.st_size, run_id)
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        reason = {
+            "id": qid,
+            "summary": summary,
+            "partner": partner,
+            "partner_owner": CONTRACTS[partner].owner if partner in CONTRACTS else None,
+            "file_name": shown,
+            "held_as": held_as,
+            "sha256": identity,
+            "sha256_of": "the file's content"
+            if content_known
+            else "the inbox entry (name, inode, size, time): its content was not read",
+            "bytes": refused.stat.st_size,
+            "received_at": now,
+            "quarantined_at": now,
+            "run_id": run_id,
+            "business_date": str(ds) if ds else None,
+            "encoding": None,
+            "decision": "quarantined",
+            "policy": {"max_bad_row_ratio": None, "bad_row_ratio": None},
+            "counts": {"rows_in": 0, "rows_loaded": 0, "rows_quarantined": 0, "rows_bad": 0},
+            "file_error": {"code": refused.code, "message": refused.message, "details": refused.details},
+            "row_errors": [],
+            "archive_path": None,
+            "contract": None,
+        }
+        quarantine.write_item(settings, qid, reason, None, None)
+        ledger.finish(
+            identity,
+            status="quarantined",
+            decision="quarantined",
+            reason=summary,
+            ds=reason["business_date"],
+            encoding=None,
+            rows_in=0,
+            rows_loaded=0,
+            rows_quarantined=0,
+            quarantine_id=qid,
+            archive_path=None,
+        )
+    _fault_point("after_ledger")
+    if keep and held_as is not None:
+        target = quarantine.quarantine_root(settings) / qid / held_as
+        if not target.exists():
+            shutil.move(str(path), str(target))  # a rename on the lake's file system
+    else:
+        path.unlink(missing_ok=True)  # removes a link itself, never what it points at
+    ledger.inbox_cleared(identity)
+    outcome = FileOutcome(
+        partner,
+        shown,
+        identity,
+        "quarantined",
+        str(ds) if ds else None,
+        quarantine_id=qid,
+        reason=summary,
+        seconds=round(time.monotonic() - began, 3),
+    )
+    _log_and_alert(outcome, settings, [])
+    return outcome
+
+
+def _hold_after_error(
+    settings: Settings,
+    ledger: Ledger,
+    entry: InboxEntry,
+    run_id: str,
+    today: dt.date,
+    exc: Exception,
+    sha: str | None,
+) -> FileOutcome:
+    """The fallback for a file whose processing raised: quarantine it so the run can go on."""
+    shown = display_name(entry.path.name)
+    message = f"processing failed with {type(exc).__name__}: {_first_line(exc)} (an internal error)"
+    known = ledger.get(sha) if sha else None
+    if known is not None and known.status in DONE:
+        # Its outcome is recorded; only clearing the inbox failed, which the next run completes.
+        return FileOutcome(entry.partner, shown, sha or "", "skipped", known.ds, reason=message)
+    try:
+        st = entry.path.lstat()
+    except FileNotFoundError:
+        st = entry.stat
+    refused = Refused("internal_error", message, st)
+    return _refuse(
+        settings, ledger, entry.partner, entry.path, refused, run_id, today, identity=sha, keep=stat.S_ISREG(st.st_mode)
+    )
+
+
 def _already_seen(ledger: Ledger, entry: FileEntry, partner: str, path: Path, run_id: str) -> FileOutcome:
-    if entry.partner == partner and entry.file_name == path.name and not entry.inbox_cleared:
+    shown = display_name(path.name)
+    if entry.partner == partner and entry.file_name == shown and not entry.inbox_cleared:
         # A previous run recorded the outcome but died before removing the file: finish that.
         path.unlink()
         ledger.inbox_cleared(entry.sha256)
-        log.warning("%s/%s was already %s; removed it from the inbox", partner, path.name, entry.status)
-        return FileOutcome(partner, path.name, entry.sha256, "cleared", entry.ds, reason=f"already {entry.status}")
-    ledger.duplicate(entry.sha256, partner, path.name, run_id)
+        log.warning("%s/%s was already %s; removed it from the inbox", partner, shown, entry.status)
+        return FileOutcome(partner, shown, entry.sha256, "cleared", entry.ds, reason=f"already {entry.status}")
+    ledger.duplicate(entry.sha256, partner, shown, run_id)
     path.unlink()
     held = f" (quarantine item {entry.quarantine_id})" if entry.quarantine_id else ""
     reason = (
         f"same content as {entry.partner}/{entry.file_name} (sha256 {entry.sha256[:12]}), already {entry.status}"
         f"{held}: not processed again"
     )
-    log.warning("duplicate %s/%s: %s", partner, path.name, reason)
-    return FileOutcome(partner, path.name, entry.sha256, "duplicate", entry.ds, reason=reason)
+    log.warning("duplicate %s/%s: %s", partner, shown, reason)
+    return FileOutcome(partner, shown, entry.sha256, "duplicate", entry.ds, reason=reason)
 
 
 def _with_lineage(good: pa.Table, contract: PartnerContract, sha: str, file_name: str) -> pa.Table:
@@ -373,13 +650,12 @@ def _with_lineage(good: pa.Table, contract: PartnerContract, sha: str, file_name
 def _bad_rows_file(checked: CheckedFile, contract: PartnerContract | None, file_name: str) -> tuple[str, bytes]:
     """The held rows as the partner sent them (same format and encoding), header first for CSV."""
     assert contract is not None
-    ext = "." + file_name.rsplit(".", 1)[-1] if "." in file_name else ""
     parts = []
     if contract.format == "csv" and checked.header is not None:
         parts.append(contract.delimiter.join(checked.header) + "\n")
     parts += [checked.bad_records[row] for row in sorted(checked.bad_records)]
     text = "".join(p if p.endswith(("\n", "\r")) else p + "\n" for p in parts)
-    return f"bad_rows{ext}", text.encode(checked.encoding or "utf-8")
+    return f"bad_rows{safe_extension(file_name)}", text.encode(checked.encoding or "utf-8")
 
 
 def _write_once(path: Path, data: bytes) -> None:
@@ -388,7 +664,8 @@ def _write_once(path: Path, data: bytes) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("wb") as fh:
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
@@ -399,7 +676,7 @@ def _wait_until_settled(path: Path, settle_seconds: float) -> bool:
     """True once the file has not been modified for settle_seconds (bounded wait)."""
     deadline = time.monotonic() + max(settle_seconds * 6, 30.0)
     while True:
-        age = time.time() - path.stat().st_mtime
+        age = time.time() - path.lstat().st_mtime
         if age >= settle_seconds:
             return True
         if time.monotonic() > deadline:
@@ -410,24 +687,25 @@ def _wait_until_settled(path: Path, settle_seconds: float) -> bool:
 
 def _hold_directory(settings: Settings, partner: str, path: Path, today: dt.date, run_id: str) -> FileOutcome:
     """A folder inside a partner folder is not a delivery: move it to quarantine as it is."""
-    qid = f"{partner}/{today}/{path.name}-directory"
+    tag = hashlib.sha256(os.fsencode(path.name)).hexdigest()[:8]
+    qid = f"{safe_component(partner, 60)}/{today}/{safe_component(path.name)}-directory-{tag}"
     target = quarantine.quarantine_root(settings) / qid
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(target, ignore_errors=True)
-    shutil.move(str(path), str(target))
+    shutil.move(str(path), str(target))  # a rename: links and FIFOs inside move as they are, unopened
     reason = {
         "id": qid,
         "summary": "a directory was dropped inside a partner folder; only files are processed",
         "partner": partner,
-        "file_name": path.name,
+        "file_name": display_name(path.name),
         "sha256": "",
         "run_id": run_id,
         "decision": "quarantined",
         "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
     (target / "reason.json").write_text(json.dumps(reason, indent=2) + "\n")
-    log.warning("moved directory %s to quarantine %s", path, qid)
-    return FileOutcome(partner, path.name, "", "quarantined", quarantine_id=qid, reason=reason["summary"])
+    log.warning("moved directory %s to quarantine %s", display_name(str(path)), qid)
+    return FileOutcome(partner, display_name(path.name), "", "quarantined", quarantine_id=qid, reason=reason["summary"])
 
 
 def _log_and_alert(outcome: FileOutcome, settings: Settings, superseded: list[str]) -> None:
@@ -456,6 +734,11 @@ def _log_and_alert(outcome: FileOutcome, settings: Settings, superseded: list[st
         quarantine_id=outcome.quarantine_id,
         decision=outcome.outcome,
     )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:200]
 
 
 # --- warehouse -------------------------------------------------------------------------------

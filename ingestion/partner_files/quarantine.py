@@ -1,8 +1,13 @@
 """The quarantine: what was held back from the partner files, why, and how it goes back.
 
 One folder per held file, `lake/quarantine/partner_files/<partner>/<day held>/<stem>-<sha12>/`,
-whose path below `partner_files/` is the item's id. It contains:
-- the file exactly as received, under its own name (fix it here, then `release` it);
+whose path below `partner_files/` is the item's id. The folder name is built from the file name
+but bounded (at most 80 characters of [A-Za-z0-9._-], then the checksum), so no name a partner
+chooses can make it too long or climb out of its folder. It contains:
+- the file exactly as received, under its own name (fix it here, then `release` it); a name the
+  inbox refuses (too long, control characters, not UTF-8) is held under a safe name instead
+  (`held_as` in reason.json); a file refused unread (a link, a FIFO, too large) has no copy,
+  except a too-large file, which is moved here whole;
 - `bad_rows.<ext>` when only some rows were held: the header and the bad records as sent;
 - `reason.json`: machine-readable (partner, checksum, decision and policy, counts, per-row errors);
 - `REPORT.md`: the same for a human, with what to do next.
@@ -22,7 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion.partner_files.contracts import SOURCE_NAME
+from ingestion.partner_files.inbox import name_problem, safe_component, safe_extension
 from ingestion.partner_files.ledger import Ledger
+from ingestion.partner_files.limits import Limits
 from stackctl.settings import Settings
 
 REPORT_ROW_LIMIT = 50  # REPORT.md lists this many row errors; reason.json lists them all
@@ -33,8 +40,17 @@ def quarantine_root(settings: Settings) -> Path:
 
 
 def item_id(partner: str, day: dt.date, file_name: str, sha256: str) -> str:
+    """`<partner>/<day>/<stem>-<sha12>`, every part a short, safe folder name."""
     stem = file_name.rsplit(".", 1)[0] if "." in file_name else file_name
-    return f"{partner}/{day}/{stem}-{sha256[:12]}"
+    return f"{safe_component(partner, 60)}/{day}/{safe_component(stem)}-{sha256[:12]}"
+
+
+def held_name(file_name: str, max_name_bytes: int = Limits.max_name_bytes) -> str:
+    """The name a held file gets in its folder: its own, unless the inbox refuses that name."""
+    if name_problem(file_name, max_name_bytes) is None and not file_name.startswith((".", "-")):
+        return file_name
+    stem = file_name.rsplit(".", 1)[0] if "." in file_name else file_name
+    return safe_component(stem) + safe_extension(file_name)
 
 
 @dataclass(frozen=True)
@@ -53,16 +69,20 @@ def write_item(
     settings: Settings,
     qid: str,
     reason: dict,
-    original: bytes,
+    original: bytes | None,
     bad_rows: tuple[str, bytes] | None,
 ) -> Path:
-    """Write (or rewrite, on a rerun) one quarantine folder atomically."""
+    """Write (or rewrite, on a rerun) one quarantine folder atomically.
+
+    `original` is stored as `reason["held_as"]`; None for a file that was refused unread.
+    """
     final = quarantine_root(settings) / qid
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = final.parent / f".tmp-{final.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    (tmp / reason["file_name"]).write_bytes(original)
+    if original is not None:
+        (tmp / reason["held_as"]).write_bytes(original)
     if bad_rows is not None:
         (tmp / bad_rows[0]).write_bytes(bad_rows[1])
     (tmp / "reason.json").write_text(json.dumps(reason, indent=2, ensure_ascii=False, default=str) + "\n")
@@ -122,7 +142,8 @@ def render_report(reason: dict) -> str:
     lines += [
         "## What to do",
         "",
-        f"1. Fix `{reason['file_name']}` in this folder (or get a corrected file from the partner: "
+        f"1. Fix `{reason.get('held_as') or reason['file_name']}` in this folder (or get a corrected file from "
+        f"the partner: "
         f"{reason.get('partner_owner') or 'see the contract'}).",
         f"2. `python -m ingestion.partner_files release {reason['id']}` moves it back to the inbox; the next run "
         "processes it like a new delivery and, if it loads, it replaces the day's rows.",
@@ -200,9 +221,10 @@ def release(
     if item.state != "held":
         raise RuntimeError(f"{item.id} is {item.state}, not held: nothing to release")
     reason = item.reason
-    source = item.path / reason["file_name"]
-    if not source.exists():
-        raise FileNotFoundError(f"{source} is missing: put the fixed file there under its original name")
+    name = reason.get("held_as") or reason["file_name"]
+    source = item.path / name
+    if not source.is_file() or source.is_symlink():
+        raise FileNotFoundError(f"{source} is missing: put the fixed file there under the name {name!r}")
     entry = ledger.get(reason["sha256"])
     if entry is not None and entry.ds and not force:
         later = [
@@ -216,12 +238,12 @@ def release(
     partner = to_partner or reason["partner"]
     target_dir = inbox / partner
     target_dir.mkdir(parents=True, exist_ok=True)
-    target = target_dir / reason["file_name"]
+    target = target_dir / name
     if target.exists():
         raise FileExistsError(f"{target} already exists in the inbox; wait for it to be processed")
     ledger.mark_released(reason["sha256"])
     data = source.read_bytes()
-    staging = target_dir / f".{reason['file_name']}.releasing"  # dot files are ignored until renamed
+    staging = target_dir / f".releasing-{reason['sha256'][:12]}"  # dot files are ignored until renamed
     staging.write_bytes(data)
     os.rename(staging, target)
     released_sha = hashlib.sha256(data).hexdigest()

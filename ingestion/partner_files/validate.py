@@ -15,6 +15,17 @@ Rules that need a word of why:
   A CSV that ends inside a quoted field and a JSON array without its closing bracket are
   truncated too. Truncation rejects the whole file: the missing tail cannot be quarantined.
 - Values of PII columns are never copied into errors (reports travel to tickets and chats).
+- Digits are ASCII digits: Python's `\\d`, `int()` and `strptime` also take other scripts' digits
+  (full-width or Arabic-Indic digits in `SKU-00012`), which would load a second spelling of the
+  same key. Patterns use [0-9]; numbers and dates must be ASCII.
+- JSON is parsed with limits: nesting deeper than `max_json_depth` is a bad row (the parser would
+  otherwise recurse until the interpreter gives up), a field given twice in one object is a bad
+  row (the parser would keep the last silently), and NaN/Infinity are not JSON.
+- Single-line text (every string column not marked `multiline`) may not hold line breaks or tabs,
+  nor start like a spreadsheet formula (= + - @): such a value reaches CSV exports and opens as
+  a formula in a spreadsheet.
+- The business date in the name must be a real date, not after tomorrow, and not older than
+  `max_age_days`.
 """
 
 from __future__ import annotations
@@ -32,10 +43,16 @@ from typing import Any
 import pyarrow as pa
 
 from ingestion.partner_files.contracts import Column, PartnerContract
+from ingestion.partner_files.limits import Limits
 
-_DATE_IN_NAME = re.compile(r"(?<!\d)(\d{4})-?(\d{2})-?(\d{2})(?!\d)")
+_DATE_IN_NAME = re.compile(r"(?<![0-9])([0-9]{4})-?([0-9]{2})-?([0-9]{2})(?![0-9])")
 # C0 and C1 control characters except tab, line feed and carriage return.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# What a single-line value may not contain, and how a spreadsheet formula starts.
+_LINE_BREAKS = re.compile("[\t\n\r\x0b\x0c\x85\u2028\u2029]")
+_FORMULA_START = ("=", "+", "-", "@")
+# A JSON string (skipped whole) or a bracket: enough to measure nesting without recursion.
+_JSON_TOKENS = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 @dataclass(frozen=True)
@@ -122,8 +139,11 @@ def decode(data: bytes, encodings: tuple[str, ...]) -> tuple[str, str]:
     raise ValueError("; ".join(problems))
 
 
-def check_file(data: bytes, file_name: str, contract: PartnerContract, today: dt.date) -> CheckedFile:
+def check_file(
+    data: bytes, file_name: str, contract: PartnerContract, today: dt.date, *, limits: Limits | None = None
+) -> CheckedFile:
     """Judge one file's bytes against the contract (see the module docstring for the rules)."""
+    limits = limits or Limits()
     has_header = contract.format == "csv"
 
     def reject(business_date, encoding, content, code: str, message: str, **details: Any) -> CheckedFile:
@@ -135,6 +155,15 @@ def check_file(data: bytes, file_name: str, contract: PartnerContract, today: dt
         return reject(None, None, data, "file_name", str(exc))
     if business_date > today + dt.timedelta(days=1):
         return reject(business_date, None, data, "file_name", f"business date {business_date} is in the future")
+    if business_date < today - dt.timedelta(days=limits.max_age_days):
+        return reject(
+            business_date,
+            None,
+            data,
+            "file_name",
+            f"business date {business_date} is more than {limits.max_age_days} days old "
+            "(PARTNER_FILES_MAX_AGE_DAYS): a wrong date in the name?",
+        )
     ext = "." + file_name.rsplit(".", 1)[-1].lower() if "." in file_name else ""
     if ext not in contract.extensions:
         allowed = ", ".join(contract.extensions)
@@ -164,7 +193,7 @@ def check_file(data: bytes, file_name: str, contract: PartnerContract, today: dt
         )
     if contract.format == "csv":
         return _check_csv(text, encoding, business_date, contract)
-    return _check_json(text, encoding, business_date, contract)
+    return _check_json(text, encoding, business_date, contract, limits.max_json_depth)
 
 
 def _reject(
@@ -180,12 +209,12 @@ def _reject(
     return CheckedFile(
         business_date=business_date,
         encoding=encoding,
-        rows_in=_count_lines(content, header=header),
+        rows_in=count_lines(content, header=header),
         file_error=FileError(code, message, details),
     )
 
 
-def _count_lines(content: bytes | str, *, header: bool) -> int:
+def count_lines(content: bytes | str, *, header: bool) -> int:
     """Best-effort row count of a file that cannot be parsed: its non-blank lines, minus a CSV header."""
     # NUL bytes out first, so a UTF-16 file still counts roughly right.
     lines = content.splitlines() if isinstance(content, str) else content.replace(b"\x00", b"").split(b"\n")
@@ -252,7 +281,7 @@ def _check_csv(text: str, encoding: str, business_date: dt.date, contract: Partn
     header, records, fault = _csv_records(text, contract)
     if fault is not None:
         # The records after an unclosed quote cannot be told apart: count the file's lines instead.
-        return CheckedFile(business_date, encoding, _count_lines(text, header=True), header=header, file_error=fault)
+        return CheckedFile(business_date, encoding, count_lines(text, header=True), header=header, file_error=fault)
     header_error = _header_error(header or [], contract)
     if header_error is not None:
         return CheckedFile(business_date, encoding, len(records), header=header, file_error=header_error)
@@ -290,13 +319,15 @@ def _header_error(header: list[str], contract: PartnerContract) -> FileError | N
 # --- JSON ------------------------------------------------------------------------------------
 
 
-def _check_json(text: str, encoding: str, business_date: dt.date, contract: PartnerContract) -> CheckedFile:
+def _check_json(
+    text: str, encoding: str, business_date: dt.date, contract: PartnerContract, max_depth: int
+) -> CheckedFile:
     if text.lstrip().startswith("["):
-        records, fault = _json_array_records(text)
+        records, fault = _json_array_records(text, max_depth)
     else:
-        records, fault = _json_lines_records(text)
+        records, fault = _json_lines_records(text, max_depth)
     if fault is not None:
-        return CheckedFile(business_date, encoding, _count_lines(text, header=False), file_error=fault)
+        return CheckedFile(business_date, encoding, count_lines(text, header=False), file_error=fault)
     # Field names are the JSON "header": an unknown field anywhere, or a required field absent from
     # every record, is schema drift and rejects the file like a wrong CSV header.
     seen: dict[str, int] = {}
@@ -325,7 +356,50 @@ def _check_json(text: str, encoding: str, business_date: dt.date, contract: Part
     return _check_records(records, encoding, business_date, contract)
 
 
-def _json_lines_records(text: str) -> tuple[list[_Record], FileError | None]:
+class _DuplicateField(ValueError):
+    pass
+
+
+def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateField(f"field {key!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _json_depth_over(text: str, limit: int) -> int | None:
+    """The depth at which `text` first nests deeper than `limit` ([ and { outside strings), or None."""
+    if text.count("[") + text.count("{") <= limit:
+        return None  # cannot be that deep: the common case costs two counts
+    depth = 0
+    for match in _JSON_TOKENS.finditer(text):
+        char = text[match.start()]
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return depth
+        elif char in "]}":
+            depth -= 1
+    return None
+
+
+def _loads(text: str, max_depth: int) -> Any:
+    """json.loads with the limits in the module docstring; ValueError says what is wrong."""
+    if _json_depth_over(text, max_depth) is not None:
+        raise ValueError(f"nested deeper than {max_depth} levels (PARTNER_FILES_MAX_JSON_DEPTH)")
+    try:
+        return json.loads(text, object_pairs_hook=_unique_fields, parse_constant=_no_constants)
+    except RecursionError:  # the scan above should make this unreachable; never let it end the run
+        raise ValueError("nested too deeply to parse") from None
+
+
+def _json_lines_records(text: str, max_depth: int) -> tuple[list[_Record], FileError | None]:
     records = []
     row = 0
     for line_no, line in enumerate(io.StringIO(text, newline="").readlines(), start=1):
@@ -333,8 +407,8 @@ def _json_lines_records(text: str) -> tuple[list[_Record], FileError | None]:
             continue
         row += 1
         try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
+            value = _loads(line, max_depth)
+        except ValueError as exc:  # JSONDecodeError, a duplicate field, too deep, a number too long
             err = RowError(row, line_no, None, "json", f"invalid JSON: {exc}")
             records.append(_Record(row, line_no, line, None, err))
             continue
@@ -346,13 +420,17 @@ def _json_lines_records(text: str) -> tuple[list[_Record], FileError | None]:
     return records, None
 
 
-def _json_array_records(text: str) -> tuple[list[_Record], FileError | None]:
+def _json_array_records(text: str, max_depth: int) -> tuple[list[_Record], FileError | None]:
     try:
-        values = json.loads(text)
+        values = _loads(text, max_depth)
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()):
             return [], FileError("truncated", f"the JSON array ends early ({exc.msg}): truncated transfer?")
         return [], FileError("format", f"not valid JSON: {exc}")
+    except ValueError as exc:
+        return [], FileError("format", f"not valid JSON: {exc}")
+    if not isinstance(values, list):
+        return [], FileError("format", f"expected one JSON array of objects, found {type(values).__name__}")
     records = []
     for row, value in enumerate(values, start=1):
         raw = json.dumps(value, ensure_ascii=False) + "\n"
@@ -432,6 +510,26 @@ def _check_values(rec: _Record, contract: PartnerContract, business_date: dt.dat
 def _constraint_errors(
     rec: _Record, col: Column, value: Any, shown: str | None, business_date: dt.date
 ) -> Iterator[RowError]:
+    if col.type == "string" and not col.multiline:
+        if _LINE_BREAKS.search(value):
+            yield RowError(rec.row, rec.line, col.name, "control", f"{col.name} contains a line break or tab", shown)
+            return
+        if value.startswith(_FORMULA_START):
+            yield RowError(
+                rec.row,
+                rec.line,
+                col.name,
+                "formula",
+                f"{col.name} starts with {value[0]!r} like a spreadsheet formula (= + - @ are not accepted first)",
+                shown,
+            )
+            return
+    if col.max_length is not None and len(value) > col.max_length:
+        # Before the pattern: a pattern need not run over a value that is too long anyway.
+        yield RowError(
+            rec.row, rec.line, col.name, "length", f"{col.name} longer than {col.max_length} characters", shown
+        )
+        return
     if col.min_value is not None and value < col.min_value:
         yield RowError(rec.row, rec.line, col.name, "range", f"{col.name} below the minimum {col.min_value}", shown)
     if col.max_value is not None and value > col.max_value:
@@ -440,10 +538,6 @@ def _constraint_errors(
         yield RowError(rec.row, rec.line, col.name, "allowed", f"{col.name} is not an accepted value", shown)
     if col.pattern is not None and not re.fullmatch(col.pattern, value):
         yield RowError(rec.row, rec.line, col.name, "pattern", f"{col.name} does not match {col.pattern}", shown)
-    if col.max_length is not None and len(value) > col.max_length:
-        yield RowError(
-            rec.row, rec.line, col.name, "length", f"{col.name} longer than {col.max_length} characters", shown
-        )
     if col.not_after_file_date and value > business_date:
         yield RowError(
             rec.row, rec.line, col.name, "future_date", f"{col.name} is after the file's date {business_date}", shown
@@ -456,7 +550,9 @@ def _shown(col: Column, raw: Any) -> str | None:
     if col.classification == "pii":
         return f"<redacted {col.pii_kind or 'pii'}>"
     text = raw if isinstance(raw, str) else json.dumps(raw)
-    return text if len(text) <= 80 else text[:77] + "..."
+    text = text if len(text) <= 80 else text[:77] + "..."
+    # Escaped, so a value cannot add lines to REPORT.md or the log.
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
 
 
 def _parse(col: Column, raw: Any, contract: PartnerContract) -> Any:
@@ -467,14 +563,16 @@ def _parse(col: Column, raw: Any, contract: PartnerContract) -> Any:
             raise ValueError(f"expected a string, found {type(raw).__name__}")
         return raw
     if col.type == "integer":
-        if isinstance(raw, bool) or not (isinstance(raw, int) or (text_input and re.fullmatch(r"[+-]?\d+", raw))):
-            raise ValueError(f"expected a whole number, found {raw!r}")
+        if isinstance(raw, bool) or not (isinstance(raw, int) or (text_input and _ascii_match(r"[+-]?[0-9]+", raw))):
+            raise ValueError(f"expected a whole number, found {_brief(raw)}")
         return int(raw)
     if col.type == "decimal":
         return _parse_decimal(col, raw, contract)
     if col.type == "date":
         if not text_input:
             raise ValueError(f"expected a date string, found {type(raw).__name__}")
+        if not raw.isascii():  # strptime takes any script's digits
+            raise ValueError(f"expected a date like {dt.date(2026, 3, 2).strftime(contract.date_format)}")
         try:
             return dt.datetime.strptime(raw, contract.date_format).date()
         except ValueError:
@@ -489,10 +587,10 @@ def _parse_decimal(col: Column, raw: Any, contract: PartnerContract) -> Decimal:
         sep = contract.decimal_separator
         other = "." if sep == "," else ","
         if other in raw:
-            raise ValueError(f"expected a number with decimal separator {sep!r} and no grouping, found {raw!r}")
+            raise ValueError(f"expected a number with decimal separator {sep!r} and no grouping, found {_brief(raw)}")
         text = raw.replace(sep, ".")
-        if not re.fullmatch(r"[+-]?\d+(\.\d+)?", text):
-            raise ValueError(f"expected a number, found {raw!r}")
+        if not _ascii_match(r"[+-]?[0-9]+(\.[0-9]+)?", text):
+            raise ValueError(f"expected a number, found {_brief(raw)}")
     elif isinstance(raw, int | float):
         text = repr(raw)
     else:
@@ -500,13 +598,29 @@ def _parse_decimal(col: Column, raw: Any, contract: PartnerContract) -> Decimal:
     try:
         value = Decimal(text)
     except InvalidOperation:
-        raise ValueError(f"expected a number, found {raw!r}") from None
+        raise ValueError(f"expected a number, found {_brief(raw)}") from None
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and -exponent > col.scale:
-        raise ValueError(f"more than {col.scale} decimal places in {raw!r}")
-    if len(value.quantize(Decimal(1).scaleb(-col.scale)).as_tuple().digits) > col.precision:
-        raise ValueError(f"more than {col.precision} digits in {raw!r}")
+        raise ValueError(f"more than {col.scale} decimal places in {_brief(raw)}")
+    if not value.is_finite():
+        raise ValueError(f"expected a number, found {_brief(raw)}")
+    try:
+        digits = len(value.quantize(Decimal(1).scaleb(-col.scale)).as_tuple().digits)
+    except InvalidOperation:  # more digits than the decimal context holds
+        digits = col.precision + 1
+    if digits > col.precision:
+        raise ValueError(f"more than {col.precision} digits in {_brief(raw)}")
     return value
+
+
+def _ascii_match(pattern: str, text: str) -> bool:
+    return text.isascii() and re.fullmatch(pattern, text) is not None
+
+
+def _brief(raw: Any, limit: int = 40) -> str:
+    """A value for a message: its repr, cut short (a hostile value may be megabytes long)."""
+    text = repr(raw)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _typed(rec: _Record, contract: PartnerContract) -> dict[str, Any]:
