@@ -7,9 +7,12 @@
     python -m governance catalog check               owners and descriptions in dbt's manifest (exit 1 if missing)
     python -m governance catalog stale [--days N]    stale assets: ops.stale_assets, var/governance/stale_assets.md
     python -m governance access-log collect          Superset + Airflow + governance -> ops.access_log
-    python -m governance audit verify                the audit log's hash chain is intact (exit 1 if not)
+    python -m governance audit verify                the audit log is whole: chain, anchor file, warehouse anchors
+                                                     ("ok, N entries, head <hash>"; exit 1 and the problems if not)
 
-The requester is recorded as GOVERNANCE_ACTOR (default: the OS user).
+The requester is recorded as GOVERNANCE_ACTOR (default: the OS user). The stack's `.env` is read
+first (the caller's environment wins), so no setting has to be exported by hand; a missing or
+unusable setting, an unreachable service or a broken audit log is one line on stderr, exit 1.
 """
 
 from __future__ import annotations
@@ -48,6 +51,21 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from governance.access_log import AuditLogBroken
+    from governance.airflow_audit import AirflowAuditUnavailable
+    from governance.audit import MissingSetting
+    from stackctl import envfile
+
+    try:
+        envfile.load_env(envfile.ENV_FILE, required=False)
+        return _run(args)
+    except (envfile.EnvFileError, MissingSetting, AirflowAuditUnavailable, AuditLogBroken) as exc:
+        # The reason and the fix are in the message; a traceback would only hide them.
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.command == "dsr":
         from governance import dsr
@@ -92,12 +110,23 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(access_log.collect(settings)))
         return 0
-    from governance import audit
+    return _verify_audit_log(settings)
 
-    problems = audit.verify(settings)
-    for problem in problems:
-        print(problem)
-    return 1 if problems else 0
+
+def _verify_audit_log(settings) -> int:
+    import duckdb
+
+    from governance import audit
+    from governance.access_log import warehouse_anchors
+
+    try:
+        anchors = warehouse_anchors(settings)
+    except duckdb.IOException:  # another process is writing the warehouse right now
+        anchors = []
+        print("note: the warehouse is busy; its anchors were not checked this time", file=sys.stderr)
+    result = audit.verify(settings, anchors=anchors)
+    print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
+    return 0 if result.ok else 1
 
 
 if __name__ == "__main__":

@@ -47,6 +47,12 @@ create table if not exists ops.access_log (
     outcome varchar,         -- success, failed, completed, ... when known
     collected_at timestamp
 );
+-- The governance audit log's length and head at each collection (governance.audit.verify).
+create table if not exists ops.audit_anchors (
+    recorded_at timestamp,
+    entries bigint,
+    head varchar
+);
 """
 COLUMNS = (
     "event_id",
@@ -311,13 +317,59 @@ def collect(settings: Settings, now: dt.datetime | None = None) -> dict[str, int
         )
         con.execute("drop table new_events")
         counts = dict(con.execute("select source, count(*) from ops.access_log group by 1").fetchall())
+        check = _anchor_audit_log(con, settings, now)
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     finally:
         con.close()
+    if check is not None and not check.ok:
+        # Collected anyway (the other sources are fine); the task fails so someone looks.
+        raise AuditLogBroken("the governance audit log fails verification: " + "; ".join(check.problems))
     return {source: counts.get(source, 0) for source in ("superset", "airflow", "governance")}
+
+
+class AuditLogBroken(RuntimeError):
+    """The governance audit log was edited, truncated or deleted since it was written."""
+
+
+def _anchor_audit_log(con, settings: Settings, now: dt.datetime) -> audit.Verification | None:
+    """Verify the audit log against every anchor so far; when intact, anchor its current head too."""
+    if not audit.audit_log_path(settings).exists() and not audit.anchor_path(settings).exists():
+        anchored = con.execute("select count(*) from ops.audit_anchors").fetchone()[0]
+        if not anchored:
+            return None  # no governance action yet
+    check = audit.verify(settings, anchors=_anchors(con))
+    if check.ok and check.head:
+        con.execute(
+            "insert into ops.audit_anchors select ?, ?, ? where not exists "
+            "(select 1 from ops.audit_anchors where entries = ? and head = ?)",
+            [now, check.entries, check.head, check.entries, check.head],
+        )
+    return check
+
+
+def _anchors(con) -> list[tuple[int, str]]:
+    return [(int(n), head) for n, head in con.execute("select entries, head from ops.audit_anchors").fetchall()]
+
+
+def warehouse_anchors(settings: Settings) -> list[tuple[int, str]]:
+    """The audit log anchors recorded in the warehouse (read-only; none before the first collection)."""
+    import duckdb
+
+    if not settings.warehouse_path.exists():
+        return []
+    with duckdb.connect() as con:
+        con.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
+        present = con.execute(
+            "select count(*) from duckdb_tables() where database_name = 'wh' and schema_name = 'ops' "
+            "and table_name = 'audit_anchors'"
+        ).fetchone()[0]
+        if not present:
+            return []
+        con.execute("use wh")
+        return _anchors(con)
 
 
 def by_table_last_read(settings: Settings) -> dict[str, dt.datetime]:

@@ -287,15 +287,7 @@ def test_audit_log_records_each_request_without_identifiers(requests: Requests) 
     for value in person.plain_values() | person.pseudonyms:
         assert value.lower() not in text
     assert all(v not in (person.customer_id, str(person.customer_id)) for e in entries for v in _values(e.details))
-    assert audit.verify(settings) == []
-    # An edited line breaks the chain.
-    lines = audit.audit_log_path(settings).read_text().splitlines()
-    lines[1] = lines[1].replace('"completed"', '"failed"')
-    tampered = settings.run_dir.parent / "tampered.jsonl"
-    tampered.write_text("\n".join(lines) + "\n")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GOVERNANCE_AUDIT_LOG", str(tampered))
-        assert audit.verify(settings) == ["line 3: the chain is broken (an earlier line was changed or removed)"]
+    assert audit.verify(settings).ok, "tampering is covered in test_audit.py"
 
 
 def test_a_re_extract_does_not_bring_the_subject_back(requests: Requests) -> None:
