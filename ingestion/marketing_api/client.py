@@ -1,9 +1,14 @@
 """The HTTP client of the marketing API: pages through a day, politely and persistently.
 
 - a client-side rate limit (at most N requests in any second) so we normally never see a 429;
-- timeouts on connect and read, so a hung upstream cannot hang the task;
+- timeouts on connect and read, so a hung upstream cannot hang the task, and an overall deadline
+  per request (`deadline.py`), so a server that trickles its answer byte by byte cannot either;
+- a cap on the response size, enforced while the body streams in (a Content-Length over the cap
+  fails before reading); an answer over the cap fails the request at once, without retries;
+- answers are checked before they are used: JSON content type, valid JSON without duplicate keys,
+  NaN or infinite numbers, an envelope with a `data` list of objects and a string cursor;
 - retries with exponential backoff and jitter on 5xx, timeouts, dropped connections and
-  truncated bodies; a 429 or 503 waits what its Retry-After says;
+  truncated bodies; a 429 or 503 waits what its Retry-After says, and at least the backoff;
 - no retries on 401/403 (a wrong token does not get better by hammering) or other 4xx;
 - a clear error after the last attempt, naming the request and the last failure.
 
@@ -17,6 +22,7 @@ import email.utils
 import hashlib
 import json
 import logging
+import math
 import os
 import random
 import threading
@@ -24,9 +30,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 import requests
+
+from ingestion.marketing_api.deadline import DeadlineAdapter, deadline
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +63,8 @@ class ClientConfig:
     max_retry_after: float = 120.0  # a longer Retry-After fails the request instead of blocking the task
     requests_per_second: float | None = 15.0  # client-side limit, below the vendor's 20/s; None = off
     max_pages: int = 10_000  # guard against a cursor that never ends
+    request_deadline: float = 60.0  # seconds for one request, connect to last body byte
+    max_response_bytes: int = 50 * 1024 * 1024  # a page is kilobytes; anything near this is not a page
 
     @classmethod
     def from_env(cls, **overrides: object) -> ClientConfig:
@@ -64,6 +75,10 @@ class ClientConfig:
         values: dict = {"base_url": os.environ.get("MARKETING_API_URL") or DEFAULT_URL, "token": token}
         if os.environ.get("MARKETING_API_RPS"):
             values["requests_per_second"] = float(os.environ["MARKETING_API_RPS"]) or None
+        if os.environ.get("MARKETING_API_REQUEST_DEADLINE"):
+            values["request_deadline"] = float(os.environ["MARKETING_API_REQUEST_DEADLINE"])
+        if os.environ.get("MARKETING_API_MAX_RESPONSE_BYTES"):
+            values["max_response_bytes"] = int(os.environ["MARKETING_API_MAX_RESPONSE_BYTES"])
         return cls(**{**values, **overrides})
 
 
@@ -156,6 +171,9 @@ class MarketingApiClient:
         self.limiter = shared_limiter(config, sleep)
         self.stats = ClientStats()
         self.session = requests.Session()
+        adapter = DeadlineAdapter()
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         self.session.headers.update(
             {
                 "Authorization": f"Bearer {config.token}",
@@ -190,7 +208,10 @@ class MarketingApiClient:
         raise MarketingApiError(f"GET {path} for {ds}: more than {self.config.max_pages} pages, giving up")
 
     def _parse(self, body: bytes, url: str) -> tuple[list[dict], str | None]:
-        payload = json.loads(body)  # valid JSON: checked in _get
+        try:
+            payload = _strict_json(body)  # it parsed in _get; these are the checks that are not retried
+        except ValueError as exc:
+            raise MarketingApiError(f"GET {url}: the response is not usable JSON: {exc}") from None
         data = payload.get("data") if isinstance(payload, dict) else None
         cursor = payload.get("next_cursor") if isinstance(payload, dict) else None
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
@@ -208,20 +229,34 @@ class MarketingApiClient:
             self.stats.waited_seconds += self.limiter.acquire()
             self.stats.requests += 1
             retry_after: float | None = None
-            try:
-                response = self.session.get(url, timeout=(cfg.connect_timeout, cfg.read_timeout))
-                body = response.content  # read fully here: a cut-off body raises inside the try
-            except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
-                last_error = f"{type(exc).__name__}: {_first_line(exc)}"
-            else:
+            with deadline(cfg.request_deadline) as guard:
+                try:
+                    response = self.session.get(url, timeout=(cfg.connect_timeout, cfg.read_timeout), stream=True)
+                    try:
+                        body = self._read_body(response, url)  # a cut-off body raises inside the try
+                    finally:
+                        response.close()
+                except (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as exc:
+                    last_error = f"{type(exc).__name__}: {_first_line(exc)}"
+                    if guard.expired:
+                        last_error = (
+                            f"no complete answer within the {cfg.request_deadline:g}s deadline per request "
+                            "(MARKETING_API_REQUEST_DEADLINE): the server sends too slowly"
+                        )
+                    response = None
+            if response is not None:
                 status = response.status_code
                 if status == 200:
-                    try:
-                        json.loads(body)
-                    except ValueError:
-                        last_error = f"HTTP 200 with a body that is not JSON ({len(body)} bytes)"
+                    content_type = response.headers.get("Content-Type", "")
+                    if not _is_json_type(content_type):
+                        last_error = f"HTTP 200 with Content-Type {content_type[:80]!r}, not JSON ({len(body)} bytes)"
                     else:
-                        return body, attempt, url
+                        try:
+                            json.loads(body)
+                        except (ValueError, RecursionError):
+                            last_error = f"HTTP 200 with a body that is not JSON ({len(body)} bytes)"
+                        else:
+                            return body, attempt, url
                 elif status in (401, 403):
                     raise MarketingApiAuthError(
                         f"GET {url}: HTTP {status}, the API rejected the token; check MARKETING_API_TOKEN (not retried)"
@@ -241,7 +276,8 @@ class MarketingApiClient:
             self.stats.errors.append(last_error)
             if attempt == cfg.max_attempts:
                 break
-            wait = retry_after if retry_after is not None else self._backoff(attempt)
+            # Retry-After is a minimum: a storm of "Retry-After: 0" still backs off exponentially.
+            wait = self._backoff(attempt) if retry_after is None else max(retry_after, self._backoff(attempt))
             log.warning("GET %s attempt %d/%d: %s; retrying in %.2fs", url, attempt, cfg.max_attempts, last_error, wait)
             self.stats.retries += 1
             self.stats.waited_seconds += wait
@@ -251,10 +287,65 @@ class MarketingApiClient:
             f"last error: {last_error}"
         )
 
+    def _read_body(self, response: requests.Response, url: str) -> bytes:
+        """The whole body, streamed, up to `max_response_bytes`; a larger one fails at once (no retry)."""
+        cap = self.config.max_response_bytes
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise MarketingApiError(
+                f"GET {url}: the response announces {int(declared):,} bytes, more than the {cap:,}-byte cap "
+                "(MARKETING_API_MAX_RESPONSE_BYTES); not read"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        for chunk in response.iter_content(chunk_size=64 * 1024):  # decoded: a gzip bomb counts as it expands
+            size += len(chunk)
+            if size > cap:
+                raise MarketingApiError(
+                    f"GET {url}: the response is larger than the {cap:,}-byte cap "
+                    "(MARKETING_API_MAX_RESPONSE_BYTES); aborted after reading "
+                    f"{size:,} bytes"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
     def _backoff(self, attempt: int) -> float:
         # Exponential with "equal jitter": at least half the step, so retries of many clients spread out.
         step = min(self.config.backoff_max, self.config.backoff_base * 2 ** (attempt - 1))
         return step / 2 + self.jitter.uniform(0, step / 2)
+
+
+def _is_json_type(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key[:40]!r} appears twice in one object")
+        out[key] = value
+    return out
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _strict_json(body: bytes) -> Any:
+    """json.loads, refusing what it would silently accept: duplicate keys, NaN/Infinity, overflowing floats."""
+    try:
+        return json.loads(body, object_pairs_hook=_unique_keys, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def _retry_after(value: str | None) -> float | None:

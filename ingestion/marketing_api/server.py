@@ -9,7 +9,10 @@ It behaves like the vendors we integrate with, including their bad days:
 Responses are `{"date": ..., "data": [...], "next_cursor": "..." | null}` with a small page size.
 Bearer token auth (401), a per-token rate limit (429 + Retry-After), and per-instance faults:
 random 5xx, slow responses, dropped connections, and schema drift (a new field, a renamed field,
-a type change). Every request is recorded in `FakeMarketingApi.requests` so tests can check
+a type change). `hostile` modes answer every data request in one deliberately bad way, for the
+client's defences: a body trickled byte by byte, a huge or endless body, a gzip bomb, HTML or
+broken JSON, duplicate keys, an endless or repeating cursor, a storm of 429s (see HOSTILE_MODES).
+Every request is recorded in `FakeMarketingApi.requests` so tests can check
 what the client really did (waits, retries, bytes sent).
 
 By hand: `MARKETING_API_TOKEN=... python -m ingestion.marketing_api.server --port 8090 [--error-rate 0.2 ...]`.
@@ -21,6 +24,8 @@ import argparse
 import base64
 import binascii
 import datetime as dt
+import functools
+import gzip
 import hashlib
 import hmac
 import json
@@ -28,6 +33,7 @@ import logging
 import math
 import os
 import random
+import re
 import socket
 import threading
 import time
@@ -41,6 +47,28 @@ from ingestion.marketing_api import fake_data
 log = logging.getLogger(__name__)
 
 DRIFT_MODES = ("new_field", "renamed_field", "type_change")
+# One bad answer per mode (to every data request while set); `hostile_bytes` sizes the big ones.
+HOSTILE_MODES = (
+    "trickle_body",  # a correct page, one byte every `trickle_seconds` after the headers
+    "trickle_headers",  # the status line and headers one byte at a time
+    "huge_body",  # a Content-Length of `hostile_bytes` and that many bytes
+    "endless_body",  # chunked, no length, never ends
+    "gzip_bomb",  # a small gzip body that inflates to `hostile_bytes`
+    "html",  # 200 with an HTML error page (a proxy or captive portal)
+    "json_as_text",  # a correct page labelled text/plain
+    "empty_body",  # 200 with no body at all
+    "malformed_json",  # a page cut off mid-record, correct length and type
+    "nested_json",  # 100,000 nested arrays
+    "duplicate_keys",  # records with "spend" twice
+    "infinite_number",  # spend 1e999, which JSON parsers read as infinity
+    "data_not_list",  # "data" is an object
+    "null_records",  # "data" holds nulls
+    "cursor_not_string",  # "next_cursor" is a number
+    "endless_paging",  # a fresh cursor on every page, for ever
+    "repeat_cursor",  # the same cursor again and again
+    "storm_429",  # every request: 429 with Retry-After: 0
+    "retry_after_garbage",  # every request: 429 with an unreadable Retry-After
+)
 # What each drift mode does to a record, per endpoint: the vendor's "minor API update".
 _DRIFTS = {
     "spend": {
@@ -74,12 +102,17 @@ class ServerConfig:
     drift: str | None = None  # one of DRIFT_MODES
     drift_endpoints: tuple[str, ...] = ("spend",)
     fault_seed: int = 0  # faults are random but reproducible
+    hostile: str | None = None  # one of HOSTILE_MODES
+    hostile_bytes: int = 64 * 1024 * 1024
+    trickle_seconds: float = 2.0
 
     def __post_init__(self) -> None:
         if not self.token:
             raise ValueError("the fake marketing API needs a token: set MARKETING_API_TOKEN or pass --token")
         if self.drift is not None and self.drift not in DRIFT_MODES:
             raise ValueError(f"drift must be one of {DRIFT_MODES}, not {self.drift!r}")
+        if self.hostile is not None and self.hostile not in HOSTILE_MODES:
+            raise ValueError(f"hostile must be one of {HOSTILE_MODES}, not {self.hostile!r}")
         if self.page_size < 1:
             raise ValueError("page_size must be >= 1")
 
@@ -263,7 +296,90 @@ class _Handler(BaseHTTPRequestHandler):
             "data": page,
             "next_cursor": encode_cursor(day, following) if following < len(rows) else None,
         }
+        if cfg.hostile:
+            self.server.record(RequestRecord(arrived, parts.path, params, True, 200, cfg.hostile))
+            return self._hostile(cfg, payload, day, following)
         return done(200, payload, fault="slow" if self.server.roll(cfg.slow_rate) else None)
+
+    def _hostile(self, cfg: ServerConfig, payload: dict, day: str, following: int) -> None:
+        """Answer in the configured bad way (see HOSTILE_MODES); a client hanging up ends it."""
+        mode = cfg.hostile
+        page = json.dumps(payload).encode()
+        try:
+            if mode in ("storm_429", "retry_after_garbage"):
+                retry = "0" if mode == "storm_429" else "soon-ish"
+                body = b'{"error": "rate_limited"}'
+                return self._raw_answer(429, body, {"Content-Type": "application/json", "Retry-After": retry})
+            if mode == "trickle_headers":
+                head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(page)}\r\n\r\n"
+                for byte in head.encode():
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(cfg.trickle_seconds)
+                self.wfile.write(page)
+                return None
+            if mode == "trickle_body":
+                self._raw_head(200, {"Content-Type": "application/json", "Content-Length": str(len(page))})
+                for byte in page:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(cfg.trickle_seconds)
+                return None
+            if mode == "huge_body":
+                self._raw_head(200, {"Content-Type": "application/json", "Content-Length": str(cfg.hostile_bytes)})
+                return self._stream_padding(cfg.hostile_bytes)
+            if mode == "endless_body":
+                self.close_connection = True
+                self._raw_head(200, {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+                chunk = b" " * 65536
+                while True:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            if mode == "gzip_bomb":
+                body = _gzip_bomb(cfg.hostile_bytes)
+                headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+                return self._raw_answer(200, body, headers)
+            as_json = "application/json"
+            bodies = {
+                "html": (b"<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"),
+                "json_as_text": (page, "text/plain"),
+                "empty_body": (b"", as_json),
+                "malformed_json": (page[: len(page) // 2], as_json),
+                "nested_json": (b"[" * 100_000 + b"]" * 100_000, as_json),
+                "duplicate_keys": (page.replace(b'"spend": ', b'"spend": 0.0, "spend": '), as_json),
+                "infinite_number": (re.sub(rb'"spend": [0-9.e+-]+', b'"spend": 1e999', page), as_json),
+                "data_not_list": (_dumps({**payload, "data": {"rows": payload["data"]}}), as_json),
+                "null_records": (_dumps({**payload, "data": [None, *payload["data"]]}), as_json),
+                "cursor_not_string": (_dumps({**payload, "next_cursor": 12345}), as_json),
+                "endless_paging": (_dumps({**payload, "next_cursor": encode_cursor(day, following)}), as_json),
+                "repeat_cursor": (_dumps({**payload, "next_cursor": encode_cursor(day, 1)}), as_json),
+            }
+            body, content_type = bodies[mode]
+            return self._raw_answer(200, body, {"Content-Type": content_type})
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up: that is the point
+            return None
+
+    def _raw_head(self, status: int, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.flush()
+
+    def _raw_answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self._raw_head(status, {**headers, "Content-Length": str(len(body))})
+        self.wfile.write(body)
+
+    def _stream_padding(self, size: int) -> None:
+        """A JSON document of `size` bytes, mostly one long string, written in chunks."""
+        head, tail = b'{"data": [], "next_cursor": null, "pad": "', b'"}'
+        self.wfile.write(head)
+        left = size - len(head) - len(tail)
+        chunk = b"x" * 65536
+        while left > 0:
+            self.wfile.write(chunk[: min(left, len(chunk))])
+            left -= len(chunk)
+        self.wfile.write(tail)
 
     def _rows(self, endpoint: str, day: dt.date, cfg: ServerConfig) -> list[dict]:
         rows = fake_data.spend_rows(cfg.seed, day, cfg.scale) if endpoint == "spend" else fake_data.fx_rows(day)
@@ -284,6 +400,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up waiting
+
+
+def _dumps(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+@functools.lru_cache(maxsize=4)
+def _gzip_bomb(size: int) -> bytes:
+    """gzip of a JSON document of `size` bytes that is nearly all spaces (it compresses about 1000:1)."""
+    inner = b'{"data": [], "next_cursor": null}'
+    return gzip.compress(inner + b" " * (size - len(inner)), compresslevel=9)
 
 
 def serve_in_background(port: int = 0, host: str = "127.0.0.1", **config: object) -> FakeMarketingApi:
@@ -315,6 +442,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drop-rate", type=float, default=0.0, help="probability of a dropped connection")
     parser.add_argument("--drift", choices=DRIFT_MODES, default=None)
     parser.add_argument("--drift-endpoint", choices=("spend", "fx", "all"), default="spend")
+    parser.add_argument("--hostile", choices=HOSTILE_MODES, default=None, help="answer every data request badly")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
@@ -331,6 +459,7 @@ def main(argv: list[str] | None = None) -> None:
             drop_rate=args.drop_rate,
             drift=args.drift,
             drift_endpoints=("spend", "fx") if args.drift_endpoint == "all" else (args.drift_endpoint,),
+            hostile=args.hostile,
         )
     except ValueError as exc:
         parser.error(str(exc))
