@@ -10,7 +10,10 @@ Where a subject's data lives in this stack, and how each request treats it:
   staging table, `stg_shop__web_events`, is rebuilt with the marts);
 - warehouse `marts.*` (row-level marts): export; erase by `dbt build --full-refresh` (an
   incremental mart never drops rows deleted upstream otherwise);
-- serving file: export (should be empty); erase by gate 2 and republishing the rebuilt marts.
+- serving file: export (should be empty); erase by gate 2 and republishing the rebuilt marts;
+- bytes: DuckDB keeps deleted rows in freed blocks, so after deleting, the warehouse file is
+  rewritten from its live contents and swapped in (`governance.rewrite`); serving is a new file
+  at every publication, and lake files are replaced whole, their old folder deleted.
 
 The subject is found from a customer id or an e-mail address, then widened to every identifier
 that leads to them: all their customer ids and e-mail addresses (across versions), their orders
@@ -49,6 +52,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from governance import audit
+from governance.rewrite import rewrite_duckdb_file
 from ingestion.lake import fsync_path, safe_run_id, swap_in
 from stackctl.settings import Settings
 
@@ -164,7 +168,11 @@ def _predicate(columns: Iterable[str], shop: bool) -> str | None:
 
 
 def _session(settings: Settings) -> duckdb.DuckDBPyConnection:
-    return duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads})
+    con = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads})
+    # dbt's staging views read the pseudonymisation key from the connection, never from their SQL.
+    if os.environ.get("PII_HASH_KEY"):
+        con.execute("set variable pii_hash_key = ?", [os.environ["PII_HASH_KEY"]])
+    return con
 
 
 def _load_subject(con: duckdb.DuckDBPyConnection, subject: Subject) -> None:
@@ -536,6 +544,11 @@ def erase(settings: Settings, subject: Subject, request_id: str, *, rebuild: boo
             # Tables dbt does not build (e.g. the churn model's per-customer scores) are deleted from.
             warehouse_rows.update(_erase_warehouse(settings, subject, schemas=None))
             published = _publish(settings, request_id)
+    if warehouse_rows:
+        # Deleted rows stay readable in DuckDB's freed blocks until overwritten: a fresh file has none.
+        rewrite_duckdb_file(
+            settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
+        )
     remaining = find(settings, subject)
     return ErasureResult(request_id, lake_rows, warehouse_rows, published, remaining)
 

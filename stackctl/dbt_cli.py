@@ -14,9 +14,24 @@ from pathlib import Path
 from stackctl.settings import Settings
 
 
+def postgres_key_options(key: str) -> str:
+    """PGOPTIONS carrying the pseudonymisation key as the session setting the postgres target reads.
+
+    libpq splits PGOPTIONS on spaces, so a space inside the key is escaped with a backslash.
+    """
+    escaped = key.replace("\\", "\\\\").replace(" ", "\\ ")
+    return f"-c shop.pii_hash_key={escaped}"
+
+
 def dbt_env(settings: Settings, target: str = "prod") -> dict[str, str]:
+    key_options = {}
+    if target == "postgres" and os.environ.get("PII_HASH_KEY"):
+        key_options = {"PGOPTIONS": postgres_key_options(os.environ["PII_HASH_KEY"])}
     return {
         **os.environ,
+        **key_options,
+        # An absolute path: the profile's plugin folder, wherever dbt's working directory is.
+        "DBT_PLUGINS_DIR": str(settings.dbt_project_dir / "plugins"),
         "WAREHOUSE_PATH": str(settings.warehouse_path),
         "DBT_TARGET": target,
         "DBT_DEV_PATH": os.environ.get("DBT_DEV_PATH", str(settings.warehouse_dir / "dev.duckdb")),

@@ -49,7 +49,11 @@ def dbt_configs() -> dict:
             dbt_project_path=project,
             manifest_path=project / "target" / "manifest.json",
             install_dbt_deps=False,
-            env_vars={"WAREHOUSE_PATH": str(settings.warehouse_path), "DBT_TARGET": "prod"},
+            env_vars={
+                "WAREHOUSE_PATH": str(settings.warehouse_path),
+                "DBT_TARGET": "prod",
+                "DBT_PLUGINS_DIR": str(project / "plugins"),
+            },
         ),
         "profile_config": ProfileConfig(
             profile_name="shop_analytics",

@@ -36,7 +36,7 @@ LATER_DAYS = 12
 SCALE = 0.5
 DAYS = days_between(DAY0, DAY0 + dt.timedelta(days=FIRST_DAYS + LATER_DAYS - 1))
 RERUN_DAY = DAYS[FIRST_DAYS - 3]  # an already-loaded day run again with the later days
-PII_KEY = "dbt-tests-key"
+PII_KEY = "dbt-tests-key-6f1c2a9e"
 
 
 @dataclass(frozen=True)

@@ -13,10 +13,12 @@ import re
 import uuid
 from decimal import Decimal
 
+import duckdb
 import psycopg
 import pytest
 from psycopg import sql
 
+from stackctl.dbt_cli import postgres_key_options
 from stackctl.dbt_portable import copy_raw_to_postgres, pg_conninfo
 from tests.dbt.fixture_warehouse import run_dbt
 
@@ -48,6 +50,8 @@ def postgres_build(built, tmp_path_factory: pytest.TempPathFactory):
             "DBT_PG_THREADS": "2",
             "DBT_TARGET_PATH": str(target),
             "DBT_LOG_PATH": str(target / "logs"),
+            # The key as a session setting, as `python -m stackctl dbt` passes it to the postgres target.
+            "PGOPTIONS": postgres_key_options(built.env["PII_HASH_KEY"]),
         }
         result = run_dbt(env, "build", "--exclude", "tag:duckdb_only")
         yield dbname, copied, result.stdout
@@ -135,4 +139,11 @@ def test_experiment_results_equal_duckdb(built, postgres_build):
 def test_pseudonymised_keys_are_the_same_on_both_engines(built, postgres_build):
     """The keyed hash is adapter-dispatched: a visitor or e-mail hashes to the same digest everywhere."""
     query = "select customer_id, email_hash from staging.stg_shop__customers order by customer_id"
-    assert _pg_rows(postgres_build[0], query) == built.query(query)
+    # The staging views read the key from the session (never from their SQL), as dbt's connections do.
+    key = built.env["PII_HASH_KEY"]
+    with psycopg.connect(pg_conninfo(postgres_build[0]), options=postgres_key_options(key)) as con:
+        pg_rows = con.execute(query).fetchall()
+    with duckdb.connect(str(built.warehouse_path), read_only=True) as con:
+        con.execute("set variable pii_hash_key = ?", [key])
+        duck_rows = con.execute(query).fetchall()
+    assert pg_rows == duck_rows and len(duck_rows) > 10

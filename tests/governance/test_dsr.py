@@ -17,6 +17,7 @@ import sqlite3
 import zipfile
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -89,6 +90,8 @@ def _search(settings: Settings, person: Person) -> list[str]:
                 found.append(f"{where}: {column}")
 
     with duckdb.connect() as con:
+        # dbt's staging views read the pseudonymisation key from the connection.
+        con.execute("set variable pii_hash_key = ?", [PII_KEY])
         for path in sorted(settings.lake_dir.rglob("*.parquet")):
             relation = f"read_parquet('{path}')"
             columns = [(r[0], r[1]) for r in con.execute(f"describe select * from {relation}").fetchall()]
@@ -238,6 +241,30 @@ def test_after_erasure_the_subject_is_nowhere(requests: Requests) -> None:
         }
     assert "fct_daily_revenue" in served
     assert not served & {"fct_order_lines", "dim_customers", "fct_sessions"}, "row-level marts stay in the warehouse"
+
+
+def test_no_file_the_stack_writes_keeps_a_copy_of_the_subject(requests: Requests) -> None:
+    """Byte level, not row level: DuckDB keeps deleted rows in freed blocks, a rewritten lake file
+    may leave its old version behind. Every file under the stack's data and run folders is read
+    raw (warehouse, serving, their WAL and spill files, the lake, exports, GX results, logs).
+    Compressed pages (Parquet, DuckDB's string compression) can hide a value from a byte search,
+    so the warehouse must also have no freed block at all: it holds live data only."""
+    settings, person = requests.settings, requests.person
+    needles = {v.lower().encode() for v in person.plain_values()} | {h.encode() for h in person.pseudonyms}
+    app_db = Path(settings.app_db_url.removeprefix("sqlite:///"))
+    searched, found = 0, []
+    for path in sorted(p for p in settings.data_dir.rglob("*") if p.is_file()):
+        if path == app_db or path.parent == app_db.parent:
+            continue  # the shop backend's own database: erased by its account deletion (README)
+        data = path.read_bytes().lower()
+        searched += 1
+        found += [f"{path.relative_to(settings.data_dir)}: {n.decode()}" for n in needles if n in data]
+    assert searched > 50 and settings.warehouse_path.is_relative_to(settings.data_dir)
+    assert found == []
+    with duckdb.connect() as con:
+        con.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
+        (free,) = con.execute("select free_blocks from pragma_database_size() where database_name = 'wh'").fetchone()
+    assert free == 0, "deleted rows' blocks are still in the warehouse file"
 
 
 def test_kpis_change_by_exactly_the_subjects_contribution(requests: Requests) -> None:
