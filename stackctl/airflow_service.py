@@ -48,6 +48,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     env = {
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.repo_root / "dags"),
+        # Our plugins: the login throttle in front of the API server's login endpoints.
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(settings.repo_root / "stackctl" / "airflow_plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__EXECUTOR": os.environ.get("AIRFLOW__CORE__EXECUTOR", "LocalExecutor"),
         # The default (32) forks 32 workers on a 2-core machine.

@@ -111,3 +111,34 @@ def test_backfill_runs_each_day_and_publishes_the_range(running_airflow):
         expected = con.execute("select count(*) from orders where order_status != 'cancelled'").fetchone()[0]
     assert orders == expected
     assert json.loads(json.dumps(states))  # the states are plain JSON for the log
+
+
+def test_repeated_wrong_passwords_are_throttled(running_airflow):
+    """Runs last in this module: it locks the admin out of new logins from this address for a while."""
+    import requests
+
+    settings, env, api = running_airflow
+    url = f"{api.base_url}/auth/token"
+
+    def login(user: str, password: str, form: bool = False) -> requests.Response:
+        body = {"username": user, "password": password}
+        return requests.post(url, data=body, timeout=30) if form else requests.post(url, json=body, timeout=30)
+
+    admin, password = env["AIRFLOW_ADMIN_USER"], env["AIRFLOW_ADMIN_PASSWORD"]
+    assert login(admin, password).status_code == 201
+    # Four wrong guesses (as JSON and as the UI's form) are answered as usual ...
+    for attempt in range(4):
+        assert login(admin, f"guess-{attempt}", form=attempt % 2 == 1).status_code == 401
+    # ... a right password in between clears them, so a user who mistypes is not locked out ...
+    assert login(admin, password).status_code == 201
+    for attempt in range(5):
+        assert login(admin, f"guess-{attempt}").status_code == 401
+    # ... but after five wrong ones in a row even the right password is refused, with a wait.
+    refused = login(admin, password)
+    assert refused.status_code == 429, refused.text
+    assert int(refused.headers["Retry-After"]) > 0 and "too many failed logins" in refused.text
+    # Another user from the same address is still asked for a password (401), not refused (429).
+    assert login("someone_else", "wrong").status_code == 401
+    # Tokens issued before keep working: throttling guards logins, not sessions.
+    assert api.get("/dags/shop_daily")["dag_id"] == "shop_daily"
+    assert (settings.airflow_home / "login_failures.db").exists()

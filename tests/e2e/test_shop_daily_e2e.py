@@ -27,6 +27,7 @@ pytestmark = pytest.mark.slow
 
 DAYS = [DAY0 + dt.timedelta(days=n) for n in range(9)]
 HEADLESS, AIRFLOW_DAYS, BAD_DAY = DAYS[:6], DAYS[6:8], DAYS[8]
+E2E_PII_KEY = "e2e-pii-key-3b9d0c71f4"
 
 
 def airflow(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -81,7 +82,7 @@ def stack_env(tmp_path_factory):
     root = tmp_path_factory.mktemp("stack")
     with stack_environment(
         root,
-        "e2e-key",
+        E2E_PII_KEY,
         AIRFLOW_ADMIN_USER="e2e_admin",
         AIRFLOW_ADMIN_PASSWORD="e2e-password",
         AIRFLOW_API_SECRET="e2e-secret",
@@ -177,3 +178,20 @@ def test_the_serving_file_holds_no_personal_data(airflow_runs):
         known = [v for row in con.execute("select email, full_name, phone, street_address from customers") for v in row]
     assert len(known) > 100
     assert scan(settings.serving_path, known_values=known) == []
+
+
+def test_the_pii_key_is_in_no_log_metadata_or_data_file(airflow_runs):
+    """Airflow's metadata DB and task logs, dbt's artifacts, the lake and the warehouse: no copy of the key."""
+    settings, _ = airflow_runs
+    needle = E2E_PII_KEY.encode()
+    places = [
+        settings.airflow_home,
+        settings.run_dir,
+        settings.lake_dir,
+        settings.warehouse_dir,
+        settings.dbt_project_dir / "target",
+        settings.dbt_project_dir / "logs",
+    ]
+    searched = [p for place in places if place.exists() for p in place.rglob("*") if p.is_file()]
+    assert any(p.name == "airflow.db" for p in searched) and any(p.suffix == ".log" for p in searched)
+    assert [str(p) for p in searched if needle in p.read_bytes()] == []
