@@ -3,8 +3,11 @@
 
 1. `collect_access_log` (pool `duckdb_warehouse`) - who opened which dashboard or chart, ran which
    SQL Lab query (Superset's `logs` and `query` tables, literals redacted), who triggered or paused
-   which DAG (Airflow's audit `log`), and the data subject requests (the governance audit log), into
-   `ops.access_log`; rows older than `ACCESS_LOG_RETENTION_DAYS` (365) are dropped.
+   which DAG (Airflow's audit log, through its REST API as the stack's admin), and the data subject
+   requests (the governance audit log), into `ops.access_log`; rows older than
+   `ACCESS_LOG_RETENTION_DAYS` (365) are dropped. It also verifies the governance audit log and
+   anchors its head in `ops.audit_anchors`; a log that fails verification fails the task (after
+   the rest is collected).
 2. `reapply_erasures` (pool `duckdb_warehouse`) - an erased person who came back (a backfill or a
    re-extract from the app DB, a released quarantine batch) is erased again, with an audit entry.
 3. `stale_asset_report` (pool `duckdb_warehouse`) - models not built, and published marts not
@@ -15,9 +18,13 @@
 5. `all_work_succeeded` - does nothing; it fails the run (upstream_failed) when any task above
    failed, since `refresh_dashboard` runs and succeeds after a failure too.
 
-**Runbook.** Every task is idempotent: clear it freely. A missing Superset or Airflow metadata DB is
-skipped (0 rows). `reapply_erasures` failing means an erased person is still present somewhere:
-its log names the place; the audit log has the failed entry.
+**Runbook.** Every task is idempotent: clear it freely. A Superset that was never set up is skipped
+(0 rows); an Airflow API that does not answer or refuses the admin login fails `collect_access_log`
+(check `AIRFLOW_ADMIN_USER` / `_PASSWORD` in `.env`). "the governance audit log fails
+verification": run `python -m governance audit verify`, which names the line; the log is
+evidence, restore it from backup rather than editing it. `reapply_erasures` failing means an
+erased person is still present somewhere: its log names the place; the audit log has the failed
+entry.
 """
 
 from __future__ import annotations
