@@ -576,6 +576,7 @@ def _refuse(
         target = quarantine.quarantine_root(settings) / qid / held_as
         if not target.exists():
             shutil.move(str(path), str(target))  # a rename on the lake's file system
+            _make_private(target)
     else:
         path.unlink(missing_ok=True)  # removes a link itself, never what it points at
     ledger.inbox_cleared(identity)
@@ -693,6 +694,7 @@ def _hold_directory(settings: Settings, partner: str, path: Path, today: dt.date
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.rmtree(target, ignore_errors=True)
     shutil.move(str(path), str(target))  # a rename: links and FIFOs inside move as they are, unopened
+    _make_private(target)
     reason = {
         "id": qid,
         "summary": "a directory was dropped inside a partner folder; only files are processed",
@@ -706,6 +708,29 @@ def _hold_directory(settings: Settings, partner: str, path: Path, today: dt.date
     (target / "reason.json").write_text(json.dumps(reason, indent=2) + "\n")
     log.warning("moved directory %s to quarantine %s", display_name(str(path)), qid)
     return FileOutcome(partner, display_name(path.name), "", "quarantined", quarantine_id=qid, reason=reason["summary"])
+
+
+def _make_private(path: Path) -> None:
+    """Give what was moved in from the inbox the quarantine's modes (files 0600, folders 0700).
+
+    A rename keeps the modes the partner gave; the umask only covers what the run creates. Links
+    are never followed: folders are walked without following them, files changed through an
+    O_NOFOLLOW descriptor, and anything else is left as it is.
+    """
+    targets = [path]
+    if path.is_dir() and not path.is_symlink():
+        for folder, dirs, files in os.walk(path):
+            targets += [Path(folder) / name for name in dirs + files]
+    for target in targets:
+        mode = target.lstat().st_mode
+        if stat.S_ISDIR(mode):
+            os.chmod(target, 0o700)
+        elif stat.S_ISREG(mode):
+            fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+            try:
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
 
 
 def _log_and_alert(outcome: FileOutcome, settings: Settings, superseded: list[str]) -> None:

@@ -118,8 +118,7 @@ def render_report(reason: dict) -> str:
         f"| decision | `{reason['decision']}` |",
         f"| rows in / loaded / quarantined | {counts['rows_in']} / {counts['rows_loaded']} / "
         f"{counts['rows_quarantined']} |",
-        f"| policy | good rows are loaded when bad rows are at most {policy['max_bad_row_ratio']:.1%} of the file; "
-        f"{_ratio_text(policy)} |",
+        f"| policy | {_policy_text(policy)} |",
         "",
     ]
     file_error = reason.get("file_error")
@@ -154,6 +153,15 @@ def render_report(reason: dict) -> str:
     if reason.get("archive_path"):
         lines.append(f"An unchanged copy of the file as received is kept at `{reason['archive_path']}`.")
     return "\n".join(lines) + "\n"
+
+
+def _policy_text(policy: dict) -> str:
+    if policy.get("max_bad_row_ratio") is None:
+        return "not applicable (the file was refused without being read)"
+    return (
+        f"good rows are loaded when bad rows are at most {policy['max_bad_row_ratio']:.1%} of the file; "
+        f"{_ratio_text(policy)}"
+    )
 
 
 def _ratio_text(policy: dict) -> str:
