@@ -20,6 +20,12 @@ What is published (no raw data, no PII):
 - `meta.publication` (run id, time, marts fingerprint, last health refresh) and
   `meta.published_tables` (rows and fingerprint per table).
 
+Every swap is followed by the analyst's copy, `serving_marts.duckdb` beside it
+(`marts_copy_path`, `write_marts_copy`): the published marts and nothing of ops/ml/meta, the only
+file Superset's SQL Lab opens for non-admins (`superset/sqllab_guard.py`), so no statement form
+can reach the staff activity in `ops.access_log`. It follows the serving file within the same
+lock, a moment after it.
+
 `publish_health` refreshes only the ops tables: it rebuilds the file from the *currently
 served* marts plus the warehouse's ops tables, so a failed gate shows on the Data health
 dashboard while the KPI dashboards keep the last good numbers. Both hold an flock beside the
@@ -191,6 +197,35 @@ def _finish(con: duckdb.DuckDBPyConnection, staging: Path, serving_path: Path, p
     fsync_path(staging)
     os.replace(staging, serving_path)
     fsync_path(serving_path.parent)
+    write_marts_copy(serving_path)
+
+
+def marts_copy_path(serving_path: Path) -> Path:
+    """The analyst's SQL Lab file beside the serving file: its marts schema only."""
+    return serving_path.with_name(f"{serving_path.stem}_marts{serving_path.suffix}")
+
+
+def write_marts_copy(serving_path: Path) -> Path:
+    """Copy the served marts (nothing else) into `marts_copy_path`, swapped in atomically."""
+    target = marts_copy_path(serving_path)
+    staging = target.with_name(f".{target.name}.building")
+    staging.unlink(missing_ok=True)
+    try:
+        # A fresh in-memory instance: `duckdb.connect(path)` could reuse a cached pre-swap instance.
+        with duckdb.connect() as con:
+            con.execute(f"attach '{serving_path}' as served (read_only)")
+            con.execute(f"attach '{staging}' as marts_new")
+            con.execute("create schema marts_new.marts")
+            for table in schema_tables(con, "served", "marts"):
+                con.execute(f'create table marts_new.marts."{table}" as select * from served.marts."{table}"')
+            con.execute("detach marts_new")
+        fsync_path(staging)
+        os.replace(staging, target)
+        fsync_path(target.parent)
+    except BaseException:
+        staging.unlink(missing_ok=True)
+        raise
+    return target
 
 
 def publish(

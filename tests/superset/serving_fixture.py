@@ -26,6 +26,7 @@ import pyarrow as pa
 from governance.access_log import DDL as ACCESS_LOG_DDL
 from ml.tables import PUBLISHED_DDL as ML_DDL
 from quality.health import DDL as OPS_DDL
+from serving.publish import write_marts_copy
 
 DAYS = 120
 # country -> (currency, EUR per unit at checkout, share of orders)
@@ -490,6 +491,7 @@ def write_serving_file(path: Path, data: ServingData | None = None, *, with_ops:
         con.execute("create schema meta")
         con.execute("create table meta.publication as select 'fixture' as run_id, now()::timestamp as published_at")
     os.replace(tmp, path)
+    write_marts_copy(path)  # the analyst's SQL Lab file, as publish writes it
     return data
 
 
