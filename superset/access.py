@@ -5,9 +5,9 @@
 metadata DB. Everything goes through the REST API (FAB's security API, enabled by
 `FAB_ADD_SECURITY_API`, and Superset's dashboard and row-level-security APIs) and is idempotent:
 
-- a role is created if missing and its permissions are *set* to the file's list plus the current
-  permissions of its `base_roles` (so a Superset upgrade's new permissions for Gamma reach the
-  Analyst at the next `make run`);
+- a role is created if missing and its permissions are *set* to the file's list, plus access to
+  the whole of each database in its `databases`, plus the current permissions of its `base_roles`
+  (so a Superset upgrade's new permissions for Gamma reach the Analyst at the next `make run`);
 - a dashboard's roles are set to the roles that list it (DASHBOARD_RBAC);
 - a user is created or updated (roles, name, password from the environment);
 - a row-level-security rule is created or updated by name.
@@ -59,6 +59,7 @@ class RoleSpec:
     permissions: tuple[tuple[str, str], ...] = ()
     base_roles: tuple[str, ...] = ()
     dashboards: tuple[str, ...] | None = None  # None: no dashboard; ("*",): all of them
+    databases: tuple[str, ...] = ()  # database names, read in full (database_access)
     row_level_security: tuple[RlsRule, ...] = ()
 
 
@@ -111,6 +112,7 @@ def load_spec(path: Path = ROLES_FILE) -> AccessSpec:
             permissions=tuple((str(perm), str(view)) for perm, view in body.get("permissions") or []),
             base_roles=tuple(body.get("base_roles") or ()),
             dashboards=("*",) if dashboards == "all" else (tuple(dashboards) if dashboards else None),
+            databases=tuple(str(name) for name in body.get("databases") or ()),
             row_level_security=rules,
         )
     users = tuple(
@@ -191,6 +193,7 @@ def _ensure_roles(client: Client, spec: AccessSpec, result: AccessResult) -> dic
         if missing:
             raise AccessError(f"role {role.name!r}: Superset has no permission {missing} (see Settings -> List Roles)")
         wanted = {index[pair] for pair in role.permissions}
+        wanted |= {_database_access(index, role.name, name) for name in role.databases}
         for base in role.base_roles:
             if base not in ids:
                 raise AccessError(f"role {role.name!r}: base role {base!r} does not exist (run `superset init`)")
@@ -205,6 +208,18 @@ def _ensure_roles(client: Client, spec: AccessSpec, result: AccessResult) -> dic
             )
         result.roles[role.name] = len(wanted)
     return ids
+
+
+def _database_access(index: dict[tuple[str, str], int], role: str, database: str) -> int:
+    # Superset names the permission "[<database>].(id:<id>)": the id is the metadata DB's.
+    found = [
+        pid
+        for (perm, view), pid in index.items()
+        if perm == "database_access" and view.startswith(f"[{database}].(id:")
+    ]
+    if len(found) != 1:
+        raise AccessError(f"role {role!r}: no single database named {database!r} (is it in superset/assets/databases?)")
+    return found[0]
 
 
 def _asset_dashboards(assets_dir: Path) -> set[str]:

@@ -297,8 +297,10 @@ def start(settings: Settings | None = None, timeout: float = 120.0, log: Log = _
             "--threads=4",
             "--timeout=120",
             "--graceful-timeout=10",
-            "--limit-request-line=0",
-            "--limit-request-field_size=0",
+            # Bounded request lines and headers (gunicorn's maximum line, its default header size):
+            # 0 would mean unlimited, a cheap way to make a worker buffer huge requests.
+            "--limit-request-line=8190",
+            "--limit-request-field_size=8190",
             "superset.app:create_app()",
         ]
         procs.start(
@@ -341,7 +343,13 @@ def _render(value: Any, values: dict[str, str], where: str) -> Any:
 
 def template_values(settings: Settings) -> dict[str, str]:
     """What `${NAME}` placeholders in the asset YAML stand for."""
-    return {"SERVING_PATH": str(settings.serving_path)}
+    from serving.publish import marts_copy_path
+
+    return {
+        "SERVING_PATH": str(settings.serving_path),
+        # The analyst's SQL Lab file (marts only), which publish writes beside the serving file.
+        "SERVING_MARTS_PATH": str(marts_copy_path(settings.serving_path)),
+    }
 
 
 def build_bundle(settings: Settings | None = None, assets_dir: Path = ASSETS_DIR) -> bytes:

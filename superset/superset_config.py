@@ -9,8 +9,12 @@ the resolved values explicitly, so the fallbacks here only matter when Superset 
 What it enforces:
 - secrets only from the environment (`SUPERSET_SECRET_KEY`), never a default key;
 - DuckDB connections only to files inside the warehouse folder, opened read-only with external
-  (file/network) access disabled, whatever a database's `extra` or URI query says;
+  (file/network) access disabled and the configuration locked (no SET/RESET), whatever a
+  database's `extra` or URI query says;
+- non-admins run their own SQL only on a database they may read in full (the analyst's `marts`
+  file) and only as SELECTs over `marts` (`sqllab_guard.py`, `sql_policy.py`);
 - file-reading DuckDB functions refused in SQL Lab;
+- failed logins throttled per address and login name (`login_throttle.py`);
 - no third-party requests from the UI (the telemetry pixel is dropped from the CSP).
 
 Embedded mode keeps metadata in SQLite and caches on disk under SUPERSET_HOME; cluster mode
@@ -20,7 +24,9 @@ Embedded mode keeps metadata in SQLite and caches on disk under SUPERSET_HOME; c
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -114,6 +120,8 @@ def DB_CONNECTION_MUTATOR(
         connect_args["read_only"] = True
         config = dict(connect_args.get("config") or {})
         config["enable_external_access"] = False
+        # No SET/RESET from a query: memory_limit, threads, paths stay what the server chose.
+        config["lock_configuration"] = True
         connect_args["config"] = config
     return uri, params
 
@@ -169,6 +177,57 @@ DUCKDB_DISALLOWED_FUNCTIONS = {
 
 DISALLOWED_SQL_FUNCTIONS = _default_disallowed_functions()
 DISALLOWED_SQL_FUNCTIONS["duckdb"] = DUCKDB_DISALLOWED_FUNCTIONS
+
+
+# --- Containment of free-form SQL and login throttling (modules beside this file) -------------
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _local_module(name: str) -> Any:
+    """Load `<this folder>/<name>.py`: inside Superset's venv `superset.*` is the real package, not
+    this folder, so these modules are loaded by path under a name of their own."""
+    module_name = f"shop_superset_{name}"
+    if module_name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(module_name, _HERE / f"{name}.py")
+        assert spec and spec.loader
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[module_name]
+
+
+# The schemas a non-admin's SQL may name (the analyst's `marts` database holds only these).
+SQLLAB_ALLOWED_SCHEMAS = ("marts",)
+
+
+def _security_manager() -> Any:
+    try:
+        from superset.security import SupersetSecurityManager
+    except ImportError:  # loaded outside Superset (tests in the pipeline venv)
+        return None
+    guard = _local_module("sqllab_guard")
+    policy = _local_module("sql_policy")
+    return guard.security_manager_class(SupersetSecurityManager, policy.check, SQLLAB_ALLOWED_SCHEMAS)
+
+
+CUSTOM_SECURITY_MANAGER = _security_manager()
+
+# Flask-Limiter: on, but only for failed logins (login_throttle.py). Superset enables it in
+# production only, with an application-wide limit per address (50/s) that one dashboard's first
+# load (dozens of static files and chart requests) can exceed: none here.
+RATELIMIT_ENABLED = True
+RATELIMIT_APPLICATION = None
+# FAB's own login limit counts successful logins too and skips the REST login (see login_throttle).
+AUTH_RATE_LIMITED = False
+LOGIN_FAILURE_LIMIT = os.environ.get("SUPERSET_LOGIN_FAILURE_LIMIT", "").strip() or "5 per 5 minutes"
+# Shared by every worker and host through Redis in cluster mode; per worker process otherwise.
+RATELIMIT_STORAGE_URI = os.environ.get("SUPERSET_CACHE_REDIS_URL", "").strip() or "memory://"
+RATELIMIT_KEY_PREFIX = "shop_superset_ratelimit"
+
+
+def FLASK_APP_MUTATOR(app: Any) -> None:
+    _local_module("login_throttle").install(app, LOGIN_FAILURE_LIMIT)
 
 
 # --- Caches: on disk under SUPERSET_HOME (embedded) or in Redis (cluster mode) ----------------

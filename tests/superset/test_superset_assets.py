@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -26,13 +27,15 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import requests
 import yaml
 from sqlalchemy.engine import make_url
 
-from serving.publish import PUBLISHED_ML_TABLES, PUBLISHED_OPS_TABLES
+from serving.publish import PUBLISHED_ML_TABLES, PUBLISHED_OPS_TABLES, marts_copy_path
 from stackctl import procs
 from stackctl.settings import get_settings
 from superset import access, asset_files, latency, provision
+from tests.superset import role_matrix
 from tests.superset.serving_fixture import build_data, write_serving_file
 from tests.superset.stack import USERS as stack_users
 from tests.superset.stack import Stack, running_superset
@@ -68,6 +71,17 @@ NET_REVENUE, ORDERS, AOV, WEEKLY = (
 )
 ANALYST_ONLY_DATASET = "fct_monthly_revenue_by_segment"  # on no dashboard: analysts only
 ACTIVE_CUSTOMERS = "5fc13704-09c9-53d6-9b51-c78ade68cf73"  # Executive KPIs: active customers (30 days)
+# Database UUIDs: `serving` (dashboards; admins in SQL Lab) and `marts` (the analyst's SQL Lab file).
+# superset_config.py's default LOGIN_FAILURE_LIMIT ("5 per 5 minutes").
+LOGIN_FAILURES = 5
+# SQL Lab answers a query refused by an access check with 500 (Superset re-wraps its own 403).
+REFUSED_STATUS = (403, 500)
+SERVING_DB, MARTS_DB = "a2b551e1-6fc1-4f39-a0ac-438103e1e733", "21f10261-c43e-43a5-8693-75100b58f5a9"
+
+
+def bundle_text(bundle: bytes, name: str) -> str:
+    with zipfile.ZipFile(io.BytesIO(bundle)) as archive:
+        return archive.read(name).decode()
 
 
 def _load_assets() -> dict[str, dict[str, Any]]:
@@ -253,10 +267,12 @@ def test_database_uri_is_templated_and_rendered_from_settings(tmp_path: Path, mo
         database = yaml.safe_load(bundle.read("assets/databases/serving.yaml"))
         assert all("${" not in bundle.read(name).decode() for name in names)
     assert database["sqlalchemy_uri"] == f"duckdb:///{serving}"
-    assert database["extra"]["engine_params"]["connect_args"] == {
-        "read_only": True,
-        "config": {"enable_external_access": False},
-    }
+    locked = {"read_only": True, "config": {"enable_external_access": False, "lock_configuration": True}}
+    assert database["extra"]["engine_params"]["connect_args"] == locked
+    # The analyst's SQL Lab database: the marts-only file publish writes beside the serving file.
+    marts = yaml.safe_load(bundle_text(provision.build_bundle(get_settings()), "assets/databases/marts.yaml"))
+    assert marts["sqlalchemy_uri"] == f"duckdb:///{marts_copy_path(serving)}"
+    assert marts["extra"]["engine_params"]["connect_args"] == locked
     assert sorted(names) == sorted(f"assets/{p.relative_to(ASSETS).as_posix()}" for p in ASSETS.rglob("*.yaml"))
 
 
@@ -392,7 +408,7 @@ def test_config_keeps_duckdb_read_only_inside_the_warehouse_folder(
     _, mutated = config.DB_CONNECTION_MUTATOR(uri, params, "admin", None, None)
     assert mutated["connect_args"] == {
         "read_only": True,
-        "config": {"enable_external_access": False, "threads": 2},
+        "config": {"enable_external_access": False, "lock_configuration": True, "threads": 2},
     }
     assert {
         "read_csv",
@@ -673,12 +689,9 @@ def test_the_executive_sees_the_dashboards_and_nothing_else(superset_stack: Stac
 
 def test_the_analyst_runs_sql_lab_on_the_marts_only(superset_stack: Stack) -> None:
     analyst = superset_stack.login("analyst")
-    database_id = _ids(superset_stack, "database")["a2b551e1-6fc1-4f39-a0ac-438103e1e733"]
+    databases = _ids(superset_stack, "database")
 
-    def run(sql: str) -> Any:
-        return analyst.post("/api/v1/sqllab/execute/", json={"database_id": database_id, "sql": sql, "runAsync": False})
-
-    response = run("select count(*) as days from marts.fct_daily_revenue")
+    response = _execute(analyst, databases[MARTS_DB], "select count(*) as days from marts.fct_daily_revenue")
     assert response.status_code == 200, response.text
     assert response.json()["data"] == [{"days": len(superset_stack.data.tables["fct_daily_revenue"])}]
     for sql in [
@@ -687,9 +700,14 @@ def test_the_analyst_runs_sql_lab_on_the_marts_only(superset_stack: Stack) -> No
         "select table_name from information_schema.tables",
         "select * from marts.fct_daily_revenue join ops.quarantine on true",
     ]:
-        response = run(sql)
-        assert response.status_code >= 400, sql
-        assert "TABLE_SECURITY_ACCESS_ERROR" in response.text, sql
+        response = _execute(analyst, databases[MARTS_DB], sql)
+        assert response.status_code in REFUSED_STATUS, (sql, response.text[:1000])
+        assert "QUERY_SECURITY_ACCESS_ERROR" in response.text, sql
+        assert response.json()["errors"][0]["message"].startswith("Refused: "), response.text
+    # The serving database (marts *and* ops/ml/meta) runs none of the analyst's SQL.
+    response = _execute(analyst, databases[SERVING_DB], "select count(*) as days from marts.fct_daily_revenue")
+    assert response.status_code in REFUSED_STATUS, response.text
+    assert "choose the 'marts' database" in response.json()["errors"][0]["message"]
 
 
 def test_the_governance_dashboard_is_for_admins_and_analysts_only(superset_stack: Stack) -> None:
@@ -710,7 +728,7 @@ def test_the_access_log_collects_who_opened_what_and_which_query_ran(superset_st
     executive.get("/api/v1/dashboard/executive-kpis")
     shown = executive.post("/api/v1/chart/data", json=_dashboard_chart_query(superset_stack, "executive-kpis", ORDERS))
     assert shown.status_code == 200, shown.text
-    database_id = _ids(superset_stack, "database")["a2b551e1-6fc1-4f39-a0ac-438103e1e733"]
+    database_id = _ids(superset_stack, "database")[MARTS_DB]
     sql = "select count(*) as days from marts.fct_daily_revenue where 'mia.weber@example.com' <> ''"
     ran = superset_stack.login("analyst").post(
         "/api/v1/sqllab/execute/", json={"database_id": database_id, "sql": sql, "runAsync": False}
@@ -831,3 +849,195 @@ def test_a_second_superset_on_the_same_port_gets_a_clear_error(superset_stack: S
         procs.PortInUseError, match=f"port {port} is already in use by another program; stop it or set SUPERSET_PORT"
     ):
         procs.ensure_port_free(port, "Superset", "SUPERSET_PORT")
+
+
+# --- the role matrix: every role against every API probe and SQL Lab statement form ---------------
+
+
+@pytest.fixture(scope="module")
+def role_clients(superset_stack: Stack) -> dict[str, provision.SupersetClient]:
+    """One logged-in session per role for the whole matrix (a login per case would be slow)."""
+    clients = {who: superset_stack.login(who) for who in ("analyst", "executive", "country_manager")}
+    return {"admin": superset_stack.client, **clients}
+
+
+def _execute(client: provision.SupersetClient, database_id: int, sql: str) -> Any:
+    return client.post("/api/v1/sqllab/execute/", json={"database_id": database_id, "sql": sql, "runAsync": False})
+
+
+def _refused_query_id(stack: Stack, analyst: provision.SupersetClient) -> int:
+    """The id of the analyst's (refused) SQL Lab query that pivots ops.gate_runs on `serving`."""
+    sql = "PIVOT ops.gate_runs ON status USING count(*)"
+    assert _execute(analyst, _ids(stack, "database")[SERVING_DB], sql).status_code in REFUSED_STATUS
+    rows = stack.client.get("/api/v1/query/", q="(page_size:100)")["result"]
+    return max(int(row["id"]) for row in rows if row["sql"] == sql)
+
+
+def _api_probe(stack: Stack, clients: dict[str, provision.SupersetClient], role: str, name: str) -> Any:
+    client = clients[role]
+    databases = _ids(stack, "database")
+    datasets = {row["table_name"]: row["id"] for row in stack.client.get(
+        "/api/v1/dataset/", q="(columns:!(id,table_name),page_size:100)")["result"]}  # fmt: skip
+    get = client.session.get
+    url = client.url
+    if name == "dashboards list":
+        return get(f"{url}/api/v1/dashboard/", params={"q": "(page_size:100)"})
+    if name == "governance chart data through its dashboard":
+        recent = yaml.safe_load((ASSETS / "charts" / "governance_recent_access.yaml").read_text())["uuid"]
+        return client.post("/api/v1/chart/data", json=_dashboard_chart_query(stack, "governance", recent))
+    if name == "access log chart data without a dashboard":
+        query = {
+            "datasource": {"id": datasets["access_log"], "type": "table"},
+            "queries": [{"columns": ["actor"], "metrics": [], "row_limit": 10}],
+            "result_format": "json",
+            "result_type": "full",
+        }
+        return client.post("/api/v1/chart/data", json=query)
+    if name == "datasets list":
+        return get(f"{url}/api/v1/dataset/", params={"q": "(columns:!(schema,table_name),page_size:100)"})
+    if name == "access log dataset":
+        return get(f"{url}/api/v1/dataset/{datasets['access_log']}")
+    if name == "databases list":
+        return get(f"{url}/api/v1/database/", params={"q": "(columns:!(database_name),page_size:100)"})
+    if name == "sql lab on marts":
+        return _execute(client, databases[MARTS_DB], "select count(*) as n from marts.fct_daily_revenue")
+    if name == "sql lab on serving":
+        return _execute(client, databases[SERVING_DB], "select count(*) as n from marts.fct_daily_revenue")
+    if name == "chart data on a refused sql lab query":
+        query_id = _refused_query_id(stack, clients["analyst"])
+        query = {
+            "datasource": {"id": query_id, "type": "query"},
+            "queries": [
+                {"columns": [], "metrics": [{"expressionType": "SQL", "sqlExpression": "count(*)", "label": "n"}]}
+            ],
+            "result_format": "json",
+            "result_type": "full",
+        }
+        return client.post("/api/v1/chart/data", json=query)
+    paths = {
+        "saved queries": "/api/v1/saved_query/",
+        "logs": "/api/v1/log/",
+        "users": "/api/v1/security/users/",
+        "roles": "/api/v1/security/roles/",
+        "assets export": "/api/v1/assets/export/",
+        "database export": f"/api/v1/database/export/?q=!({databases[SERVING_DB]})",
+    }
+    return get(f"{url}{paths[name]}")
+
+
+@pytest.mark.parametrize("role", role_matrix.ROLES)
+@pytest.mark.parametrize("probe", role_matrix.API_PROBES, ids=lambda probe: probe.name)
+def test_role_matrix_api(
+    superset_stack: Stack, role_clients: dict[str, provision.SupersetClient], probe: role_matrix.ApiProbe, role: str
+) -> None:
+    response = _api_probe(superset_stack, role_clients, role, probe.name)
+    assert response.status_code == probe.expected[role], (role, probe.name, response.text[:500])
+    if role != "admin" and not probe.granted_by_dashboard:
+        assert not [m for m in role_matrix.LEAK_MARKERS if m in response.text], (role, probe.name)
+    if probe.name == "datasets list" and role == "analyst":
+        schemas = {row["schema"] for row in response.json()["result"]}
+        assert schemas == {"marts"}, "the analyst lists the marts datasets only"
+    if probe.name == "databases list" and response.status_code == 200:
+        names = {row["database_name"] for row in response.json()["result"]}
+        assert "marts" in names, names
+
+
+@pytest.mark.parametrize("role", role_matrix.ROLES)
+@pytest.mark.parametrize("probe", role_matrix.SQL_PROBES, ids=lambda probe: probe.name)
+def test_role_matrix_sql_lab(
+    superset_stack: Stack, role_clients: dict[str, provision.SupersetClient], probe: role_matrix.SqlProbe, role: str
+) -> None:
+    databases = _ids(superset_stack, "database")
+    client = role_clients[role]
+    if role == "admin":
+        response = _execute(client, databases[SERVING_DB], probe.sql)
+        expected = probe.admin
+    elif role == "analyst":
+        # On `serving` (readable in part) nothing runs, whatever the statement.
+        on_serving = _execute(client, databases[SERVING_DB], probe.sql)
+        assert on_serving.status_code in REFUSED_STATUS, on_serving.text[:500]
+        assert "choose the 'marts' database" in on_serving.json()["errors"][0]["message"]
+        assert not [m for m in role_matrix.LEAK_MARKERS if m in on_serving.text]
+        response = _execute(client, databases[MARTS_DB], probe.sql)
+        expected = probe.analyst
+    else:
+        response = _execute(client, databases[SERVING_DB], probe.sql)
+        expected = role_matrix.FORBIDDEN
+    text = response.text
+    if role != "admin":
+        assert not [m for m in role_matrix.LEAK_MARKERS if m in text], (role, probe.name, text[:500])
+    if expected == role_matrix.OK:
+        assert response.status_code == 200, (role, probe.name, text[:500])
+        # The analyst's allowed SELECTs return rows; some admin statements (CHECKPOINT, USE) none.
+        assert role == "admin" or response.json()["data"], (role, probe.name)
+    if role == "admin" and probe.shows_ops:
+        assert [m for m in role_matrix.LEAK_MARKERS if m in text], (probe.name, text[:500])
+    elif expected == role_matrix.REFUSED:
+        assert response.status_code in REFUSED_STATUS, (probe.name, text[:500])
+        message = response.json()["errors"][0]["message"]
+        assert message.startswith("Refused: ") and probe.refusal in message, (probe.name, message)
+    elif expected == role_matrix.DB_ERROR:
+        assert response.status_code >= 400, (role, probe.name, text[:500])
+        assert "Refused: " not in text, "the admin is not limited by the statement allow-list"
+    else:
+        assert response.status_code == 403, (role, probe.name, text[:500])
+
+
+# --- login throttling and request limits -----------------------------------------------------------
+
+
+def _throwaway_user(stack: Stack, login: str) -> provision.Credentials:
+    """A user of its own (role Executive), so locking it out does not lock out the other tests."""
+    roles = {
+        row["name"]: row["id"] for row in stack.client.get("/api/v1/security/roles/", q="(page_size:100)")["result"]
+    }
+    creds = provision.Credentials(login, secrets.token_urlsafe(16))
+    body = {"username": login, "first_name": login, "last_name": "Probe", "email": f"{login}@localhost.invalid"}
+    response = stack.client.post(
+        "/api/v1/security/users/",
+        json={**body, "active": True, "roles": [roles["Executive"]], "password": creds.password},
+    )
+    assert response.status_code == 201, response.text
+    return creds
+
+
+def _rest_login(stack: Stack, login: str, password: str) -> int:
+    url = f"{provision.base_url(stack.settings)}/api/v1/security/login"
+    body = {"username": login, "password": password, "provider": "db", "refresh": False}
+    return requests.post(url, json=body, timeout=30).status_code
+
+
+def _form_login(stack: Stack, creds: provision.Credentials) -> int:
+    """The browser's way in: the login page's CSRF token, then POST /login/."""
+    session, url = requests.Session(), provision.base_url(stack.settings)
+    token = re.search(r'name="csrf_token"[^>]*?value="([^"]+)"', session.get(f"{url}/login/", timeout=30).text)
+    assert token, "the login page has a CSRF token"
+    form = {"username": creds.user, "password": creds.password, "csrf_token": token.group(1)}
+    return session.post(f"{url}/login/", data=form, allow_redirects=False, timeout=30).status_code
+
+
+def test_failed_logins_are_throttled_per_login_name(superset_stack: Stack) -> None:
+    target = _throwaway_user(superset_stack, "throttle_target")
+    bystander = _throwaway_user(superset_stack, "throttle_bystander")
+    # Successful logins do not use up the allowance.
+    assert [_rest_login(superset_stack, bystander.user, bystander.password) for _ in range(LOGIN_FAILURES + 2)] == [
+        200
+    ] * (LOGIN_FAILURES + 2)
+    assert [_rest_login(superset_stack, target.user, "wrong-password") for _ in range(LOGIN_FAILURES)] == [
+        401
+    ] * LOGIN_FAILURES
+    # Now even the right password is refused for the window, through the REST login and the form.
+    assert _rest_login(superset_stack, target.user, target.password) == 429
+    assert _rest_login(superset_stack, target.user.upper(), target.password) == 429, "the name's case does not help"
+    assert _form_login(superset_stack, target) == 429
+    # Another user is not locked out.
+    assert _rest_login(superset_stack, bystander.user, bystander.password) == 200
+    assert _form_login(superset_stack, bystander) == 302  # to the welcome page
+    assert superset_stack.login("executive").get("/api/v1/me/")["result"]["username"] == stack_users["executive"].user
+
+
+def test_gunicorn_refuses_oversized_request_lines_and_headers(superset_stack: Stack) -> None:
+    url = f"{provision.base_url(superset_stack.settings)}/health"
+    assert requests.get(url, params={"pad": "x" * 3000}, timeout=30).status_code == 200
+    assert requests.get(url, params={"pad": "x" * 9000}, timeout=30).status_code == 414  # URI too long
+    assert requests.get(url, headers={"X-Pad": "x" * 9000}, timeout=30).status_code == 431  # header too large
