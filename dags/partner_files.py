@@ -18,7 +18,14 @@ After 6 h without files the sensor skips and a fresh run starts waiting.
 **Policy.** A file-level fault (no date in the name, wrong encoding, wrong header, truncated ...)
 quarantines the whole file. Otherwise good rows load if bad rows are at most 5% of the file
 (per contract; `PARTNER_FILES_MAX_BAD_ROW_RATIO`), else the whole file is quarantined. Rows in =
-loaded + quarantined, always. A later file for the same partner and date replaces that day.
+loaded + quarantined, always. A later file for the same partner and date replaces that day, but a
+file with no data rows never replaces a day that holds rows (it is quarantined; the contract's
+`allow_empty_replacement` or `PARTNER_FILES_ALLOW_EMPTY_REPLACEMENT=1` permits it).
+
+**One file never stops the run.** Symlinks, hard links, FIFOs, sockets and devices are refused
+unread; files over `PARTNER_FILES_MAX_BYTES`, names over `PARTNER_FILES_MAX_NAME_BYTES`, checks
+over `PARTNER_FILES_MAX_SECONDS` (the check runs in a worker process) and any unexpected error
+quarantine that one file, with an alert naming it, and the run goes on with the next.
 
 **Runbook.**
 - *A quarantine alert*: `python -m ingestion.partner_files list` shows what is held and why; open
@@ -28,6 +35,8 @@ loaded + quarantined, always. A later file for the same partner and date replace
   inbox and its ledger entry unfinished, so the rerun redoes it without doubling anything.
 - *Files sit in the inbox and nothing runs*: is the triggerer up (`make status`) and the DAG
   unpaused? Names starting with "." are treated as uploads in progress and ignored.
+- *A file held as `time_limit` or `too_large`*: a legitimately big delivery; raise
+  `PARTNER_FILES_MAX_SECONDS` / `PARTNER_FILES_MAX_BYTES` for the worker and release it.
 """
 
 from __future__ import annotations
