@@ -45,7 +45,9 @@ on with the next one:
 - limits (`limits.py`) on size, name length, JSON nesting, the age of the business date, and time:
   the contract check runs in a worker process (`sandbox.py`) that is killed past the time limit;
 - anything unexpected while processing one file quarantines that file as an internal error
-  instead of failing the run, so no ledger entry stays `processing` after a run;
+  instead of failing the run, so no ledger entry stays `processing` after a run. Only a fault of
+  the pipeline itself (the check worker cannot start) fails the run, leaving the file in the inbox
+  for the retry;
 - everything the run writes to the lake and the quarantine is the pipeline user's only (files
   0600, folders 0700): partner files may hold personal data.
 
@@ -90,7 +92,7 @@ from ingestion.partner_files.inbox import (
 )
 from ingestion.partner_files.ledger import DONE, FileEntry, Ledger
 from ingestion.partner_files.limits import Limits
-from ingestion.partner_files.sandbox import CheckFailed, CheckWorker, shared_worker
+from ingestion.partner_files.sandbox import CheckFailed, CheckWorker, WorkerUnavailable, shared_worker
 from ingestion.partner_files.validate import CheckedFile, FileError, business_date_from_name, count_lines
 from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
 from stackctl.settings import Settings
@@ -263,6 +265,8 @@ def _process_entry(
         return process_file(
             settings, ledger, entry.partner, entry.path, run_id, today, limits=limits, worker=worker, progress=progress
         )
+    except WorkerUnavailable:
+        raise  # the pipeline's own fault: fail the run (the file stays in the inbox for the retry)
     except Exception as exc:
         if progress.sha256 is None and not os.path.lexists(entry.path):
             return FileOutcome(entry.partner, shown, "", "skipped", reason="removed from the inbox before it was read")

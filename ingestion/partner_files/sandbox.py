@@ -37,6 +37,10 @@ _REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 120.0  # importing pyarrow on a busy machine; not counted against a file's limit
 
 
+class WorkerUnavailable(RuntimeError):
+    """The worker process cannot be started: a fault of the pipeline, not of any file (the run fails)."""
+
+
 class CheckFailed(Exception):
     """The check did not finish: `code` is time_limit or check_failed."""
 
@@ -135,10 +139,10 @@ class CheckWorker:
             ready = self._read_frame(time.monotonic() + STARTUP_SECONDS)
         except (TimeoutError, EOFError):
             code = self._kill()
-            raise CheckFailed("check_failed", f"the check worker did not start (exit code {code})") from None
+            raise WorkerUnavailable(f"the partner-file check worker did not start (exit code {code})") from None
         if ready != ("ready",):
             self._kill()
-            raise CheckFailed("check_failed", f"the check worker answered {ready!r} instead of ready")
+            raise WorkerUnavailable(f"the partner-file check worker answered {ready!r} instead of ready")
         self._ready = True
         assert self._proc is not None
         return self._proc
