@@ -527,7 +527,8 @@ def _refuse(
     identity = identity or entry_identity(partner, path, refused.stat)
     keep = refused.code == "too_large" if keep is None else keep
     ds = _date_in_name(path.name)
-    summary = f"whole file quarantined, not read: {refused.message}"
+    unread = "" if refused.code == "internal_error" else ", not read"
+    summary = f"whole file quarantined{unread}: {refused.message}"
     held_as = quarantine.held_name(path.name) if keep else None
     known = ledger.get(identity)
     if known is not None and known.status in DONE and known.quarantine_id:
