@@ -47,7 +47,10 @@ create table if not exists ops.access_log (
     outcome varchar,         -- success, failed, completed, ... when known
     collected_at timestamp
 );
--- The governance audit log's length and head at each collection (governance.audit.verify).
+"""
+# The governance audit log's length and head at each collection (`governance.audit.verify`); stays
+# in the warehouse (not published: nobody reads it on a dashboard).
+ANCHORS_DDL = """
 create table if not exists ops.audit_anchors (
     recorded_at timestamp,
     entries bigint,
@@ -302,6 +305,7 @@ def collect(settings: Settings, now: dt.datetime | None = None) -> dict[str, int
     try:
         con.execute("begin transaction")
         con.execute(DDL)
+        con.execute(ANCHORS_DDL)
         con.execute("delete from ops.access_log where occurred_at < ?", [since])
         con.execute(f"create temp table new_events ({', '.join(f'{c} varchar' for c in COLUMNS)})")
         if events:
