@@ -16,7 +16,9 @@ dashboard, which only admins and analysts see):
 `collect` is idempotent: rows are keyed by `<source>:<id>`, new ones are added, rows older than
 `ACCESS_LOG_RETENTION_DAYS` (default 365) are deleted. The sources keep their own copies under
 their own retention (`airflow db clean`, Superset's log pruning); the governance audit log is
-kept whole (it proves what was done with data subject requests).
+kept whole (it proves what was done with data subject requests). Each collection also verifies
+that log and anchors its length and head hash in `ops.audit_anchors` (see `governance.audit`);
+a log that fails verification is still copied, then `collect` raises `AuditLogBroken`.
 """
 
 from __future__ import annotations
