@@ -992,6 +992,16 @@ def test_role_matrix_sql_lab(
         assert response.status_code == 403, (role, probe.name, text[:500])
 
 
+def test_the_marts_database_holds_the_published_marts_only(superset_stack: Stack) -> None:
+    """The containment itself, seen by the admin (whom no statement allow-list limits): whatever a
+    statement on the analyst's database could name, ops/ml/meta are not in the file."""
+    sql = "select schema_name || '.' || table_name as t from duckdb_tables() order by t"
+    on_marts = _execute(superset_stack.client, _ids(superset_stack, "database")[MARTS_DB], sql)
+    assert on_marts.status_code == 200, on_marts.text
+    served_marts = {f"marts.{table}" for table in superset_stack.data.tables}
+    assert {row["t"] for row in on_marts.json()["data"]} == served_marts
+
+
 # --- login throttling and request limits -----------------------------------------------------------
 
 
