@@ -1,4 +1,4 @@
-"""Every DAG imports cleanly and keeps the metadata contract (STYLE.md: DAGs)."""
+"""Every DAG imports cleanly and keeps the metadata contract (owner, tags, retries, doc_md, callbacks)."""
 
 from __future__ import annotations
 
