@@ -153,6 +153,7 @@ API_PROBES = (
     ApiProbe("governance chart data through its dashboard", _all(200, 200, 403, 403), granted_by_dashboard=True),
     ApiProbe("access log chart data without a dashboard", _all(200, 403, 403, 403)),
     ApiProbe("datasets list", _all(200, 200, 403, 403)),
+    ApiProbe("access log column values", _all(200, 403, 403, 403)),
     ApiProbe("access log dataset", _all(200, 404, 403, 403)),
     ApiProbe("databases list", _all(200, 200, 403, 403)),
     ApiProbe("sql lab on marts", _all(200, 200, 403, 403)),

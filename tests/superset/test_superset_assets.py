@@ -287,6 +287,10 @@ def test_roles_file_names_existing_dashboards_and_datasets() -> None:
             assert set(role.dashboards) <= slugs, role.name
         for rule in role.row_level_security:
             assert set(rule.tables) <= tables, rule.name
+    databases = {doc["database_name"] for doc in _of_kind(assets, "databases").values()}
+    assert all(set(role.databases) <= databases for role in spec.roles.values())
+    # Only the analyst reads a database in full, and only the marts-only one (SQL Lab containment).
+    assert {role.name: role.databases for role in spec.roles.values() if role.databases} == {"Analyst": ("marts",)}
     executive = spec.roles["Executive"]
     assert not {
         pair
@@ -895,6 +899,8 @@ def _api_probe(stack: Stack, clients: dict[str, provision.SupersetClient], role:
         return client.post("/api/v1/chart/data", json=query)
     if name == "datasets list":
         return get(f"{url}/api/v1/dataset/", params={"q": "(columns:!(schema,table_name),page_size:100)"})
+    if name == "access log column values":
+        return get(f"{url}/api/v1/datasource/table/{datasets['access_log']}/column/actor/values/")
     if name == "access log dataset":
         return get(f"{url}/api/v1/dataset/{datasets['access_log']}")
     if name == "databases list":
