@@ -54,12 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     from governance.access_log import AuditLogBroken
     from governance.airflow_audit import AirflowAuditUnavailable
     from governance.audit import MissingSetting
-    from stackctl import envfile
+    from stackctl.command import prepare_command
 
+    prepare_command()  # the stack's .env (a bad one is one line, exit 2); files created private
     try:
-        envfile.load_env(envfile.ENV_FILE, required=False)
         return _run(args)
-    except (envfile.EnvFileError, MissingSetting, AirflowAuditUnavailable, AuditLogBroken) as exc:
+    except (MissingSetting, AirflowAuditUnavailable, AuditLogBroken) as exc:
         # The reason and the fix are in the message; a traceback would only hide them.
         print(f"error: {exc}", file=sys.stderr)
         return 1

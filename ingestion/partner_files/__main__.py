@@ -25,6 +25,7 @@ from dataclasses import asdict
 from ingestion.partner_files import quarantine, samples
 from ingestion.partner_files.ledger import Ledger
 from ingestion.partner_files.process import inbox_dir, ledger_path, load_landed, process_inbox
+from stackctl.command import prepare_command
 from stackctl.settings import get_settings
 
 
@@ -51,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     p_smp.add_argument("--day", type=dt.date.fromisoformat, default=dt.datetime.now(dt.UTC).date() - dt.timedelta(1))
     p_smp.add_argument("--kind", action="append", choices=sorted(samples.KINDS), help="default: the demo set")
     args = parser.parse_args(argv)
+    prepare_command()  # run by hand: the stack's .env, files created private
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     settings = get_settings()
 

@@ -144,6 +144,8 @@ def test_the_cli_refuses_a_placeholder_in_the_env_file(
     envfile.ENV_FILE.write_text("PII_HASH_KEY=<generated>\n")
     from governance.__main__ import main
 
-    assert main(["dsr", "export", "--customer-id", "42"]) == 1
+    with pytest.raises(SystemExit) as stopped:
+        main(["dsr", "export", "--customer-id", "42"])
+    assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "PII_HASH_KEY" in err and len(err.strip().splitlines()) == 1
