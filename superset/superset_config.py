@@ -1,8 +1,9 @@
 """Superset configuration for the serve layer: env-driven, offline, read-only DuckDB.
 
 Superset's own process loads this file through `SUPERSET_CONFIG_PATH` (as a module named
-`superset_config`), inside the Superset venv. It therefore imports nothing from this repository
-(`stackctl` lives in the pipeline venv): it reads the same environment variables as
+`superset_config`), inside the Superset venv. It therefore imports no package of this repository
+(`stackctl` lives in the pipeline venv; the modules beside it that it uses, `sqllab_guard.py`,
+`sql_policy.py` and `login_throttle.py`, are loaded by path): it reads the same environment variables as
 `stackctl.settings.get_settings()` with the same defaults. `superset/provision.py` always passes
 the resolved values explicitly, so the fallbacks here only matter when Superset is started by hand.
 
