@@ -5,8 +5,9 @@ resolve on PostgreSQL exactly as on DuckDB (same schema, table and column names,
 In the embedded stack the loaders write `raw` into DuckDB; a team that runs the models on PostgreSQL
 would point its loaders there instead. This copy is the bridge for trying the portable project on an
 existing warehouse and what tests/dbt/test_portable_postgres.py uses. DuckDB's postgres extension
-cannot be installed offline (its PyPI packages stop at older DuckDB releases), so each table goes through a CSV file: DuckDB's COPY TO,
-then PostgreSQL's COPY FROM STDIN (psycopg), both streaming, no row-by-row inserts.
+cannot be installed offline (its PyPI packages stop at older DuckDB releases), so each table goes
+through a CSV file: DuckDB's COPY TO, then PostgreSQL's COPY FROM STDIN (psycopg), both streaming,
+no row-by-row inserts.
 
     python -m stackctl.dbt_portable copy-raw   # WAREHOUSE_PATH -> the DBT_PG_* database
 """

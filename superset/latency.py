@@ -198,7 +198,8 @@ def chromium_page(viewport: dict[str, int] | None = None) -> Iterator[Any]:
 
 
 def login(page: Any, url: str, creds: provision.Credentials, attempts: int = 2) -> None:
-    """Log in through the form and check the session with /api/v1/me/ (retried once: see FINDINGS)."""
+    """Log in through the form and check the session with /api/v1/me/ (retried once: a headless browser
+    occasionally loses its session right after logging in)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(1, attempts + 1):

@@ -6,10 +6,10 @@ Runs in the *pipeline* venv with nothing but `requests`, PyYAML and `stackctl`:
     .venv/pipeline/bin/python -m superset.provision export  # UI edits -> superset/assets/*.yaml
     .venv/pipeline/bin/python -m superset.provision down
 
-Superset 6.1 itself lives in its own venv (it needs SQLAlchemy<2, Airflow needs >=2; see
-FINDINGS). This module drives that venv's `superset` CLI and `gunicorn` as subprocesses, with
-`SUPERSET_CONFIG_PATH` pointing at `superset/superset_config.py`, the working directory set to
-`superset_home`, and `PYTHONPATH` removed.
+Superset 6.1 itself lives in its own venv (it needs SQLAlchemy<2, Airflow needs >=2). This module
+drives that venv's `superset` CLI and `gunicorn` as subprocesses, with `SUPERSET_CONFIG_PATH`
+pointing at `superset/superset_config.py`, the working directory set to `superset_home`, and
+`PYTHONPATH` removed.
 
 Why `superset/` has no `__init__.py`: it makes this folder a namespace package, so
 `import superset.provision` works here (the pipeline venv has no real `superset`), while inside
