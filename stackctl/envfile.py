@@ -31,6 +31,7 @@ def env_file_path() -> Path:
     value = os.environ.get("STACK_ENV_FILE", "").strip()
     return Path(value).expanduser() if value else ENV_FILE
 
+
 # name -> how to produce a value when the .env lacks it
 GENERATED: dict[str, object] = {
     "AIRFLOW_ADMIN_USER": lambda: "airflow_admin",
