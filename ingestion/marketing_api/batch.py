@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import asdict
 
 from ingestion.lake import PartitionManifest, read_manifest, write_partition
-from ingestion.marketing_api.client import ClientConfig, MarketingApiClient
+from ingestion.marketing_api.client import ClientConfig, MarketingApiClient, MarketingApiError
 from ingestion.marketing_api.contract import CONTRACTS, SOURCE_NAME
 from ingestion.marketing_api.drift import SchemaDriftError, check_drift
 from ingestion.marketing_api.landing import RawPageStage
@@ -30,6 +31,33 @@ from stackctl.settings import Settings
 log = logging.getLogger(__name__)
 
 TABLES = tuple(c.table for c in CONTRACTS.values())  # raw.marketing_spend, raw.exchange_rates
+ALLOW_EMPTY_VARIABLE = "MARKETING_API_ALLOW_EMPTY_REPLACEMENT"
+
+
+class EmptyDayError(MarketingApiError):
+    """An empty answer for a day that already holds rows: refused, the landed day is kept.
+
+    An API that suddenly returns `data: []` for a day it answered before is far more often a
+    vendor fault (a broken export, a wrong account) than a withdrawn day; replacing the day would
+    silently zero its spend on the dashboards. Retried like any API error, then it fails loudly.
+    """
+
+
+def _emptied_days(settings: Settings, contracts, stages, ds: dt.date) -> list[str]:
+    """The tables this fetch would replace with zero rows although the lake holds rows for `ds`."""
+    if os.environ.get(ALLOW_EMPTY_VARIABLE, "").strip().lower() in {"1", "true", "yes"}:
+        return []
+    emptied = []
+    for contract, stage in zip(contracts, stages, strict=True):
+        if stage.records:
+            continue
+        try:
+            held = read_manifest(settings.lake_raw_dir, SOURCE_NAME, contract.table, ds).row_count
+        except FileNotFoundError:
+            continue
+        if held:
+            emptied.append(f"{contract.table} (landed: {held} rows)")
+    return emptied
 
 
 def land_day(
@@ -62,6 +90,15 @@ def land_day(
             raise
         stats = asdict(client.stats)
     fetched = time.monotonic()
+    emptied = _emptied_days(settings, contracts, stages, ds)
+    if emptied:
+        for stage in stages:
+            stage.discard()
+        raise EmptyDayError(
+            f"{SOURCE_NAME} ds={ds}: the API answered no rows for {', '.join(emptied)}; "
+            "not replacing a day that is already landed (the lake and warehouse keep it). If the vendor really "
+            f"withdrew the day, land it with {ALLOW_EMPTY_VARIABLE}=1"
+        )
     reports = [check_drift(c, s.records, SOURCE_NAME, ds, run_id) for c, s in zip(contracts, stages, strict=True)]
     raw = {s.endpoint: asdict(s.commit(r)) for s, r in zip(stages, reports, strict=True)}
     for report in reports:

@@ -68,6 +68,7 @@ HOSTILE_MODES = (
     "repeat_cursor",  # the same cursor again and again
     "storm_429",  # every request: 429 with Retry-After: 0
     "retry_after_garbage",  # every request: 429 with an unreadable Retry-After
+    "empty_day",  # a well-formed answer with no records, for a day it answered before
 )
 # What each drift mode does to a record, per endpoint: the vendor's "minor API update".
 _DRIFTS = {
@@ -352,6 +353,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "cursor_not_string": (_dumps({**payload, "next_cursor": 12345}), as_json),
                 "endless_paging": (_dumps({**payload, "next_cursor": encode_cursor(day, following)}), as_json),
                 "repeat_cursor": (_dumps({**payload, "next_cursor": encode_cursor(day, 1)}), as_json),
+                "empty_day": (_dumps({**payload, "data": [], "next_cursor": None}), as_json),
             }
             body, content_type = bodies[mode]
             return self._raw_answer(200, body, {"Content-Type": content_type})

@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion.marketing_api.batch import land_day, load_days
+from ingestion.marketing_api.batch import EmptyDayError, land_day, load_days
 from ingestion.marketing_api.client import ClientConfig, MarketingApiAuthError, MarketingApiError
 from ingestion.marketing_api.drift import SchemaDriftError
 from ingestion.marketing_api.server import HOSTILE_MODES, FakeMarketingApi, ServerConfig
@@ -98,6 +98,8 @@ CASES: tuple[ApiCase, ...] = (
     ApiCase("wrong_types", {"drift": "type_change"}, SchemaDriftError, "field 'spend' is string, expected number"),
     ApiCase("missing_field", {"drift": "renamed_field"}, SchemaDriftError, "field 'spend' missing in"),
     ApiCase("rejected_token", {}, MarketingApiAuthError, "HTTP 401", 1, client={"token": "wrong-token"}),
+    # Well-formed but empty for a day already landed: a vendor fault far more often than a withdrawn day.
+    ApiCase("empty_day", {"hostile": "empty_day"}, EmptyDayError, "not replacing a day that is already landed"),
 )
 
 
