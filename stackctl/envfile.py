@@ -114,6 +114,13 @@ def load_env(path: Path | None = None, *, required: bool = True) -> dict[str, st
     anything with a publicly known key is worse than not starting.
     """
     path = path or env_file_path()
+    # Containers get their secrets as environment variables (compose's env_file): the same rule.
+    inherited = [name for name in SECRETS if name in os.environ and is_placeholder(os.environ[name])]
+    if inherited:
+        raise EnvFileError(
+            f"the environment sets {', '.join(inherited)} to an empty value or a placeholder such as "
+            "<generated>: give each a random value (`make env` writes them into .env)"
+        )
     if not path.exists():
         # Without the file, the environment itself may carry everything (CI, containers).
         if required and any(not os.environ.get(name) for name in REQUIRED):

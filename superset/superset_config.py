@@ -57,6 +57,10 @@ def _require_env(name: str) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
         raise RuntimeError(f"{name} is not set: generate it into .env (see .env.example)")
+    # A placeholder from .env.example is a key everyone with the repository knows: session cookies
+    # signed with it can be forged.
+    if (value.startswith("<") and value.endswith(">")) or value.lower() in {"changeme", "change-me", "secret"}:
+        raise RuntimeError(f"{name} is a placeholder ({value}): run `make env` to generate a random one")
     return value
 
 

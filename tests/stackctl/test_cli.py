@@ -172,3 +172,12 @@ def test_every_documented_command_reads_the_env_file_itself(tmp_path, command):
     assert result.returncode == 2, (result.returncode, result.stdout[-2000:], result.stderr[-2000:])
     assert "PII_HASH_KEY" in result.stderr and "make env" in result.stderr, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
+
+
+def test_a_placeholder_secret_in_the_environment_is_refused_too(tmp_path, monkeypatch):
+    """Containers get .env through the environment (compose's env_file): a copied example fails there too."""
+    from stackctl.envfile import EnvFileError, load_env
+
+    monkeypatch.setenv("SUPERSET_SECRET_KEY", "<generated>")
+    with pytest.raises(EnvFileError, match="SUPERSET_SECRET_KEY"):
+        load_env(tmp_path / "absent.env", required=False)
