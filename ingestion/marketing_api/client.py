@@ -22,7 +22,6 @@ import email.utils
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import threading
@@ -30,11 +29,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlencode
 
 import requests
 
+from ingestion import strict_json
 from ingestion.marketing_api.deadline import DeadlineAdapter, deadline
 
 log = logging.getLogger(__name__)
@@ -209,7 +208,7 @@ class MarketingApiClient:
 
     def _parse(self, body: bytes, url: str) -> tuple[list[dict], str | None]:
         try:
-            payload = _strict_json(body)  # it parsed in _get; these are the checks that are not retried
+            payload = strict_json.loads(body)  # it parsed in _get; these are the checks that are not retried
         except ValueError as exc:
             raise MarketingApiError(f"GET {url}: the response is not usable JSON: {exc}") from None
         data = payload.get("data") if isinstance(payload, dict) else None
@@ -318,34 +317,6 @@ class MarketingApiClient:
 def _is_json_type(content_type: str) -> bool:
     media = content_type.split(";", 1)[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
-
-
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"key {key[:40]!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):
-        raise ValueError(f"number {text[:40]} is out of range")
-    return value
-
-
-def _no_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _strict_json(body: bytes) -> Any:
-    """json.loads, refusing what it would silently accept: duplicate keys, NaN/Infinity, overflowing floats."""
-    try:
-        return json.loads(body, object_pairs_hook=_unique_keys, parse_float=_finite, parse_constant=_no_constant)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -42,6 +42,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from ingestion import strict_json
 from ingestion.partner_files.contracts import Column, PartnerContract
 from ingestion.partner_files.limits import Limits
 
@@ -356,23 +357,6 @@ def _check_json(
     return _check_records(records, encoding, business_date, contract)
 
 
-class _DuplicateField(ValueError):
-    pass
-
-
-def _unique_fields(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in out:
-            raise _DuplicateField(f"field {key!r} appears twice in one object")
-        out[key] = value
-    return out
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _json_depth_over(text: str, limit: int) -> int | None:
     """The depth at which `text` first nests deeper than `limit` ([ and { outside strings), or None."""
     if text.count("[") + text.count("{") <= limit:
@@ -393,10 +377,7 @@ def _loads(text: str, max_depth: int) -> Any:
     """json.loads with the limits in the module docstring; ValueError says what is wrong."""
     if _json_depth_over(text, max_depth) is not None:
         raise ValueError(f"nested deeper than {max_depth} levels (PARTNER_FILES_MAX_JSON_DEPTH)")
-    try:
-        return json.loads(text, object_pairs_hook=_unique_fields, parse_constant=_no_constants)
-    except RecursionError:  # the scan above should make this unreachable; never let it end the run
-        raise ValueError("nested too deeply to parse") from None
+    return strict_json.loads(text)
 
 
 def _json_lines_records(text: str, max_depth: int) -> tuple[list[_Record], FileError | None]:
