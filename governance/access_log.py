@@ -345,12 +345,7 @@ def _resume_from(settings: Settings, source: str, since: dt.datetime) -> dt.date
         return since
     try:
         with duckdb.connect() as con:
-            con.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
-            present = con.execute(
-                "select count(*) from duckdb_tables() where database_name = 'wh' and schema_name = 'ops' "
-                "and table_name = 'access_log'"
-            ).fetchone()[0]
-            if not present:
+            if not _attach_with_ops_table(con, settings, "access_log"):
                 return since
             newest = con.execute(
                 "select max(occurred_at) from wh.ops.access_log where source = ?", [source]
@@ -358,6 +353,18 @@ def _resume_from(settings: Settings, source: str, since: dt.datetime) -> dt.date
     except duckdb.IOException:  # held by a writer this instant: read the whole retention window
         return since
     return max(since, newest - dt.timedelta(days=1)) if newest else since
+
+
+def _attach_with_ops_table(con, settings: Settings, table: str) -> bool:
+    """Attach the warehouse read-only as `wh`; True when it has `ops.<table>` (not before its first collection)."""
+    con.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
+    return bool(
+        con.execute(
+            "select count(*) from duckdb_tables() where database_name = 'wh' and schema_name = 'ops' "
+            "and table_name = ?",
+            [table],
+        ).fetchone()[0]
+    )
 
 
 class AuditLogBroken(RuntimeError):
@@ -391,12 +398,7 @@ def warehouse_anchors(settings: Settings) -> list[tuple[int, str]]:
     if not settings.warehouse_path.exists():
         return []
     with duckdb.connect() as con:
-        con.execute(f"attach '{settings.warehouse_path}' as wh (read_only)")
-        present = con.execute(
-            "select count(*) from duckdb_tables() where database_name = 'wh' and schema_name = 'ops' "
-            "and table_name = 'audit_anchors'"
-        ).fetchone()[0]
-        if not present:
+        if not _attach_with_ops_table(con, settings, "audit_anchors"):
             return []
         con.execute("use wh")
         return _anchors(con)
