@@ -2,8 +2,11 @@
 
 Which rows belong to day `ds` depends on the table's mode (contract.py): its change timestamp
 in [ds, ds + 1 day), a key window of an insert-only table (below), or the whole table
-(snapshot). Rows are read with a server-side cursor in batches, so memory stays bounded
-whatever the table's size.
+(snapshot). SQLAlchemy builds the queries; an Arrow-native driver (ADBC, arrow_fetch.py) runs
+them on SQLite and PostgreSQL and hands back Arrow batches, about six times cheaper per row than
+making Python rows and converting them. Any other database is read through SQLAlchemy's
+server-side cursor (`sqlalchemy_batches`). Either way rows come in bounded batches, so memory
+stays flat whatever the table's size.
 
 Insert-only tables (`key_watermark`) are read by key window. Each day's extract records the
 source's highest key when it began (its *ceiling*). Day `ds` then takes
@@ -26,6 +29,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from sqlalchemy import ColumnElement, Engine, Select, and_, func, select
 
+from ingestion.app_db import arrow_fetch
 from ingestion.app_db.contract import TableContract
 from ingestion.app_db.schema import TABLES
 
@@ -85,14 +89,31 @@ def extract_day(
     engine: Engine, contract: TableContract, ds: dt.date, window: KeyWindow | None = None
 ) -> Iterator[pa.RecordBatch]:
     """Yield the day's rows of one table as Arrow batches in the contract's schema, in key order."""
+    queries = day_queries(contract, ds, window)
+    if not arrow_fetch.supports(engine.url):
+        yield from sqlalchemy_batches(engine, queries, contract.schema)
+        return
+
+    def rest(query: Select) -> Iterator[pa.RecordBatch]:
+        return sqlalchemy_batches(engine, [query], contract.schema)
+
+    yield from arrow_fetch.fetch(engine, queries, contract.schema, contract.key, BATCH_ROWS, rest)
+
+
+def sqlalchemy_batches(engine: Engine, queries: list[Select], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    """The queries' rows through SQLAlchemy's server-side cursor, converted row by row to `schema`.
+
+    The path for databases without an Arrow-native driver here (and the reference the ADBC path
+    is tested against: tests/unit/test_arrow_extraction.py).
+    """
     with engine.connect() as conn:
-        for query in day_queries(contract, ds, window):
+        for query in queries:
             result = conn.execution_options(stream_results=True, yield_per=BATCH_ROWS).execute(query)
             for rows in result.partitions():
-                values = list(zip(*rows, strict=True)) if rows else [[] for _ in contract.columns]
+                values = list(zip(*rows, strict=True)) if rows else [[] for _ in schema]
                 yield pa.RecordBatch.from_arrays(
-                    [pa.array(col, type=field.type) for col, field in zip(values, contract.schema, strict=True)],
-                    schema=contract.schema,
+                    [pa.array(col, type=field.type) for col, field in zip(values, schema, strict=True)],
+                    schema=schema,
                 )
 
 
