@@ -231,6 +231,9 @@ def run_scale(
             "warehouse_bytes": _dir_bytes(data / "warehouse" / "warehouse.duckdb"),
             "serving_bytes": _dir_bytes(serving),
         }
+        # the app DB as the full run read it: µs per row per table, ADBC against SQLAlchemy
+        extraction = ["extraction", "--start", str(scale.start), "--end", str(scale.end)]
+        result["extraction"] = _step("extraction", extraction, env, work, required=False)
         checks: dict[str, dict] = result.setdefault("checks", {})
         result["floor"] = _step("floor", ["floor", "--raw", str(raw), "--out", str(work / "floor")], env, work)
         checks["floor vs marts"] = _check(work / "floor", serving)

@@ -249,6 +249,32 @@ def _data_rows(results: dict) -> list[list[str]]:
     return rows
 
 
+def _extraction_rows(results: dict) -> list[list[str]]:
+    """Per scale and table: µs per row of both extraction paths on the sampled days, and landed."""
+    from bench.extraction import us_per_row
+
+    def us(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
+    rows = []
+    for scale in results["scales"]:
+        extraction = scale.get("extraction") or {}
+        if "error" in extraction:
+            rows.append([scale["name"], "FAILED", extraction["error"], "", "", "", ""])
+        for table, cost in (extraction.get("tables") or {}).items():
+            adbc, plain = us_per_row(cost["adbc_s"], cost["rows"]), us_per_row(cost["sqlalchemy_s"], cost["rows"])
+            rows.append([
+                scale["name"],
+                table,
+                f"{cost['rows']:,} ({len(extraction['days'])} days)",
+                us(adbc),
+                us(plain),
+                _ratio(plain, adbc),
+                f"{us(us_per_row(cost['landed_s'], cost['landed_rows']))} ({cost['landed_rows']:,} rows)",
+            ])  # fmt: skip
+    return rows
+
+
 def _check_lines(results: dict) -> list[str]:
     lines = []
     for scale in results["scales"]:
@@ -313,6 +339,7 @@ def markdown(results: dict, chart_name: str | None) -> str:
     if chart_name:
         parts += [f"![time per stage per scale]({chart_name})", ""]
     node_rows = _dbt_node_rows(results)
+    extraction_rows = _extraction_rows(results)
     parts += [
         "## Per stage: wall time / peak RSS",
         "",
@@ -348,6 +375,31 @@ def markdown(results: dict, chart_name: str | None) -> str:
             _data_rows(results),
         ),
         "",
+        *(
+            [
+                "## Extraction from the app DB: µs per row",
+                "",
+                "The same sampled days of each table read through ADBC into Arrow batches (what the pipeline "
+                "runs) and through SQLAlchemy rows converted by `pa.array` (the previous path), in one process; "
+                "landed = extract + Parquet write per row over the whole history, from the partition manifests.",
+                "",
+                _table(
+                    [
+                        "scale",
+                        "table",
+                        "rows timed",
+                        "ADBC µs/row",
+                        "SQLAlchemy µs/row",
+                        "SQLAlchemy/ADBC",
+                        "landed µs/row",
+                    ],
+                    extraction_rows,
+                ),
+                "",
+            ]
+            if extraction_rows
+            else []
+        ),
         "## Correctness (baselines vs the published marts) and failures",
         "",
         *_check_lines(results),

@@ -1,9 +1,10 @@
 """One measured step of the benchmark, run in a fresh process by `bench.__main__`.
 
 `python -m bench.worker <step> ... --json <file>`: simulate, pipeline (the real `run_range`, with
-wall time and peak RSS per stage), floor or pandas (a baseline writing its KPIs as Parquet). A
-fresh process per step makes its peak memory its own; the environment (set by the caller) points
-every data path at the scale's bench folder.
+wall time and peak RSS per stage), extraction (µs per row per table, bench/extraction.py), floor
+or pandas (a baseline writing its KPIs as Parquet). A fresh process per step makes its peak
+memory its own; the environment (set by the caller) points every data path at the scale's bench
+folder.
 """
 
 from __future__ import annotations
@@ -70,6 +71,14 @@ def _pipeline(args: argparse.Namespace) -> dict:
     return outcome
 
 
+def _extraction(args: argparse.Namespace) -> dict:
+    from bench.extraction import extraction_cost
+    from stackctl.settings import get_settings
+
+    start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    return extraction_cost(get_settings(), start, end, days=args.sample_days)
+
+
 def _floor(args: argparse.Namespace) -> dict:
     from bench.floor import run_floor
     from stackctl.settings import get_settings
@@ -101,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", required=True)
     p.add_argument("--end", required=True)
     p.add_argument("--run-id", required=True)
+    p = sub.add_parser("extraction")
+    p.add_argument("--start", required=True)
+    p.add_argument("--end", required=True)
+    p.add_argument("--sample-days", type=int, default=12, help="days timed through both extraction paths")
     for name in ("floor", "pandas"):
         p = sub.add_parser(name)
         p.add_argument("--raw", required=True, help="the lake's raw/shop folder")
@@ -108,7 +121,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     began = time.monotonic()
-    result = {"simulate": _simulate, "pipeline": _pipeline, "floor": _floor, "pandas": _pandas}[args.step](args)
+    steps = {
+        "simulate": _simulate,
+        "pipeline": _pipeline,
+        "extraction": _extraction,
+        "floor": _floor,
+        "pandas": _pandas,
+    }
+    result = steps[args.step](args)
     result.setdefault("wall_s", time.monotonic() - began)
     result["self_peak_rss_mib"] = peak_rss_mib()
     write_json(Path(args.json), result)
