@@ -3,8 +3,8 @@
 Which rows belong to day `ds` depends on the table's mode (contract.py): its change timestamp
 in [ds, ds + 1 day), a key window of an insert-only table (below), or the whole table
 (snapshot). SQLAlchemy builds the queries; an Arrow-native driver (ADBC, arrow_fetch.py) runs
-them on SQLite and PostgreSQL and hands back Arrow batches, about six times cheaper per row than
-making Python rows and converting them. Any other database is read through SQLAlchemy's
+them on SQLite and PostgreSQL and hands back Arrow batches, three to four times cheaper per row
+than making Python rows and converting them. Any other database is read through SQLAlchemy's
 server-side cursor (`sqlalchemy_batches`). Either way rows come in bounded batches, so memory
 stays flat whatever the table's size.
 
