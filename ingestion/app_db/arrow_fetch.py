@@ -12,12 +12,12 @@ only runs a compiled query and casts what the driver returns.
   driver reads text for timestamps and dates and integers for booleans; `to_contract` parses them
   to the values SQLAlchemy's result processors give.
 - PostgreSQL: the driver streams the result through `COPY (query) TO STDOUT (FORMAT binary)`,
-  typed on the server. COPY takes no parameters (with parameters the driver falls back to a
-  prepared statement whose whole result is held in client memory), so the query is rendered with
-  its values inline; `inline_values` allows only integers, dates and timestamps there, the only
-  values extract.py binds, so no text ever reaches the SQL.
+  typed on the server. COPY takes no parameters (given parameters, the driver runs a prepared
+  statement instead, outside COPY), so the query is rendered with its values inline;
+  `inline_values` allows only integers, dates and timestamps there, the only values extract.py
+  binds, so no text ever reaches the SQL.
 
-Batches are bounded (BATCH_ROWS rows; PostgreSQL's COPY batches by bytes, re-sliced here), so
+Batches are bounded (`batch_rows` rows; PostgreSQL's COPY batches by bytes, re-sliced here), so
 memory stays flat whatever the day's size.
 """
 
@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from sqlalchemy import Engine, Select
 from sqlalchemy.engine import URL
 
-# the driver infers a SQLite column's type from the first batch (see `sqlite_batches`)
+# the driver infers a SQLite column's type from the first batch (see `_resume_on_type_mismatch`)
 SQLITE_TYPE_MISMATCH = "Type mismatch in column"
 
 
