@@ -9,6 +9,7 @@ exactly one copy.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,15 +29,27 @@ class LoadResult:
 
 
 def connect_warehouse(path: Path, *, read_only: bool = False, memory_limit: str = "3GB", threads: int = 2):
-    """Open the warehouse with the stack's memory limit and a spill folder beside it."""
+    """Open the warehouse with the stack's memory limit and a capped spill folder beside it.
+
+    DuckDB's spill folder may otherwise grow to 90% of the free disk: a runaway query would fill
+    the disk under the lake and the warehouse. With DUCKDB_MAX_TEMP_SIZE (10GB) it fails at once
+    with DuckDB's own message naming `max_temp_directory_size`.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / ".duckdb_tmp"
     tmp.mkdir(exist_ok=True)
-    return duckdb.connect(
-        str(path),
-        read_only=read_only,
-        config={"memory_limit": memory_limit, "threads": threads, "temp_directory": str(tmp)},
-    )
+    config = {
+        "memory_limit": memory_limit,
+        "threads": threads,
+        "temp_directory": str(tmp),
+        "max_temp_directory_size": max_spill_size(),
+    }
+    return duckdb.connect(str(path), read_only=read_only, config=config)
+
+
+def max_spill_size() -> str:
+    """How much a DuckDB process of the stack may spill to disk (DUCKDB_MAX_TEMP_SIZE, default 10GB)."""
+    return os.environ.get("DUCKDB_MAX_TEMP_SIZE", "").strip() or "10GB"
 
 
 def load_batch(
