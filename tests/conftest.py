@@ -15,7 +15,17 @@ from stackctl.settings import Settings, get_settings
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 DAY0 = dt.date(2026, 3, 2)
 # Variables that would point a stack path somewhere else than STACK_DATA_DIR / STACK_VAR_DIR.
-STACK_PATH_VARIABLES = ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH", "SERVING_PATH", "AIRFLOW_HOME")
+# Airflow's metadata URL among them: tests/dags sets one for the whole pytest process, and an
+# Airflow started by a later test must keep its metadata in its own home, not share that one.
+STACK_PATH_VARIABLES = (
+    "APP_DB_URL",
+    "LAKE_DIR",
+    "WAREHOUSE_DIR",
+    "WAREHOUSE_PATH",
+    "SERVING_PATH",
+    "AIRFLOW_HOME",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+)
 
 
 @contextmanager
