@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 PRIVATE_UMASK = 0o077
@@ -20,6 +22,16 @@ PRIVATE_UMASK = 0o077
 def use_private_umask() -> int:
     """Files and folders this process (and its children) creates are its owner's only."""
     return os.umask(PRIVATE_UMASK)
+
+
+@contextmanager
+def private_umask() -> Iterator[None]:
+    """Within the block, what this process creates is private; the caller's umask comes back after."""
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def tighten_data_dirs(*folders: Path | None) -> list[Path]:

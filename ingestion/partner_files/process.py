@@ -95,6 +95,7 @@ from ingestion.partner_files.limits import Limits
 from ingestion.partner_files.sandbox import CheckFailed, CheckWorker, WorkerUnavailable, shared_worker
 from ingestion.partner_files.validate import CheckedFile, FileError, business_date_from_name, count_lines
 from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
+from stackctl.private_files import private_umask
 from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,9 @@ def process_inbox(
     settle = settle_seconds_default() if settle_seconds is None else settle_seconds
     day = today or dt.datetime.now(dt.UTC).date()
     summary = InboxSummary(run_id)
-    with _private_files():
+    # Partner files may hold personal data: archive, lake partitions, quarantine and ledger are
+    # created private by whatever writes them in this block.
+    with private_umask():
         ledger = Ledger(ledger_path(settings))
         worker = shared_worker()
         with _inbox_lock(settings):
@@ -208,20 +211,6 @@ def process_inbox(
         f"; quarantined: {', '.join(held)}" if held else "",
     )
     return summary
-
-
-@contextmanager
-def _private_files() -> Iterator[None]:
-    """Whatever the block creates is readable by the pipeline's user only (files 0600, folders 0700).
-
-    Partner files may hold personal data; the process umask covers every writer in the block
-    (archive, lake partitions, quarantine, ledger) without each having to remember it.
-    """
-    previous = os.umask(0o077)
-    try:
-        yield
-    finally:
-        os.umask(previous)
 
 
 @contextmanager
