@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -53,13 +54,16 @@ def duckdb_allowed_dir() -> Path:
     return _env_path("WAREHOUSE_DIR", data_dir / "warehouse")
 
 
+_PLACEHOLDER = re.compile(r"^(<[^>]*>|change[ _-]?me|x{3,}|todo|secret|password)$", re.IGNORECASE)
+
+
 def _require_env(name: str) -> str:
     value = os.environ.get(name, "").strip()
     if not value:
         raise RuntimeError(f"{name} is not set: generate it into .env (see .env.example)")
     # A placeholder from .env.example is a key everyone with the repository knows: session cookies
-    # signed with it can be forged.
-    if (value.startswith("<") and value.endswith(">")) or value.lower() in {"changeme", "change-me", "secret"}:
+    # signed with it can be forged. The same rule as stackctl/envfile.py (this file cannot import it).
+    if _PLACEHOLDER.match(value):
         raise RuntimeError(f"{name} is a placeholder ({value}): run `make env` to generate a random one")
     return value
 
