@@ -20,6 +20,7 @@ import json
 import sqlite3
 import time
 import urllib.parse
+from contextlib import closing
 from pathlib import Path
 
 LOGIN_PATHS = ("/auth/token", "/auth/token/cli")
@@ -36,8 +37,9 @@ class FailureLog:
             con.execute("create table if not exists failures (address text, username text, at real)")
             con.execute("create index if not exists failures_at on failures (address, at)")
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=5, isolation_level=None)
+    def _connect(self) -> closing[sqlite3.Connection]:
+        # closing(): sqlite3's own context manager ends a transaction but leaves the file open.
+        return closing(sqlite3.connect(self.path, timeout=5, isolation_level=None))
 
     def record(self, address: str, username: str, now: float) -> None:
         with self._connect() as con:
