@@ -183,10 +183,25 @@ class AirflowApi:
         return resp.json()
 
     def post(self, path: str, body: dict) -> dict:
-        resp = self.session.post(f"{self.base_url}/api/v2{path}", json=body, timeout=30)
-        if resp.status_code >= 400:
-            raise RuntimeError(f"POST {path} -> {resp.status_code}: {resp.text[:500]}")
-        return resp.json()
+        # SQLite metadata can be briefly locked by the scheduler on a busy machine ("database is
+        # locked"): the write did not happen, so it is retried; any other error is raised at once.
+        for attempt in range(5):
+            resp = self.session.post(f"{self.base_url}/api/v2{path}", json=body, timeout=30)
+            if resp.status_code < 400:
+                return resp.json()
+            if "locked" not in resp.text or attempt == 4:
+                raise RuntimeError(f"POST {path} -> {resp.status_code}: {resp.text[:500]}")
+            time.sleep(2)
+        raise AssertionError("unreachable")
+
+    def wait_for_run(self, dag_id: str, run_id: str, timeout: float = 600) -> str:
+        """Poll a DAG run until it is `success` or `failed`; return that state."""
+        deadline = time.monotonic() + timeout
+        while (state := self.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"]) not in {"success", "failed"}:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{dag_id} run {run_id} still {state} after {timeout:.0f}s")
+            time.sleep(2)
+        return state
 
     def wait_for_dag(self, dag_id: str, timeout: float = 180) -> None:
         """Wait until the dag-processor has parsed `dag_id` (fail with its import errors)."""

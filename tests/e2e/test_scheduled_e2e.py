@@ -59,26 +59,6 @@ def expected_daily_revenue(app_db: str) -> dict[dt.date, tuple[Decimal, Decimal,
     return out
 
 
-def _retry_locked(call):
-    """SQLite metadata can be briefly locked by the scheduler on a loaded machine: retry that only."""
-    for attempt in range(5):
-        try:
-            return call()
-        except RuntimeError as exc:
-            if "locked" not in str(exc) or attempt == 4:
-                raise
-            time.sleep(2)
-    raise AssertionError("unreachable")
-
-
-def _wait(api, dag_id: str, run_id: str, timeout: float = 600) -> str:
-    deadline = time.monotonic() + timeout
-    while (state := api.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"]) not in TERMINAL:
-        assert time.monotonic() < deadline, f"{dag_id} {run_id} still {state} after {timeout:.0f}s"
-        time.sleep(3)
-    return state
-
-
 @pytest.fixture(scope="module")
 def running_airflow(tmp_path_factory):
     from ingestion.simulator.run import simulate
@@ -116,18 +96,16 @@ def published(running_airflow):
     """The backfill of shop_daily, then elt_marts, both run by the scheduler."""
     settings, _, api = running_airflow
     api.wait_for_dag("shop_daily")
-    out = _retry_locked(
-        lambda: api.post(
-            "/backfills",
-            {
-                "dag_id": "shop_daily",
-                "from_date": f"{BACKFILL[0]}T00:00:00Z",
-                "to_date": f"{BACKFILL[-1]}T00:00:00Z",
-                # shop_daily.land depends on the previous day: Airflow asks what to do with
-                # existing runs (failed: redo them, create missing ones).
-                "reprocess_behavior": "failed",
-            },
-        )
+    out = api.post(
+        "/backfills",
+        {
+            "dag_id": "shop_daily",
+            "from_date": f"{BACKFILL[0]}T00:00:00Z",
+            "to_date": f"{BACKFILL[-1]}T00:00:00Z",
+            # shop_daily.land depends on the previous day: Airflow asks what to do with
+            # existing runs (failed: redo them, create missing ones).
+            "reprocess_behavior": "failed",
+        },
     )
     api.patch("/dags/shop_daily", {"is_paused": False})  # paused DAGs do not run backfills
     deadline = time.monotonic() + 600
@@ -141,8 +119,8 @@ def published(running_airflow):
     # No marketing API here, so the asset condition of elt_marts is not met: trigger it by hand,
     # as an engineer would after a shop-only backfill.
     api.patch("/dags/elt_marts", {"is_paused": False})
-    marts_run = _retry_locked(lambda: api.post("/dags/elt_marts/dagRuns", {"logical_date": None}))["dag_run_id"]
-    return settings, runs, states, marts_run, _wait(api, "elt_marts", marts_run)
+    marts_run = api.post("/dags/elt_marts/dagRuns", {"logical_date": None})["dag_run_id"]
+    return settings, runs, states, marts_run, api.wait_for_run("elt_marts", marts_run)
 
 
 def test_backfill_runs_each_day_under_the_scheduler(published):
@@ -220,13 +198,11 @@ def test_a_failing_gate_on_a_rerun_leaves_served_and_loaded_data_untouched(publi
         ).rowcount
     assert changed > 0
     # The engineer reruns the day: Clear on the run in the UI.
-    _retry_locked(
-        lambda: api.post(
-            "/dags/shop_daily/clearTaskInstances",
-            {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True},
-        )
+    api.post(
+        "/dags/shop_daily/clearTaskInstances",
+        {"dag_run_id": run_id, "dry_run": False, "only_failed": False, "reset_dag_runs": True},
     )
-    assert _wait(api, "shop_daily", run_id) == "failed"
+    assert api.wait_for_run("shop_daily", run_id) == "failed"
     tis = {ti["task_id"]: ti for ti in api.get(f"/dags/shop_daily/dagRuns/{run_id}/taskInstances")["task_instances"]}
     assert tis["gate_landed"]["state"] == "failed" and tis["load"]["state"] == "upstream_failed"
     log = json.dumps(

@@ -33,7 +33,6 @@ pytestmark = pytest.mark.slow
 
 DAGS = ("data_subject_requests", "data_health", "governance_maintenance")
 ADMIN = "gov_admin"
-TERMINAL = {"success", "failed"}
 
 
 @pytest.fixture(scope="module")
@@ -91,22 +90,12 @@ def _wait_for_dags(api, dag_ids, timeout: float = 240) -> None:
 
 
 def _trigger(api, dag_id: str, **body) -> str:
-    for attempt in range(5):  # SQLite metadata can be briefly locked by the scheduler
-        try:
-            return api.post(f"/dags/{dag_id}/dagRuns", {"logical_date": None, **body})["dag_run_id"]
-        except RuntimeError as exc:
-            if "locked" not in str(exc) or attempt == 4:
-                raise
-            time.sleep(2)
-    raise AssertionError("unreachable")
+    return api.post(f"/dags/{dag_id}/dagRuns", {"logical_date": None, **body})["dag_run_id"]
 
 
 def _finish(api, dag_id: str, run_id: str, timeout: float = 300) -> tuple[str, dict[str, str]]:
     """The run's terminal state and its tasks' states."""
-    deadline = time.monotonic() + timeout
-    while (state := api.get(f"/dags/{dag_id}/dagRuns/{run_id}")["state"]) not in TERMINAL:
-        assert time.monotonic() < deadline, f"{dag_id} {run_id} still {state}"
-        time.sleep(2)
+    state = api.wait_for_run(dag_id, run_id, timeout)
     tis = api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
     return state, {ti["task_id"]: ti["state"] for ti in tis}
 
