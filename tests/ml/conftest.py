@@ -22,8 +22,10 @@ from tests.conftest import DAY0, stack_environment
 from tests.dbt.fixture_warehouse import days_between, dbt_env, load_shop, run_dbt
 
 SCALE = 0.7
-EARLY_DAYS, LATE_DAYS = 80, 100
-DRIFT_DAY = DAY0 + dt.timedelta(days=84)
+# The early stage is long enough (more than 121 days) for the late build to carry totals from
+# before its recent window into the snapshots (see fct_customer_churn_features), not only window them.
+EARLY_DAYS, LATE_DAYS = 140, 160
+DRIFT_DAY = DAY0 + dt.timedelta(days=EARLY_DAYS)
 PII_KEY = "ml-tests-key"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 
@@ -43,11 +44,23 @@ def test_the_marts_own_tests_ran_and_passed(shop: Shop) -> None:
 
 
 def test_an_incremental_build_equals_a_full_refresh(shop: Shop, tmp_path: Path) -> None:
-    # The late stage built on top of the early table: it kept the complete snapshots and rebuilt
-    # only those after them (the compiled SQL reads the table's newest complete snapshot) ...
+    # The late stage built on top of the early table: it kept the snapshots it held and built only
+    # the missing as-of dates (the compiled SQL reads the dates the table holds) ...
     target = Path(shop.dbt_env["DBT_TARGET_PATH"])
     compiled = next(target.glob("compiled/**/fct_customer_churn_features.sql")).read_text()
-    assert "this_run.has_complete_label" in compiled
+    assert "this_run.as_of_date" in compiled
+    # ... carrying each customer's totals from before its recent window (90 days before the first
+    # date it built, the Monday after the early build's newest complete snapshot) rather than
+    # windowing the whole history: the early build has plenty of orders before that day.
+    with duckdb.connect(str(shop.early), read_only=True) as con:
+        complete_until = con.execute(
+            f"select max(as_of_date) from {FEATURE_TABLE} where has_complete_label"
+        ).fetchone()[0]
+        carried_orders = con.execute(
+            "select count(*) from raw.orders where cast(ordered_at as date) < ?",
+            [complete_until + dt.timedelta(days=7 - 90)],
+        ).fetchone()[0]
+    assert carried_orders > 1000, (complete_until, carried_orders)
     # ... and a full rebuild from the same raw data gives exactly the same rows.
     rebuilt = tmp_path / "full-refresh.duckdb"
     shutil.copyfile(shop.late, rebuilt)

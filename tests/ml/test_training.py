@@ -17,7 +17,7 @@ from ml.train import predict
 from stackctl.settings import Settings
 from tests.ml.conftest import Shop
 
-TODAY = dt.date(2026, 6, 10)
+TODAY = dt.date(2026, 8, 9)  # the day after the shop's last day
 
 
 def _labelled(shop: Shop) -> pd.DataFrame:

@@ -17,15 +17,29 @@
 -- (~80M snapshot rows, DuckDB limited to 3 GB) it spilled about 40 GB and filled the disk, where
 -- these windows take about 400 s.
 --
--- Incremental: a snapshot whose label is complete is final (its features only read days before D,
--- its label window is over). A run deletes the rest (recent Mondays and the previous scoring
--- snapshot) and computes every snapshot after the newest complete one. `--full-refresh` rebuilds all.
+-- Incremental: a snapshot's rows change only when its label completes (D + churn_label_days is
+-- observed; its features only read days before D, which are over) or when it stops being the
+-- latest. A run deletes those snapshots (the pre-hook: the latest one and those whose label has
+-- just completed) and builds every as-of date the table does not hold: at most a few a day,
+-- whatever the history. Their cost is bounded by the day too: only events from `recent_from` (90
+-- days before the earliest date built: every window of a snapshot starts after it) go on the
+-- timeline, and each customer's totals from before it are carried in by one grouped sum
+-- (`carried`) and added to the window's (`combined`). A full refresh builds every date with the
+-- same SQL (nothing is before its `recent_from`, `carried` is empty), so both give the same rows
+-- (tested in tests/ml/test_features.py).
 {{
     config(
         materialized='incremental',
         incremental_strategy='append',
         on_schema_change='fail',
-        pre_hook="{% if is_incremental() %}delete from {{ this }} where not has_complete_label{% endif %}"
+        pre_hook="{% if is_incremental() %}
+            delete from {{ this }}
+            where is_latest or (
+                not has_complete_label
+                and as_of_date + interval {{ var('churn_label_days') }} day
+                <= (select max(ordered_date) + interval 1 day from {{ ref('stg_shop__orders') }})
+            )
+        {% endif %}"
     )
 }}
 
@@ -130,7 +144,7 @@ bounds as (
     from orders
 ),
 
--- Incremental runs: the complete snapshots the pre-hook left are final; the dates after them are built.
+-- Incremental runs: the snapshots the table holds (after the pre-hook) are final; the others are built.
 as_of_dates as (
     select
         cast(spine.day as date) as as_of_date,
@@ -146,12 +160,17 @@ as_of_dates as (
     where
         (extract(isodow from spine.day) = 1 or cast(spine.day as date) = bounds.last_order_date + 1)
     {% if is_incremental() -%}
-        and cast(spine.day as date) > (
-            select coalesce(max(this_run.as_of_date), cast('1900-01-01' as date))
-            from {{ this }} as this_run
-            where this_run.has_complete_label
-        )
+        and cast(spine.day as date) not in (select this_run.as_of_date from {{ this }} as this_run)
     {%- endif %}
+),
+
+-- Events before this day are carried in as per-customer totals instead of being windowed again.
+cutoff as (
+    select
+        cast(
+            min(as_of_dates.as_of_date) - interval {{ [90, var('churn_active_days')] | max }} day as date
+        ) as recent_from
+    from as_of_dates
 ),
 
 snapshots as (
@@ -198,6 +217,7 @@ timeline as (
         marketplace_orders,
         last_ordered_at
     from order_days
+    where event_date >= (select cutoff.recent_from from cutoff)
     union all by name
     select
         customer_id,
@@ -206,6 +226,7 @@ timeline as (
         return_lines,
         returned_units
     from return_days
+    where event_date >= (select cutoff.recent_from from cutoff)
     union all by name
     select
         customer_id,
@@ -215,6 +236,7 @@ timeline as (
         last_session_at,
         experiment_variant
     from session_days
+    where event_date >= (select cutoff.recent_from from cutoff)
 ),
 
 windowed as (
@@ -267,8 +289,74 @@ windowed as (
     qualify is_snapshot
 ),
 
+-- Per customer of this run's snapshots, the totals of everything before `recent_from` (none on a
+-- full refresh). Every event in it is older than every event on the timeline, so a maximum or a
+-- latest value from the timeline, where there is one, wins.
+carried_events as (
+    select
+        customer_id,
+        orders,
+        units,
+        revenue_eur,
+        web_orders,
+        mobile_orders,
+        marketplace_orders,
+        last_ordered_at
+    from order_days
+    where event_date < (select cutoff.recent_from from cutoff)
+    union all by name
+    select
+        customer_id,
+        returned_units
+    from return_days
+    where event_date < (select cutoff.recent_from from cutoff)
+    union all by name
+    select
+        customer_id,
+        sessions,
+        last_session_at,
+        experiment_variant
+    from session_days
+    where event_date < (select cutoff.recent_from from cutoff)
+),
+
+carried as (
+    select
+        customer_id,
+        sum(orders) as orders_total,
+        max(last_ordered_at) as last_ordered_at,
+        sum(units) as units_total,
+        sum(revenue_eur) as revenue_eur_total,
+        sum(web_orders) as web_orders,
+        sum(mobile_orders) as mobile_orders,
+        sum(marketplace_orders) as marketplace_orders,
+        sum(returned_units) as returned_units_total,
+        sum(sessions) as sessions_total,
+        max(last_session_at) as last_session_at,
+        arg_max(experiment_variant, last_session_at) as experiment_variant
+    from carried_events
+    where customer_id in (select snapshots.customer_id from snapshots)
+    group by customer_id
+),
+
+-- the window's total plus the carried one: null only when both are (no such event before D)
+combined as (
+    select
+        windowed.* replace (
+            {% for column in ['orders_total', 'units_total', 'revenue_eur_total', 'web_orders', 'mobile_orders',
+                              'marketplace_orders', 'returned_units_total', 'sessions_total'] -%}
+                {{ sum_of_nullables('windowed.' ~ column, 'carried.' ~ column) }} as {{ column }},
+            {% endfor -%}
+            coalesce(windowed.last_ordered_at, carried.last_ordered_at) as last_ordered_at,
+            coalesce(windowed.last_session_at, carried.last_session_at) as last_session_at,
+            coalesce(windowed.experiment_variant, carried.experiment_variant) as experiment_variant
+        )
+    from windowed
+    left join carried on windowed.customer_id = carried.customer_id
+),
+
 active as (
-    select * from windowed
+    select * from combined
     where last_ordered_at >= as_of_date - interval {{ var('churn_active_days') }} day
 ),
 
