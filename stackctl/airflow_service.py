@@ -31,6 +31,7 @@ DAG_IDS = (
     "churn_model",
     "data_subject_requests",
     "governance_maintenance",
+    "data_tests_full",
 )
 WAREHOUSE_POOL = "duckdb_warehouse"
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")

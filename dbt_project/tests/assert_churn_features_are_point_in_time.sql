@@ -5,8 +5,11 @@
 -- linear in rows at ten million orders, and is another way to count than the model's windows.
 with
 
+-- a daily build checks the snapshots it rewrote (macros/data_tests_window.sql), against each of
+-- their customers' whole order history
 features as (
     select * from {{ ref('fct_customer_churn_features') }}
+    where {{ unaudited_rows('fct_customer_churn_features') }}
 ),
 
 orders as (
@@ -35,6 +38,7 @@ running_counts as (
             partition by customer_id order by ordered_at range between unbounded preceding and current row
         ) as orders_so_far
     from orders_with_items
+    where customer_id in (select features.customer_id from features)
 )
 
 select

@@ -7,12 +7,20 @@ web_events as (
     select * from {{ ref('stg_shop__web_events') }}
 ),
 
+-- a daily build checks the visitors with newly loaded events (macros/data_tests_window.sql), over
+-- all of their events
+visitors as (
+    select distinct web_events.visitor_hash from web_events
+    where {{ unaudited_rows('stg_shop__web_events', 'web_events') }}
+),
+
 assignments as (
     select
         experiment_key,
         visitor_hash,
         count(distinct experiment_variant) as variants
     from web_events
+    where visitor_hash in (select visitors.visitor_hash from visitors)
     group by experiment_key, visitor_hash
 )
 

@@ -24,6 +24,7 @@ WAREHOUSE_TASKS = {
     "partner_files": {"load"},
     "elt_marts": {"gate_marts", "publish"},  # plus every dbt.* task (checked below)
     "data_health": {"check_freshness", "refresh_dashboard"},
+    "data_tests_full": {"test_all_rows"},  # dbt writes its test watermarks
 }
 # Tasks that write the lake (per partition, atomic rename) or nothing local: free to run in parallel.
 LAKE_ONLY_TASKS = {

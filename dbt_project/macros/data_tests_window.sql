@@ -1,0 +1,124 @@
+{#
+    Data tests on the rows a build changed, not on the whole history.
+
+    A large incremental model declares in its YAML which of its rows a daily build can change:
+
+        config:
+          meta:
+            data_tests_window:
+              column: loaded_at                      # rows with column > the audited watermark ...
+              audited_through: max(loaded_at)        # ... which is this, once their tests passed
+
+    Every generic test on such a model then checks only its rows with `column` greater than the
+    model's audited watermark (`get_where_subquery` below adds the filter; singular tests call
+    `unaudited_rows`). After a build, `record_audited_watermarks` (on-run-end) stores the new
+    watermark of each such model whose tests all ran and passed in that invocation; when any of
+    them failed or was skipped nothing is stored, so the next build tests the same rows again
+    and fails again until they are fixed.
+
+    The whole table is tested instead on a full refresh, when `--vars '{data_tests_scope: all}'`
+    is given (the weekly `data_tests_full` DAG), and in a database with no watermark yet.
+#}
+
+{% macro data_tests_window(model_name) -%}
+    {#- the graph is there at execution only; while parsing, the SQL is not run -#}
+    {%- if not execute -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- for node in graph.nodes.values()
+        if node.resource_type == 'model' and (node.alias == model_name or node.name == model_name) -%}
+        {%- if node.config.meta.get('data_tests_window') -%}
+            {{- return(node.config.meta['data_tests_window']) -}}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(none) -}}
+{%- endmacro %}
+
+
+{% macro data_tests_see_all_rows() -%}
+    {{- return(flags.FULL_REFRESH or var('data_tests_scope', 'new_rows') == 'all') -}}
+{%- endmacro %}
+
+
+{#- A condition on `model_name`'s rows: those its last passing tests have not seen (all rows when
+    the model has no window, on a full refresh, with data_tests_scope=all, or before any watermark). -#}
+{% macro unaudited_rows(model_name, relation_alias=none) -%}
+    {%- set window = data_tests_window(model_name) -%}
+    {%- if window is none or data_tests_see_all_rows() -%}
+        1 = 1
+    {%- else -%}
+        {%- set column = (relation_alias ~ '.' if relation_alias else '') ~ window['column'] -%}
+        cast({{ column }} as timestamp) > coalesce(
+            (
+                select max(watermarks.audited_through) from ops.data_test_watermarks as watermarks
+                where watermarks.model_name = '{{ model_name }}'
+            ),
+            cast('-infinity' as timestamp)
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- dbt's own macro, overridden: the `where` config of a test is kept, and a model with a
+    `data_tests_window` is narrowed to its unaudited rows. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where') -%}
+    {%- set window = data_tests_window(relation.identifier) -%}
+    {%- if window is not none and not data_tests_see_all_rows() -%}
+        {%- set narrowed = unaudited_rows(relation.identifier) -%}
+        {%- set where = '(' ~ where ~ ') and ' ~ narrowed if where else narrowed -%}
+    {%- endif -%}
+    {%- if where -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {{- return(filtered) -}}
+    {%- else -%}
+        {{- return(relation) -}}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro create_data_test_watermarks() -%}
+    {%- if flags.WHICH in ('build', 'test', 'run') -%}
+        create schema if not exists ops;
+        create table if not exists ops.data_test_watermarks (
+            model_name varchar(200),
+            audited_through timestamp,
+            invocation_id varchar(64),
+            recorded_at timestamp
+        );
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- on-run-end: for each model with a window, when tests on it ran in this invocation and every
+    one of them passed, store how far its rows are now audited. -#}
+{% macro record_audited_watermarks(results) -%}
+    {%- if not execute or flags.WHICH not in ('build', 'test') -%}
+        {{- return('') -}}
+    {%- endif -%}
+    {%- set statements = [] -%}
+    {%- for node in graph.nodes.values() if node.resource_type == 'model' -%}
+        {%- set window = node.config.meta.get('data_tests_window') -%}
+        {%- if window -%}
+            {%- set tests = [] -%}
+            {%- set failed = [] -%}
+            {%- for result in results
+                if result.node.resource_type == 'test' and node.unique_id in result.node.depends_on.nodes -%}
+                {%- do tests.append(result) -%}
+                {%- if result.status not in ('pass', 'warn') -%}
+                    {%- do failed.append(result) -%}
+                {%- endif -%}
+            {%- endfor -%}
+            {%- if tests and not failed -%}
+                {%- do statements.append(
+                    "insert into ops.data_test_watermarks select '" ~ node.alias ~ "', cast(("
+                    ~ window['audited_through'] ~ ") as timestamp), '" ~ invocation_id ~ "', current_timestamp"
+                    ~ " from " ~ node.relation_name
+                ) -%}
+            {%- endif -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{- return(statements | join(';\n')) -}}
+{%- endmacro %}
