@@ -81,12 +81,16 @@ _EPOCH = dt.date(1970, 1, 1)
 _TS = pa.timestamp("us")
 
 
-def expected_orders(day: dt.date, start: dt.date, scale: float) -> float:
-    """Expected orders on `day`: growth since `start`, weekly rhythm and a year-end season."""
-    growth = 1.0 + 0.002 * (day - start).days
+DEFAULT_GROWTH = 0.002  # orders per day grow by this share of the first day's volume, per day
+
+
+def expected_orders(day: dt.date, start: dt.date, scale: float, growth: float = DEFAULT_GROWTH) -> float:
+    """Expected orders on `day`: linear growth since `start` (`growth` per day; 0 = the same volume
+    every year), weekly rhythm and a year-end season."""
+    trend = 1.0 + growth * (day - start).days
     weekend = 1.2 if day.weekday() >= 5 else 1.0
     season = 1.0 + 0.4 * math.exp(-(((day.timetuple().tm_yday - 340) / 20.0) ** 2))
-    return ORDERS_PER_DAY_AT_SCALE_1 * scale * growth * weekend * season
+    return ORDERS_PER_DAY_AT_SCALE_1 * scale * trend * weekend * season
 
 
 def _conversion() -> float:
@@ -176,15 +180,19 @@ class DayWriter:
         start: dt.date,
         browse_sample: float = 1.0,
         drift_from: dt.date | None = None,
+        growth: float = DEFAULT_GROWTH,
     ):
         if not 0.0 < browse_sample <= 1.0:
             raise ValueError(f"browse_sample must be in (0, 1], got {browse_sample}")
+        if growth < 0.0:
+            raise ValueError(f"growth must be >= 0, got {growth}")
         self.engine = engine
         self.seed = seed
         self.scale = scale
         self.start = start
         self.browse_sample = browse_sample
         self.drift_from = drift_from
+        self.growth = growth
         # order_item_id range of the items ordered on a day; final once the day is 4 days old
         self._item_ranges: dict[dt.date, tuple[int, int] | None] = {}
         # Sign-up day per customer id, as (day ordinals, last customer id of that day), ascending:
@@ -266,7 +274,7 @@ class DayWriter:
 
     def _sessions_and_orders(self, day: dt.date) -> dict[str, int]:
         rng = self._rng(day, _SESSIONS)
-        n = int(rng.poisson(expected_orders(day, self.start, self.scale) / _conversion()))
+        n = int(rng.poisson(expected_orders(day, self.start, self.scale, self.growth) / _conversion()))
         max_customer = self._max_id(customers.c.customer_id)
 
         # Per-session draws, all of them whatever the knobs, so the knobs never shift a stream.

@@ -15,7 +15,7 @@ from sqlalchemy import Column, Connection, Date, Float, Integer, MetaData, Strin
 
 from ingestion.app_db.connection import AppDbError, connect
 from ingestion.app_db.schema import metadata
-from ingestion.simulator.generate import DayWriter
+from ingestion.simulator.generate import DEFAULT_GROWTH, DayWriter
 
 _state_md = MetaData()
 simulator_state = Table(
@@ -35,8 +35,8 @@ simulator_options = Table(
     Column("name", String(40), primary_key=True),
     Column("value", Float, nullable=False),
 )
-# drift_from: the day ordinal from which drift is injected (0 = never).
-DEFAULT_OPTIONS = {"browse_sample": 1.0, "drift_from": 0.0}
+# drift_from: the day ordinal from which drift is injected (0 = never); growth: orders growth per day.
+DEFAULT_OPTIONS = {"browse_sample": 1.0, "drift_from": 0.0, "growth": DEFAULT_GROWTH}
 
 
 class SimulatorError(RuntimeError):
@@ -52,6 +52,7 @@ def simulate(
     scale: float = 1.0,
     browse_sample: float = 1.0,
     drift_from: dt.date | None = None,
+    growth: float = DEFAULT_GROWTH,
     progress: bool = True,
 ) -> dict[str, int]:
     """Write days [start, end] into the app DB at `url`; return row counts written.
@@ -60,7 +61,9 @@ def simulate(
     lower it for very large scales, see `generate.py`). `drift_from`: inject drift (channel mix,
     basket size) from this day on, for the model-drift monitor; None (the default) never does.
     Drift can be switched on later for days not written yet (the days already written are the
-    same either way); any other change of settings needs a new database.
+    same either way); any other change of settings needs a new database. `growth`: how much the
+    expected orders per day grow per day, as a share of the first day's (default 0.002, +73% after a
+    year; 0 = the same volume every year, apart from weekdays and the season).
     """
     engine = connect(url, create=True)
     metadata.create_all(engine)
@@ -69,7 +72,7 @@ def simulate(
         state = conn.execute(select(simulator_state)).mappings().first()
         stored = {**DEFAULT_OPTIONS, **dict(conn.execute(select(simulator_options)).all())}
         drift_ordinal = float(drift_from.toordinal()) if drift_from else 0.0
-        options = {"browse_sample": browse_sample, "drift_from": drift_ordinal}
+        options = {"browse_sample": browse_sample, "drift_from": drift_ordinal, "growth": growth}
         if state and _drift_switched_on_for_unwritten_days(stored, options, state["last_day"]):
             conn.execute(simulator_options.delete().where(simulator_options.c.name == "drift_from"))
             conn.execute(simulator_options.insert().values(name="drift_from", value=drift_ordinal))
@@ -84,7 +87,15 @@ def simulate(
         first = state["last_day"] + dt.timedelta(days=1)
     else:
         first = start
-    writer = DayWriter(engine, seed=seed, scale=scale, start=start, browse_sample=browse_sample, drift_from=drift_from)
+    writer = DayWriter(
+        engine,
+        seed=seed,
+        scale=scale,
+        start=start,
+        browse_sample=browse_sample,
+        drift_from=drift_from,
+        growth=growth,
+    )
     totals: dict[str, int] = {}
     days = (end - first).days + 1
     began = time.monotonic()
@@ -122,8 +133,8 @@ def simulate(
 
 
 def stored_settings(url: str) -> dict | None:
-    """What an app DB was simulated with: start_date, seed, scale, browse_sample and drift_from (a
-    date or None). None when there is no simulated database yet (or it is unreachable: simulate()
+    """What an app DB was simulated with: start_date, seed, scale, browse_sample, growth and
+    drift_from (a date or None). None when there is no simulated database yet (or it is unreachable: simulate()
     says so)."""
     try:
         engine = connect(url)
@@ -147,6 +158,7 @@ def stored_settings(url: str) -> dict | None:
         "seed": state["seed"],
         "scale": state["scale"],
         "browse_sample": options["browse_sample"],
+        "growth": options["growth"],
         "drift_from": dt.date.fromordinal(int(drift)) if drift else None,
     }
 

@@ -108,3 +108,27 @@ def test_drift_can_be_switched_on_for_days_not_yet_written(tmp_path):
             ]
 
     assert content(later) == content(from_start)
+
+
+def test_growth_zero_keeps_the_day_volume_flat_and_a_different_growth_is_refused(tmp_path):
+    """`growth` (orders growth per day) is a stored option like `browse_sample`."""
+    from ingestion.simulator.generate import expected_orders
+    from ingestion.simulator.run import stored_settings
+
+    # DAY0 and the same date a year later: both weekdays, the same day of the year (no season gap)
+    year_later = DAY0 + dt.timedelta(days=365)
+    assert DAY0.weekday() < 5 and year_later.weekday() < 5
+    assert DAY0.timetuple().tm_yday == year_later.timetuple().tm_yday
+    assert expected_orders(year_later, DAY0, 1.0, growth=0.0) == expected_orders(DAY0, DAY0, 1.0, growth=0.0)
+    default = expected_orders(year_later, DAY0, 1.0) / expected_orders(DAY0, DAY0, 1.0)
+    assert default == pytest.approx(1.0 + 0.002 * 365)
+
+    url = f"sqlite:///{tmp_path}/flat.sqlite"
+    end = DAY0 + dt.timedelta(days=2)
+    simulate(url, DAY0, end, seed=1, growth=0.0, progress=False)
+    assert stored_settings(url)["growth"] == 0.0
+    with pytest.raises(SimulatorError, match=r"growth=0; .*asked for .*growth=0\.002"):
+        simulate(url, DAY0, end + dt.timedelta(days=1), seed=1, progress=False)
+    assert simulate(url, DAY0, end + dt.timedelta(days=1), seed=1, growth=0.0, progress=False)["orders"] > 0
+    with pytest.raises(ValueError, match="growth"):
+        simulate(f"sqlite:///{tmp_path}/bad.sqlite", DAY0, end, growth=-0.1, progress=False)
