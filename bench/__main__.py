@@ -4,8 +4,11 @@ Per scale, in `var/bench/<scale>/` (never the demo data): simulate a year of the
 real pipeline headless over the whole history (`stackctl.pipeline.run_range`, the functions the
 DAGs call); run the floor and the pandas baseline over the same lake files and check both equal
 the published marts; simulate one more day and run the pipeline for it (the daily increment),
-then check the marts against the floor again. Each step is its own process, measured for wall
-time and peak RSS. Then Superset latency (if `superset/latency.py` and Superset are there) and,
+then check the marts against the floor again. For the two-year scales (`--two-year-scales`, the
+simulator with flat volume: the same orders every year), then run the rest of the second year in
+batches of 30 days and one more day, "+1 day after two years", and check the floor again: how the
+daily cost grows with history is the ratio of the two +1 day runs. Each step is its own process,
+measured for wall time and peak RSS. Then Superset latency (if `superset/latency.py` and Superset are there) and,
 with `--setup`, the cost of installing from a fresh clone. Writes `bench/results/<date>.{md,json,
 svg,png}` and prints the summary table.
 """
@@ -31,6 +34,9 @@ from stackctl.settings import REPO_ROOT, get_settings
 
 PY = sys.executable
 GIB = 1024.0  # MiB per GiB
+SECOND_YEAR_BATCH_DAYS = 30
+# the runs of a scale whose failure makes the exit status non-zero
+PIPELINE_RUNS = ("full", "incremental", "second_year", "incremental_two_years")
 # Data paths the bench overrides, so a user's .env never points a bench run at real data.
 _DATA_VARIABLES = (
     "APP_DB_URL",
@@ -174,8 +180,11 @@ def run_scale(
     pipeline_cap_mib: float,
     batch_days: int | None,
     keep: bool,
+    two_years: bool = False,
 ) -> None:
-    """Measure everything at one scale into `result`; raises StepFailed (keeping what was measured)."""
+    """Measure everything at one scale into `result`; raises StepFailed (keeping what was measured).
+
+    `two_years`: after the +1 day, the rest of the second year and a +1 day after two years."""
     data = root / scale.name
     shutil.rmtree(data, ignore_errors=True)
     work = data / "bench"
@@ -191,6 +200,7 @@ def run_scale(
         "end": str(scale.end),
         "simulator_scale": scale.simulator_scale,
         "browse_sample": scale.browse_sample,
+        "growth": scale.growth,
         "seed": scale.seed,
         "history_batch_days": batch_days,
         "duckdb_memory_limit": os.environ.get("DUCKDB_MEMORY_LIMIT", "3GB"),
@@ -198,7 +208,8 @@ def run_scale(
     began = time.monotonic()
     try:
         sim = ["simulate", "--seed", str(scale.seed), "--scale", str(scale.simulator_scale)]
-        sim += ["--browse-sample", str(scale.browse_sample), "--start", str(scale.start)]
+        sim += ["--browse-sample", str(scale.browse_sample), "--growth", str(scale.growth)]
+        sim += ["--start", str(scale.start)]
         if not batch_days:
             # the whole history at once: a backfill from the app DB as it is at the end of the period
             result["simulate"] = _step("simulate", [*sim, "--end", str(scale.end)], env, work)
@@ -259,11 +270,96 @@ def run_scale(
                 "floor-after-increment", ["floor", "--raw", str(raw), "--out", str(work / "floor-increment")], env, work
             )
             checks["floor vs marts after the increment"] = _check(work / "floor-increment", serving)
+        if two_years:
+            _second_year(scale, sim, new_day, env, work, raw, serving, result, pipeline_cap_mib)
         result["wall_s_total"] = time.monotonic() - began
     finally:
         if not keep:  # the app DB alone is ~24 GB at 10M orders
             for folder in ("appdb", "lake", "warehouse"):
                 shutil.rmtree(data / folder, ignore_errors=True)
+
+
+def _second_year(
+    scale: Scale,
+    sim: list[str],
+    new_day: dt.date,
+    env: dict[str, str],
+    work: Path,
+    raw: Path,
+    serving: Path,
+    result: dict,
+    pipeline_cap_mib: float,
+) -> None:
+    """The rest of the second year in batches of 30 days (each simulated just before it is run),
+    then one more day, "+1 day after two years", and the floor against the marts after it.
+
+    The second +1 day is `scale.days` after the first (the same day of the year; at 365 days,
+    730 days of history before it, 365 before the first): with the flat volume of the two-year
+    scales both days expect the same orders, so the ratio of the two runs is the growth of the
+    daily cost with history alone. Failures are recorded, never raised: what was measured before
+    stays in the report."""
+    day_two = new_day + dt.timedelta(days=scale.days)
+    last_of_year = day_two - dt.timedelta(days=1)
+    checks: dict[str, dict] = result.setdefault("checks", {})
+    check = "floor vs marts after two years"
+    result["two_years"] = {
+        "second_year": f"{new_day + dt.timedelta(days=1)}..{last_of_year}",
+        "day_one_year": str(new_day),
+        "day_two_years": str(day_two),
+        "history_days_before": {"one_year": (new_day - scale.start).days, "two_years": (day_two - scale.start).days},
+        "expected_orders": {
+            "one_year": round(scale.expected_orders(new_day), 1),
+            "two_years": round(scale.expected_orders(day_two), 1),
+        },
+        "batch_days": SECOND_YEAR_BATCH_DAYS,
+    }
+    if "error" in result.get("incremental", {}):
+        result["second_year"] = {"error": "not run: the +1 day run failed"}
+        checks[check] = {"all": "not compared: the +1 day run failed"}
+        return
+    simulated, runs = [], []
+    first = new_day + dt.timedelta(days=1)
+    failed = None
+    while first <= last_of_year:
+        last = min(first + dt.timedelta(days=SECOND_YEAR_BATCH_DAYS - 1), last_of_year)
+        try:
+            simulated.append(_step(f"simulate-{first}", [*sim, "--end", str(last)], env, work))
+        except StepFailed as exc:
+            simulated.append(exc.result)
+            failed = f"simulate {first}..{last}: {exc.result.get('error')}"
+            break
+        batch = ["pipeline", "--start", str(first), "--end", str(last), "--run-id", f"bench-year2-{first}"]
+        runs.append(_step(f"pipeline-{first}", batch, env, work, rss_cap_mib=pipeline_cap_mib, required=False))
+        if "error" in runs[-1]:
+            failed = f"pipeline {first}..{last}: {runs[-1]['error']}"
+            break
+        first = last + dt.timedelta(days=1)
+    result["simulate_second_year"] = _combine(simulated) if simulated else {}
+    result["second_year"] = _combine(runs) if runs else {"batches": 0, "wall_s": 0.0}
+    if failed:
+        result["second_year"]["error"] = failed
+        checks[check] = {"all": "not compared: the second year failed"}
+        return
+    try:
+        result["simulate_two_years_day"] = _step("simulate-day-two-years", [*sim, "--end", str(day_two)], env, work)
+    except StepFailed as exc:
+        result["simulate_two_years_day"] = exc.result
+        result["incremental_two_years"] = {"error": f"not run: simulating {day_two} failed"}
+        checks[check] = {"all": "not compared: simulating the day failed"}
+        return
+    day = ["pipeline", "--start", str(day_two), "--end", str(day_two), "--run-id", "bench-day-two-years"]
+    result["incremental_two_years"] = _step(
+        "pipeline-incremental-two-years", day, env, work, rss_cap_mib=pipeline_cap_mib, required=False
+    )
+    if "error" in result["incremental_two_years"]:
+        checks[check] = {"all": "not compared: the +1 day after two years failed (nothing published)"}
+        return
+    floor_args = ["floor", "--raw", str(raw), "--out", str(work / "floor-two-years")]
+    result["floor_after_two_years"] = _step("floor-after-two-years", floor_args, env, work, required=False)
+    if "error" in result["floor_after_two_years"]:
+        checks[check] = {"all": f"not compared: the floor failed: {result['floor_after_two_years']['error']}"}
+    else:
+        checks[check] = _check(work / "floor-two-years", serving)
 
 
 def _superset() -> dict:
@@ -332,6 +428,12 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="run the full history as consecutive batches of this many days (a chunked backfill); default: one batch",
     )
+    parser.add_argument(
+        "--two-year-scales",
+        default="1m",
+        help="scales also run over a second year, then +1 day after two years (flat volume: simulator growth 0); "
+        "comma-separated, '' for none (default 1m)",
+    )
     parser.add_argument("--no-superset", action="store_true", help="skip the Superset latency measurement")
     parser.add_argument("--setup", action="store_true", help="also time `make install` from a fresh clone")
     parser.add_argument(
@@ -344,7 +446,12 @@ def main(argv: list[str] | None = None) -> int:
     # Superset's credentials and DuckDB limits, if the user has a .env (data paths are overridden).
     prepare_command()
 
-    scales = [parse_scale(s, args.days, args.browse_sample) for s in args.scales.split(",") if s.strip()]
+    two_year = {parse_scale(s).name for s in args.two_year_scales.split(",") if s.strip()}
+    scales = [
+        parse_scale(s, args.days, args.browse_sample, **({"growth": 0.0} if parse_scale(s).name in two_year else {}))
+        for s in args.scales.split(",")
+        if s.strip()
+    ]
     args.results_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {
         "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
@@ -355,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
             "duckdb_threads": int(os.environ.get("DUCKDB_THREADS", "2")),
             "days": args.days,
             "browse_sample": args.browse_sample,
+            "two_year_scales": sorted(two_year),
         },
         "scales": [],
         "notes": args.note,
@@ -362,7 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     for scale in scales:
         print(f"[bench] scale {scale.name}: {scale.orders:,} orders over {scale.days} days "
-              f"(simulator scale {scale.simulator_scale})", file=sys.stderr)  # fmt: skip
+              f"(simulator scale {scale.simulator_scale}, growth {scale.growth:g}"
+              f"{', then a second year' if scale.name in two_year else ''})", file=sys.stderr)  # fmt: skip
         measured: dict = {"name": scale.name, "orders_target": scale.orders}
         results["scales"].append(measured)
         try:
@@ -375,10 +484,12 @@ def main(argv: list[str] | None = None) -> int:
                 pipeline_cap_mib=args.pipeline_rss_cap_gib * GIB,
                 batch_days=args.history_batch_days,
                 keep=args.keep_data,
+                two_years=scale.name in two_year,
             )
         except StepFailed as exc:
             failed = True
             measured["error"] = str(exc)
+        failed = failed or any("error" in (measured.get(run) or {}) for run in PIPELINE_RUNS)
     results["superset"] = _superset() if not args.no_superset else {"skipped": "--no-superset"}
     if args.setup:
         from bench.setup_cost import measure_setup

@@ -31,6 +31,7 @@ def _simulate(args: argparse.Namespace) -> dict:
         seed=args.seed,
         scale=args.scale,
         browse_sample=args.browse_sample,
+        growth=args.growth,
     )
     return {"rows_written": totals}
 
@@ -106,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, required=True)
     p.add_argument("--scale", type=float, required=True)
     p.add_argument("--browse-sample", type=float, required=True)
+    p.add_argument("--growth", type=float, required=True, help="orders growth per day (simulator option)")
     p = sub.add_parser("pipeline")
     p.add_argument("--start", required=True)
     p.add_argument("--end", required=True)
