@@ -65,7 +65,27 @@ def _bytes(value: int | None) -> str:
     return f"{value} B"
 
 
-STEPS = ("simulate", "full", "floor", "pandas", "simulate_new_day", "incremental", "floor_after_increment")
+STEPS = (
+    "simulate",
+    "full",
+    "floor",
+    "pandas",
+    "simulate_new_day",
+    "incremental",
+    "floor_after_increment",
+    "simulate_second_year",
+    "second_year",
+    "simulate_two_years_day",
+    "incremental_two_years",
+    "floor_after_two_years",
+)
+# the pipeline runs of a scale, in order: (result key, label)
+RUNS = (
+    ("full", "full history"),
+    ("incremental", "+1 day"),
+    ("second_year", "second year"),
+    ("incremental_two_years", "+1 day after 2 years"),
+)
 
 
 def _scale_wall(scale: dict) -> float | None:
@@ -100,6 +120,105 @@ def _failed_stage(run: dict | None) -> str | None:
 def _run_cell(run: dict | None) -> str:
     stage = _failed_stage(run)
     return f"failed in {stage}" if stage else _s(_total(run))
+
+
+def _not_run(run: dict | None) -> str | None:
+    """Why a run that was planned did not happen ('not run: the +1 day run failed'), else None."""
+    if run is None:
+        return "not run"
+    error = str(run.get("error", ""))
+    return error if error.startswith("not run") else None
+
+
+def _two_year_scales(results: dict) -> list[dict]:
+    """The scales asked to run a second year (whether or not they got there)."""
+    asked = set((results.get("config") or {}).get("two_year_scales") or [])
+    return [s for s in results["scales"] if s["name"] in asked or "two_years" in s or "second_year" in s]
+
+
+def _run_label(scale: dict, key: str, label: str) -> str:
+    """The row label of a run; '+1 day after 1 year' where a second year follows."""
+    if key == "incremental" and ("two_years" in scale or "second_year" in scale):
+        return "+1 day after 1 year"
+    if key == "second_year":
+        run = scale.get(key) or {}
+        size = (scale.get("two_years") or {}).get("batch_days", 30)
+        return f"second year, {run.get('batches', 0)} batches of {size} days"
+    return label
+
+
+def growth_rows(results: dict) -> list[list[str]]:
+    """Per two-year scale: the full year, the two +1 day runs, the second year, and their ratio."""
+    rows = []
+    for scale in _two_year_scales(results):
+        full, day1 = scale.get("full"), scale.get("incremental")
+        year2, day2 = scale.get("second_year"), scale.get("incremental_two_years")
+        cells = []
+        for run in (full, day1, year2, day2):
+            why = _not_run(run)
+            if why:
+                cells.append(why)
+            elif run is year2 and "error" in run:
+                cells.append(f"failed: {run['error']}")
+            else:
+                cell = _run_cell(run)
+                if run is year2 and not _failed_stage(run):
+                    cell += f" ({run.get('batches', 0)} batches)"
+                cells.append(cell)
+        ok1 = day1 and day1.get("stages") and not _failed_stage(day1)
+        ok2 = day2 and day2.get("stages") and not _failed_stage(day2)
+        t1, t2 = (_total(day1) if ok1 else None), (_total(day2) if ok2 else None)
+        dbt1 = day1["stages"].get("dbt build", {}).get("wall_s") if ok1 else None
+        dbt2 = day2["stages"].get("dbt build", {}).get("wall_s") if ok2 else None
+        expected = (scale.get("two_years") or {}).get("expected_orders") or {}
+        volume = (
+            f"{expected['one_year']:,.0f} / {expected['two_years']:,.0f}"
+            if "one_year" in expected and "two_years" in expected
+            else "-"
+        )
+        rows.append(
+            [
+                scale["name"],
+                volume,
+                *cells,
+                f"{t2 / t1:.2f}x" if t1 and t2 else "-",
+                f"{dbt2 / dbt1:.2f}x" if dbt1 and dbt2 else "-",
+                " / ".join(_mib(_peak(run)) for run in (full, day1, year2, day2)),
+            ]
+        )
+    return rows
+
+
+GROWTH_HEADER = [
+    "scale",
+    "expected orders on the +1 days (1y / 2y)",
+    "full year",
+    "+1 day after 1 year",
+    "second year",
+    "+1 day after 2 years",
+    "+1 day 2y / 1y",
+    "dbt build 2y / 1y",
+    "peak RSS (full / +1 day 1y / second year / +1 day 2y)",
+]
+GROWTH_TARGET = 1.2  # the +1 day after two years may cost at most this many times the one after a year
+
+
+def dbt_growth_rows(results: dict, top: int = 10) -> list[list[str]]:
+    """Per two-year scale: the nodes slowest in the +1 day after two years, next to the +1 day after one."""
+    from bench.dbt_nodes import seconds_by_kind, slowest
+
+    rows = []
+    for scale in _two_year_scales(results):
+        one = (scale.get("incremental") or {}).get("dbt_nodes") or {}
+        two = (scale.get("incremental_two_years") or {}).get("dbt_nodes") or {}
+        if not two:
+            continue
+        kinds = sorted(set(seconds_by_kind(one)) | set(seconds_by_kind(two)))
+        entries = [(f"all {kind}s", seconds_by_kind(one).get(kind), seconds_by_kind(two).get(kind)) for kind in kinds]
+        entries += [(node, one.get(node), sec) for node, sec in slowest(two, top)]
+        for node, before, after in entries:
+            rows.append([scale["name"], node, _s(before), _s(after), _ratio(after, before)])
+    return rows
 
 
 def summary_rows(results: dict) -> list[list[str]]:
@@ -159,11 +278,19 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def summary_table(results: dict) -> str:
-    """The summary as plain text columns (for the terminal)."""
-    rows = [SUMMARY_HEADER, *summary_rows(results)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(SUMMARY_HEADER))]
+def _columns(header: list[str], rows: list[list[str]]) -> str:
+    rows = [header, *rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows)
+
+
+def summary_table(results: dict) -> str:
+    """The summary as plain text columns (for the terminal), and the growth with history if measured."""
+    text = _columns(SUMMARY_HEADER, summary_rows(results))
+    growth = growth_rows(results)
+    if growth:
+        text += "\n\nhow the daily cost grows with history:\n" + _columns(GROWTH_HEADER, growth)
+    return text
 
 
 def mismatches(results: dict) -> list[str]:
@@ -181,10 +308,11 @@ def mismatches(results: dict) -> list[str]:
 def _stage_rows(results: dict) -> list[list[str]]:
     rows = []
     for scale in results["scales"]:
-        for label, key in (("full history", "full"), ("+1 day", "incremental")):
+        for key, label in RUNS:
             run = scale.get(key)
             if not run or "stages" not in run:
                 continue
+            label = _run_label(scale, key, label)
             cells = []
             for stage in STAGES:
                 measured = run["stages"].get(stage)
@@ -197,10 +325,16 @@ def _stage_rows(results: dict) -> list[list[str]]:
                 cells.append(cell)
             if key == "full":
                 label += _batches(scale)
-            if _failed_stage(run):
+            if key == "second_year" and "error" in run:
+                label += f", FAILED: {run['error']}"
+            elif _failed_stage(run):
                 label += f", FAILED in {_failed_stage(run)}"
             rows.append([scale["name"], label, *cells, f"{_s(_total(run))} / {_mib(run.get('peak_rss_mib'))}"])
-        for label, key in (("floor (DuckDB SQL)", "floor"), ("pandas", "pandas")):
+        for label, key in (
+            ("floor (DuckDB SQL)", "floor"),
+            ("pandas", "pandas"),
+            ("floor after 2 years", "floor_after_two_years"),
+        ):
             run = scale.get(key)
             if run:
                 cell = run.get("error") or f"{_s(run['wall_s'])} / {_mib(run['peak_rss_mib'])}"
@@ -214,10 +348,11 @@ def _dbt_node_rows(results: dict, top: int = 8) -> list[list[str]]:
 
     rows = []
     for scale in results["scales"]:
-        for label, key in (("full history", "full"), ("+1 day", "incremental")):
+        for key, label in RUNS:
             nodes = (scale.get(key) or {}).get("dbt_nodes")
             if not nodes:
                 continue
+            label = _run_label(scale, key, label)
             kinds = ", ".join(f"{kind} {_s(sec)}" for kind, sec in sorted(seconds_by_kind(nodes).items()))
             slow = ", ".join(f"{node} {_s(sec)}" for node, sec in slowest(nodes, top))
             rows.append([scale["name"], label, kinds, slow])
@@ -236,7 +371,7 @@ def _data_rows(results: dict) -> list[list[str]]:
             [
                 scale["name"],
                 f"{scale['simulator_scale']:g}",
-                f"{scale['start']}..{scale['end']} ({scale['days']} days)",
+                _period(scale),
                 f"{scale['browse_sample']:g}",
                 ", ".join(f"{t} {n:,}" for t, n in raw.items() if t != "distinct orders"),
                 f"{_s(sim.get('wall_s'))} / {_mib(sim.get('peak_rss_mib'))}",
@@ -247,6 +382,17 @@ def _data_rows(results: dict) -> list[list[str]]:
             ]
         )
     return rows
+
+
+def _period(scale: dict) -> str:
+    period = f"{scale['start']}..{scale['end']} ({scale['days']} days)"
+    growth = scale.get("growth")
+    if growth is not None:
+        period += f", growth {growth:g}/day" if growth else ", flat volume (growth 0)"
+    two = scale.get("two_years")
+    if two:
+        period += f"; +1 day {two['day_one_year']}, second year {two['second_year']}, +1 day {two['day_two_years']}"
+    return period
 
 
 def _extraction_rows(results: dict) -> list[list[str]]:
@@ -283,10 +429,10 @@ def _check_lines(results: dict) -> list[str]:
                 f"{kpi}: {v if isinstance(v, str) else f'{len(v)} difference(s)'}" for kpi, v in kpis.items()
             )
             lines.append(f"- {scale['name']}, {check}: {verdicts}")
-        for label, key in (("full history", "full"), ("+1 day", "incremental"), ("pandas", "pandas")):
+        for key, label in (*RUNS, ("pandas", "pandas"), ("floor_after_two_years", "floor after 2 years")):
             run = scale.get(key) or {}
             if "error" in run:
-                lines.append(f"- {scale['name']}, {label}: FAILED: {run['error']}")
+                lines.append(f"- {scale['name']}, {_run_label(scale, key, label)}: FAILED: {run['error']}")
         if "error" in scale and not any("error" in (scale.get(k) or {}) for k in ("full", "incremental")):
             lines.append(f"- {scale['name']}: FAILED: {scale['error'].splitlines()[0]}")
     return lines
@@ -340,6 +486,28 @@ def markdown(results: dict, chart_name: str | None) -> str:
         parts += [f"![time per stage per scale]({chart_name})", ""]
     node_rows = _dbt_node_rows(results)
     extraction_rows = _extraction_rows(results)
+    growth = growth_rows(results)
+    dbt_growth = dbt_growth_rows(results)
+    if growth:
+        parts += [
+            "## How the daily cost grows with history",
+            "",
+            _table(GROWTH_HEADER, growth),
+            "",
+            "The simulator runs with flat volume at these scales (growth 0: the same orders every year), so "
+            "the two +1 days expect the same orders (first column) and their ratio is the growth of the daily "
+            "cost with history alone: the +1 day after 1 year has one year of history before it, the +1 day "
+            "after 2 years two (the second year is run in batches of 30 days, each simulated just before it is "
+            f"run). Target: +1 day 2y / 1y <= {GROWTH_TARGET}x.",
+            "",
+        ]
+        if dbt_growth:
+            parts += [
+                "dbt seconds per node, the two +1 day runs (totals per kind, then the nodes slowest after 2 years):",
+                "",
+                _table(["scale", "node", "+1 day after 1 year", "+1 day after 2 years", "2y / 1y"], dbt_growth),
+                "",
+            ]
     parts += [
         "## Per stage: wall time / peak RSS",
         "",
@@ -423,10 +591,13 @@ def svg_chart(results: dict) -> str | None:
     panels = [s for s in results["scales"] if s.get("full", {}).get("stages")]
     if not panels:
         return None
-    width, label_w, bar_h, gap, panel_gap, top = 900, 170, 22, 8, 46, 70
-    rows_per_panel = 4
-    panel_h = rows_per_panel * (bar_h + gap) + 20
-    height = top + len(panels) * (panel_h + panel_gap) + 10
+    width, label_w, bar_h, gap, panel_gap, top = 900, 190, 22, 8, 46, 70
+
+    def panel_h(scale: dict) -> int:
+        rows = 4 + sum(1 for key in ("second_year", "incremental_two_years") if key in scale)
+        return rows * (bar_h + gap) + 20
+
+    height = top + sum(panel_h(s) + panel_gap for s in panels) + 10
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'font-family="DejaVu Sans, Arial, sans-serif" font-size="12">',
@@ -442,14 +613,21 @@ def svg_chart(results: dict) -> str | None:
     y = top
     for scale in panels:
         bars: list[tuple[str, list[tuple[str, float]], str]] = []  # label, segments, note after the bar
-        for label, key in (("pipeline, full history", "full"), ("pipeline, +1 day", "incremental")):
+        for key, label in RUNS:
+            if key not in ("full", "incremental") and key not in scale:
+                continue
             run = scale.get(key) or {}
             segments = [(s, run["stages"][s]["wall_s"]) for s in STAGES if s in run.get("stages", {})]
-            failed = _failed_stage(run)
-            note = f" (failed in {failed})" if failed else ""
+            if key == "second_year" and "error" in run:
+                note = f" (failed: {run['error']})"
+            elif _not_run(run) and key != "incremental":
+                note = f" ({_not_run(run)})"
+            else:
+                failed = _failed_stage(run)
+                note = f" (failed in {failed})" if failed else ""
             if key == "full":
                 note += _batches(scale)
-            bars.append((label, segments, note))
+            bars.append((f"pipeline, {_run_label(scale, key, label)}", segments, note))
         floor = (scale.get("floor") or {}).get("wall_s")
         bars.append(("floor (DuckDB SQL)", [("floor", floor)] if floor is not None else [], ""))
         pandas = _pandas_wall(scale)
@@ -483,7 +661,7 @@ def svg_chart(results: dict) -> str | None:
             text = _s(sum(v for _, v in segments)) if segments else ("" if note else "not run")
             out.append(f'<text x="{bx + 6:.1f}" y="{row_y + 15}">{html.escape((text + note).strip())}</text>')
             row_y += bar_h + gap
-        y += panel_h + panel_gap
+        y += panel_h(scale) + panel_gap
     out.append("</svg>")
     return "\n".join(out)
 
