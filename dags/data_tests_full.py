@@ -9,7 +9,8 @@ it was tested and was broken later by hand, or a test that was added since, is c
 week every data test of the project runs on the whole tables.
 
 1. `test_all_rows` (pool `duckdb_warehouse`) - `dbt test --vars '{data_tests_scope: all}'`.
-   Fails when any test fails; the log ends with dbt's own lines naming the failed tests.
+   Fails at once when any test fails (a retry would fail again), naming the failed tests; dbt's
+   own output above it shows their failing rows' counts.
 
 **When it fails**: the alert (`var/alerts.jsonl`, `ALERT_WEBHOOK_URL`) and the Data health
 dashboard name the DAG. Find the failing test in the log and run it yourself to see the rows:
@@ -33,17 +34,24 @@ from airflow.timetables.interval import CronDataIntervalTimetable
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,  # only the current tables matter
     max_active_runs=1,
-    default_args={**DEFAULT_ARGS, "retries": 0},  # a failed test fails again on a retry
+    default_args=DEFAULT_ARGS,
     doc_md=__doc__,
     tags=["quality"],
 )
 def data_tests_full():
     @task(pool=WAREHOUSE_POOL)
     def test_all_rows() -> None:
-        from stackctl.dbt_cli import run_dbt
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from quality.data_tests import DataTestsFailed, run_whole_table_tests
         from stackctl.settings import get_settings
 
-        run_dbt(get_settings(), "test", "--vars", "{data_tests_scope: all}")
+        # A failed test fails again on a retry: fail at once, naming the tests. Anything else
+        # (the warehouse busy, a crash) is retried as usual.
+        try:
+            run_whole_table_tests(get_settings())
+        except DataTestsFailed as exc:
+            raise AirflowFailException(str(exc)) from exc
 
     test_all_rows()
 

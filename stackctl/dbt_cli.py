@@ -63,3 +63,11 @@ def run_dbt(settings: Settings, *args: str, target: str = "prod", quiet: bool = 
     if result.returncode != 0:
         detail = "\n".join((result.stdout or "").strip().splitlines()[-20:]) if quiet else "(see dbt output above)"
         raise RuntimeError(f"dbt {' '.join(args)} failed:\n{detail}")
+
+
+def run_results_path(settings: Settings) -> Path:
+    """The `run_results.json` of the prod target's last dbt command (DBT_TARGET_PATH moves it)."""
+    target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
+    if not target.is_absolute():
+        target = settings.dbt_project_dir / target
+    return target / "run_results.json"

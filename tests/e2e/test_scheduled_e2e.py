@@ -218,6 +218,32 @@ def test_a_failing_gate_on_a_rerun_leaves_served_and_loaded_data_untouched(publi
         assert con.execute("select min(unit_price_cents) from raw.order_items where _ds = ?", [day]).fetchone()[0] > 0
 
 
+def test_the_weekly_whole_table_tests_catch_an_audited_row_broken_later(published, running_airflow):
+    """The daily build tested each row once; data_tests_full (weekly) tests every row again."""
+    settings, _, _, _, marts_state = published
+    _, _, api = running_airflow
+    assert marts_state == "success"
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        event_id, event_type = con.execute(
+            "select event_id, event_type from staging.stg_shop__web_events order by event_id limit 1"
+        ).fetchone()
+        # an old row, audited by the daily build, broken afterwards by hand
+        con.execute("update staging.stg_shop__web_events set event_type = 'teleport' where event_id = ?", [event_id])
+    try:
+        api.wait_for_dag("data_tests_full")
+        api.patch("/dags/data_tests_full", {"is_paused": False})
+        run_id = api.post("/dags/data_tests_full/dagRuns", {"logical_date": None})["dag_run_id"]
+        assert api.wait_for_run("data_tests_full", run_id) == "failed"
+        log = json.dumps(
+            api.get(f"/dags/data_tests_full/dagRuns/{run_id}/taskInstances/test_all_rows/logs/1", full_content="true")
+        )
+        assert "failed on whole tables: accepted_values_stg_shop__web_events_event_type" in log, log[-2000:]
+    finally:
+        with duckdb.connect(str(settings.warehouse_path)) as con:
+            restore = "update staging.stg_shop__web_events set event_type = ? where event_id = ?"
+            con.execute(restore, [event_type, event_id])
+
+
 def test_repeated_wrong_passwords_are_throttled(running_airflow):
     """Runs last in this module: it locks the admin out of new logins from this address for a while."""
     import requests
