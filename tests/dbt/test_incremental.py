@@ -12,8 +12,14 @@ from tests.dbt.fixture_warehouse import run_dbt
 
 pytestmark = pytest.mark.slow  # builds the dbt project on a simulated shop (real dbt processes)
 
-# model -> schema: the incremental facts and the one incremental staging table (web events)
-INCREMENTAL = {"fct_order_lines": "marts", "fct_sessions": "marts", "stg_shop__web_events": "staging"}
+# model -> schema: the incremental facts and the incremental staging tables (versioned sources)
+INCREMENTAL = {
+    "fct_order_lines": "marts",
+    "fct_sessions": "marts",
+    "stg_shop__web_events": "staging",
+    "stg_shop__orders": "staging",
+    "stg_shop__order_items": "staging",
+}
 
 
 def test_second_build_took_the_incremental_path(built):

@@ -1,8 +1,26 @@
 -- One row per order: the latest version (status moves placed -> shipped -> delivered, or cancelled).
+--
+-- A table, built incrementally like stg_shop__web_events: as a view, every reader (the facts,
+-- the churn features, the reconciliation tests) re-ranked all versions of every order on every
+-- run. A run ranks every raw version of the keys that received a row loaded after the newest
+-- `loaded_at` the table holds, and replaces those keys. `--full-refresh` rebuilds it from `raw`
+-- (after an erasure, governance/dsr.py does; after a reload that removes source rows).
+{{
+    config(
+        materialized='incremental',
+        unique_key='order_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 with
 
 source as (
     select * from {{ source('shop', 'orders') }}
+),
+
+versions as (
+    {{ rows_of_keys_loaded_after_this_run('source', 'order_id', '_loaded_at') }}
 ),
 
 ranked as (
@@ -10,7 +28,7 @@ ranked as (
     select
         *,
         row_number() over (partition by order_id order by updated_at desc, _ds desc) as version_rank
-    from source
+    from versions
 ),
 
 latest as (
