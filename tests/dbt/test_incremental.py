@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow  # builds the dbt project on a simulated shop (rea
 INCREMENTAL = {
     "fct_order_lines": "marts",
     "fct_sessions": "marts",
+    "dim_customers": "marts",
     "stg_shop__web_events": "staging",
     "stg_shop__orders": "staging",
     "stg_shop__order_items": "staging",

@@ -22,7 +22,8 @@ converted as (
         orders.currency,
         returns.returned_quantity,
         returns.refund_amount,
-        returns.refund_amount * orders.eur_exchange_rate as refund_amount_eur
+        returns.refund_amount * orders.eur_exchange_rate as refund_amount_eur,
+        returns.loaded_at
     from returns
     inner join orders on returns.order_id = orders.order_id
 )

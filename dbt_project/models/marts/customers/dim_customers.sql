@@ -1,17 +1,83 @@
 -- Grain: one row per customer account. No direct identifiers reach this table: country only (no
 -- e-mail hash, city or birth date). A customer is acquired by their first non-cancelled order.
+--
+-- Incremental: a run recomputes, from all their rows, the customers whose account, order lines or
+-- refunds received a row loaded after the newest `loaded_at` in the table, and replaces them by
+-- customer_id (rebuilding everyone every day grew with the history).
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
 with
 
-customers as (
+all_customers as (
     select * from {{ ref('stg_shop__customers') }}
 ),
 
-order_lines as (
+all_order_lines as (
     select * from {{ ref('fct_order_lines') }}
 ),
 
-refunds as (
+all_refunds as (
     select * from {{ ref('int_returns_converted') }}
+),
+
+{% if is_incremental() -%}
+    changed_customers as (
+        select all_customers.customer_id from all_customers
+        where {{ loaded_after_this_run('all_customers.loaded_at') }}
+        union
+        select all_order_lines.customer_id from all_order_lines
+        where {{ loaded_after_this_run('all_order_lines.loaded_at') }}
+        union
+        select all_refunds.customer_id from all_refunds
+        where {{ loaded_after_this_run('all_refunds.loaded_at') }}
+    ),
+{%- endif %}
+
+customers as (
+    select * from all_customers
+    {% if is_incremental() -%}
+        where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif %}
+),
+
+order_lines as (
+    select * from all_order_lines
+    {% if is_incremental() -%}
+        where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif %}
+),
+
+refunds as (
+    select * from all_refunds
+    {% if is_incremental() -%}
+        where customer_id in (select changed_customers.customer_id from changed_customers)
+    {%- endif %}
+),
+
+-- the watermark: the newest load of anything that went into the customer's row
+customer_loads as (
+    select
+        customer_id,
+        max(loaded_at) as loaded_at
+    from (
+        select
+            customer_id,
+            loaded_at
+        from order_lines
+        union all
+        select
+            customer_id,
+            loaded_at
+        from refunds
+    ) as loads
+    group by customer_id
 ),
 
 orders as (
@@ -83,11 +149,13 @@ final as (
                 ~ ' - coalesce(customer_refunds.lifetime_returns_eur, 0)',
                 2
             ) }} as decimal(18, 2)
-        ) as lifetime_net_revenue_eur
+        ) as lifetime_net_revenue_eur,
+        greatest(customers.loaded_at, customer_loads.loaded_at) as loaded_at
     from customers
     left join first_orders on customers.customer_id = first_orders.customer_id
     left join customer_orders on customers.customer_id = customer_orders.customer_id
     left join customer_refunds on customers.customer_id = customer_refunds.customer_id
+    left join customer_loads on customers.customer_id = customer_loads.customer_id
 )
 
 select * from final
