@@ -28,15 +28,16 @@ all_refunds as (
 ),
 
 {% if is_incremental() -%}
+    -- read from the inputs themselves, not the CTEs above: a CTE read twice is copied whole by DuckDB
     changed_customers as (
-        select all_customers.customer_id from all_customers
-        where {{ loaded_after_this_run('all_customers.loaded_at') }}
+        select loaded.customer_id from {{ ref('stg_shop__customers') }} as loaded
+        where {{ loaded_after_this_run('loaded.loaded_at') }}
         union
-        select all_order_lines.customer_id from all_order_lines
-        where {{ loaded_after_this_run('all_order_lines.loaded_at') }}
+        select loaded.customer_id from {{ ref('fct_order_lines') }} as loaded
+        where {{ loaded_after_this_run('loaded.loaded_at') }}
         union
-        select all_refunds.customer_id from all_refunds
-        where {{ loaded_after_this_run('all_refunds.loaded_at') }}
+        select loaded.customer_id from {{ ref('int_returns_converted') }} as loaded
+        where {{ loaded_after_this_run('loaded.loaded_at') }}
     ),
 {%- endif %}
 

@@ -16,12 +16,30 @@
 
 with
 
+{% if is_incremental() -%}
+    -- Orders with a newly loaded version of the order or of one of its lines: only they are joined
+    -- (joining every order to every line to filter afterwards grew with the history).
+    changed_orders as (
+        select loaded.order_id from {{ ref('stg_shop__orders') }} as loaded
+        where {{ loaded_after_this_run('loaded.loaded_at') }}
+        union
+        select loaded.order_id from {{ ref('stg_shop__order_items') }} as loaded
+        where {{ loaded_after_this_run('loaded.loaded_at') }}
+    ),
+{%- endif %}
+
 orders as (
     select * from {{ ref('stg_shop__orders') }}
+    {% if is_incremental() -%}
+        where order_id in (select changed_orders.order_id from changed_orders)
+    {%- endif %}
 ),
 
 order_items as (
     select * from {{ ref('stg_shop__order_items') }}
+    {% if is_incremental() -%}
+        where order_id in (select changed_orders.order_id from changed_orders)
+    {%- endif %}
 ),
 
 order_lines as (

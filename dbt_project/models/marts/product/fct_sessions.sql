@@ -19,7 +19,7 @@ web_events as (
 ),
 
 session_events as (
-    {{ rows_of_keys_loaded_after_this_run('web_events', 'session_id', 'loaded_at') }}
+    {{ rows_of_keys_loaded_after_this_run('web_events', 'session_id', 'loaded_at', ref('stg_shop__web_events')) }}
 ),
 
 sessions as (

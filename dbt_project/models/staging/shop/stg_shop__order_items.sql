@@ -20,7 +20,7 @@ source as (
 ),
 
 versions as (
-    {{ rows_of_keys_loaded_after_this_run('source', 'order_item_id', '_loaded_at') }}
+    {{ rows_of_keys_loaded_after_this_run('source', 'order_item_id', '_loaded_at', source('shop', 'order_items')) }}
 ),
 
 ranked as (

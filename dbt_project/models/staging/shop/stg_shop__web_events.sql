@@ -24,7 +24,7 @@ source as (
 ),
 
 versions as (
-    {{ rows_of_keys_loaded_after_this_run('source', 'event_id', '_loaded_at') }}
+    {{ rows_of_keys_loaded_after_this_run('source', 'event_id', '_loaded_at', source('shop', 'web_events')) }}
 ),
 
 ranked as (
