@@ -8,18 +8,11 @@ does, not only its total.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
-from stackctl.settings import Settings
+from stackctl.dbt_cli import run_results_path
 
-
-def run_results_path(settings: Settings) -> Path:
-    """The `run_results.json` of the prod target's last dbt command (DBT_TARGET_PATH moves it)."""
-    target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
-    if not target.is_absolute():
-        target = settings.dbt_project_dir / target
-    return target / "run_results.json"
+__all__ = ["node_seconds", "run_results_path"]
 
 
 def node_seconds(path: Path) -> dict[str, float]:
