@@ -293,10 +293,11 @@ def prune_results(docs: Path, keep_days: int) -> int:
     return removed
 
 
-def build_pages(context: FileDataContext, identifiers: list) -> None:
-    """Render the Data Docs pages of these validation results and the index, in one build."""
+def build_pages(context: FileDataContext, identifiers: list, *, index: bool = True) -> None:
+    """Render the Data Docs pages of these validation results, and the site's index with them
+    when `index` (it reads every stored result: see build_docs)."""
     if identifiers:
-        context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=identifiers)
+        context.build_data_docs(site_names=[DATA_DOCS_SITE], resource_identifiers=identifiers, build_index=index)
 
 
 def docs_index(docs: Path) -> Path:

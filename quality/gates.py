@@ -42,6 +42,7 @@ class _GateSession:
     contexts: dict[Path, Any] = field(default_factory=dict)  # docs dir -> open File Data Context
     checkpoints: dict[tuple[Path, str, str], Any] = field(default_factory=dict)
     pages: dict[Path, list] = field(default_factory=dict)  # results whose pages wait for the end
+    index_wanted: set[Path] = field(default_factory=set)  # docs whose index must be rebuilt too
 
     def context(self, docs: Path) -> Any:
         if docs not in self.contexts:
@@ -81,7 +82,7 @@ def batched_data_docs() -> Iterator[None]:
             _SESSION.reset(token)
             for docs, identifiers in session.pages.items():
                 try:
-                    build_pages(session.context(docs), identifiers)
+                    build_pages(session.context(docs), identifiers, index=docs in session.index_wanted)
                 except Exception:  # Data Docs are a view: never let them hide the gates' own outcome
                     log.exception("Data Docs pages of %d results not built in %s", len(identifiers), docs)
 
@@ -130,10 +131,16 @@ def run_gate(
         )
         context = own_context if session is None else session.context(docs)
         forget_batches(context, gate)
+        # The index lists every stored result, so rebuilding it costs more as results pile up: a
+        # failure (someone will open the docs now) or a site without one rebuilds it; passing runs
+        # leave it to the hourly full rebuild (data_health's data_docs task).
+        index = not result.success or not docs_index(docs).exists()
         if session is None:
-            build_pages(own_context, list(result.run_results))
+            build_pages(own_context, list(result.run_results), index=index)
         else:
             session.pages.setdefault(docs, []).extend(result.run_results)
+            if index:
+                session.index_wanted.add(docs)
     personal = personal_columns(table) if gate == "gate1" else {}
     outcomes = []
     for validation in result.run_results.values():
