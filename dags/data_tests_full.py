@@ -1,9 +1,10 @@
 """
 ### data_tests_full: every dbt data test on whole tables, every Sunday
 
-The daily build (`elt_marts`) runs the data tests of the large incremental models
-(`stg_shop__web_events`, `fct_sessions`, `fct_order_lines`, `fct_customer_churn_features`) on the
-rows it changed only: rows loaded since the last build whose tests all passed (dbt's `where`,
+The daily build (`elt_marts`) runs the data tests of the large incremental models (those with a
+`data_tests_window` in their YAML: the staging tables of web events, orders and order lines,
+`fct_sessions`, `fct_order_lines`, `fct_customer_churn_features`) on the rows it changed only:
+rows loaded since the last build whose tests all passed (dbt's `where`,
 `dbt_project/macros/data_tests_window.sql`), so a day's tests cost a day. A row that was fine when
 it was tested and was broken later by hand, or a test that was added since, is caught here: once a
 week every data test of the project runs on the whole tables.
