@@ -116,6 +116,8 @@ def _combine(runs: list[dict]) -> dict:
     if errors:
         combined["error"] = errors[-1]
     combined["peak_rss_mib"] = max(r["peak_rss_mib"] for r in runs)
+    if any("batch_rows" in r for r in runs):
+        combined["batch_rows"] = sum(r.get("batch_rows", 0) for r in runs)
     stages: dict[str, dict] = {}
     for run in runs:
         for name, stage in run.get("stages", {}).items():

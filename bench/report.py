@@ -221,6 +221,26 @@ def dbt_growth_rows(results: dict, top: int = 10) -> list[list[str]]:
     return rows
 
 
+def per_million_rows(results: dict) -> list[list[str]]:
+    """Per scale and run: the rows the run loaded, and gate 1's and the load's seconds per million of them.
+
+    Both work on the batch, not the table, so these should stay flat from the full year to the +1 days,
+    and from the +1 day after one year to the one after two."""
+    rows = []
+    for scale in results["scales"]:
+        for key, label in RUNS:
+            run = scale.get(key) or {}
+            batch = run.get("batch_rows")
+            if not batch or _failed_stage(run):
+                continue
+            cells = []
+            for stage in ("gate 1", "load"):
+                wall = (run["stages"].get(stage) or {}).get("wall_s")
+                cells.append(f"{wall / batch * 1e6:.2f}" if wall is not None else "-")
+            rows.append([scale["name"], _run_label(scale, key, label), f"{batch:,}", *cells])
+    return rows
+
+
 def summary_rows(results: dict) -> list[list[str]]:
     rows = []
     for scale in results["scales"]:
@@ -508,6 +528,18 @@ def markdown(results: dict, chart_name: str | None) -> str:
                 _table(["scale", "node", "+1 day after 1 year", "+1 day after 2 years", "2y / 1y"], dbt_growth),
                 "",
             ]
+    batch_cost = per_million_rows(results)
+    if batch_cost:
+        parts += [
+            "## Gate 1 and load per million rows loaded",
+            "",
+            _table(["scale", "run", "rows loaded", "gate 1 s / M rows", "load s / M rows"], batch_cost),
+            "",
+            "Both stages work on the run's batch (the rows landed for its days), not on the table: their "
+            "seconds per million rows should not grow with the history before the run. A +1 day pays a fixed "
+            "start-up cost over few rows, so compare the two +1 days with each other.",
+            "",
+        ]
     parts += [
         "## Per stage: wall time / peak RSS",
         "",

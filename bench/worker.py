@@ -67,9 +67,21 @@ def _pipeline(args: argparse.Namespace) -> dict:
     run_results = run_results_path(get_settings())
     if run_results.exists() and run_results.stat().st_mtime >= started_at:  # written by this run's build
         outcome["dbt_nodes"] = node_seconds(run_results)
+    if "load" in timings:
+        outcome["batch_rows"] = _loaded_rows(get_settings().warehouse_path, args.run_id)
     if error:
         outcome["error"] = error
     return outcome
+
+
+def _loaded_rows(warehouse: Path, run_id: str) -> int:
+    """Rows this run loaded into the warehouse's raw tables (the load step's own ledger): the size
+    of the batch that gate 1 and the load worked on, so their cost can be given per million rows."""
+    import duckdb
+
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        query = "select coalesce(sum(rows), 0) from ops.run_ledger where run_id = ? and step = 'load'"
+        return int(con.execute(query, [run_id]).fetchone()[0])
 
 
 def _extraction(args: argparse.Namespace) -> dict:

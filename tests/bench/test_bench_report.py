@@ -187,3 +187,24 @@ def test_a_failing_second_year_batch_is_recorded_and_the_rest_is_kept(monkeypatc
     assert result["checks"]["floor vs marts after two years"] == {"all": "not compared: the second year failed"}
     assert result["two_years"]["day_two_years"] == "2027-01-01"
     assert result["two_years"]["history_days_before"] == {"one_year": 365, "two_years": 730}
+
+
+def test_gate_1_and_load_are_reported_per_million_rows_loaded() -> None:
+    results = _results(
+        _scale(
+            "1m",
+            two_years=TWO_YEARS,
+            full=_run(20.0, batch_rows=8_000_000),  # gate 1 40 s, load 10 s
+            incremental=_run(1.0, batch_rows=20_000),  # gate 1 2 s, load 0.5 s
+            incremental_two_years=_run(1.0, batch_rows=25_000, error="dbt build: failed"),
+        )
+    )
+    results["scales"][0]["incremental_two_years"]["stages"].pop("gate 2")  # cut short in dbt build
+    rows = report.per_million_rows(results)
+    assert rows == [
+        ["1m", "full history", "8,000,000", "5.00", "1.25"],
+        ["1m", "+1 day after 1 year", "20,000", "100.00", "25.00"],
+    ]  # the failed run is left out: its stages are not the day's cost
+    assert "## Gate 1 and load per million rows loaded" in report.markdown(results, None)
+    no_rows = _results(_scale("1m", incremental=_run(1.0)), two_year=())
+    assert report.per_million_rows(no_rows) == []
