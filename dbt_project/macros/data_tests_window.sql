@@ -40,14 +40,16 @@
 {%- endmacro %}
 
 
-{#- A condition on `model_name`'s rows: those its last passing tests have not seen (all rows when
-    the model has no window, on a full refresh, with data_tests_scope=all, or before any watermark). -#}
-{% macro unaudited_rows(model_name, relation_alias=none) -%}
+{#- The condition selecting `model_name`'s rows that its last passing tests have not seen, or none
+    when its tests see every row (no window, a full refresh, data_tests_scope=all). Before any
+    watermark is recorded the condition holds for every row. -#}
+{% macro unaudited_rows_condition(model_name, relation_alias=none) -%}
     {%- set window = data_tests_window(model_name) -%}
     {%- if window is none or data_tests_see_all_rows() -%}
-        1 = 1
-    {%- else -%}
-        {%- set column = (relation_alias ~ '.' if relation_alias else '') ~ window['column'] -%}
+        {{- return(none) -}}
+    {%- endif -%}
+    {%- set column = (relation_alias ~ '.' if relation_alias else '') ~ window['column'] -%}
+    {%- set condition -%}
         cast({{ column }} as timestamp) > coalesce(
             (
                 select max(watermarks.audited_through) from ops.data_test_watermarks as watermarks
@@ -55,7 +57,14 @@
             ),
             cast('-infinity' as timestamp)
         )
-    {%- endif -%}
+    {%- endset -%}
+    {{- return(condition) -}}
+{%- endmacro %}
+
+
+{#- For singular tests: the unaudited rows of `model_name` (every row where the tests see all). -#}
+{% macro unaudited_rows(model_name, relation_alias=none) -%}
+    {{- unaudited_rows_condition(model_name, relation_alias) or '1 = 1' -}}
 {%- endmacro %}
 
 
@@ -63,9 +72,8 @@
     `data_tests_window` is narrowed to its unaudited rows. -#}
 {% macro get_where_subquery(relation) -%}
     {%- set where = config.get('where') -%}
-    {%- set window = data_tests_window(relation.identifier) -%}
-    {%- if window is not none and not data_tests_see_all_rows() -%}
-        {%- set narrowed = unaudited_rows(relation.identifier) -%}
+    {%- set narrowed = unaudited_rows_condition(relation.identifier) -%}
+    {%- if narrowed -%}
         {%- set where = '(' ~ where ~ ') and ' ~ narrowed if where else narrowed -%}
     {%- endif -%}
     {%- if where -%}
