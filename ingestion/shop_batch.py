@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict
 
 from ingestion.app_db.connection import connect, require_tables
@@ -35,6 +36,12 @@ def land_day(
 ) -> dict[str, dict]:
     """Extract day `ds` of every table from the app DB into lake partitions; return manifests.
 
+    Tables are independent, so `settings.extract_workers` of them are landed at once, each on its
+    own connection: the drivers read and Parquet compresses outside Python's lock, and a day is
+    mostly waiting on the source. The insert-only tables (the large ones) start first. When a
+    table fails, the others still finish (their partitions are whole and a rerun replaces them)
+    and the first failure, in table order, is raised.
+
     `check_deletes=False` skips the hard-delete diff (`ingestion/app_db/deletes.py`), which reads
     every key of the table in the source and the lake: a run over many days checks on its first
     day only, since the later days' earlier partitions were extracted by the same run moments ago.
@@ -44,61 +51,73 @@ def land_day(
     engine = connect(settings.app_db_url)
     try:
         require_tables(engine, names)
-        landed: dict[str, dict] = {}
-        for name in names:
-            contract = CONTRACTS[name]
-            began = time.monotonic()
-            previous_day = ds - dt.timedelta(days=1)
-            window = previous_keys = None
-            if contract.mode == "key_watermark":
-                window = _key_window(settings, engine, name, ds)
-            if contract.mode == "snapshot":
-                previous_keys = partition_keys(settings.lake_raw_dir, SOURCE_NAME, name, previous_day, contract.key)
-            gone = None
-            if check_deletes and contract.hard_deletes and contract.mode != "snapshot":
-                gone = deleted_keys(engine, contract, settings.lake_raw_dir, SOURCE_NAME, ds)
-            manifest = write_partition(
-                settings.lake_raw_dir,
-                SOURCE_NAME,
-                name,
-                ds,
-                extract_day(engine, contract, ds, window),
-                contract.schema,
-                run_id,
-                watermark_column=contract.changed_at,
-                key_column=contract.key,
-                previous_keys=previous_keys,
-                deleted_keys=gone,
-                key_ceiling=window.ceiling if window else None,
-            )
-            if manifest.deleted_keys:
-                log.warning(
-                    "%s.%s ds=%s: %d row(s) deleted in the source since the previous landing: %s",
-                    SOURCE_NAME,
-                    name,
-                    ds,
-                    len(manifest.deleted_keys),
-                    manifest.deleted_keys[:20],
-                )
-            expected = source_count(engine, contract, ds, window)
-            if manifest.row_count != expected:
-                raise RuntimeError(
-                    f"{SOURCE_NAME}.{name} ds={ds}: landed {manifest.row_count} rows but the source "
-                    f"holds {expected} for the day (did the source change during the extract?)"
-                )
-            log.info(
-                "landed %s.%s ds=%s rows=%d bytes=%d in %.2fs",
-                SOURCE_NAME,
-                name,
-                ds,
-                manifest.row_count,
-                manifest.bytes,
-                time.monotonic() - began,
-            )
-            landed[name] = asdict(manifest)
-        return landed
+
+        def land(name: str) -> dict:
+            return _land_table(settings, engine, name, ds, run_id, check_deletes)
+
+        if settings.extract_workers <= 1 or len(names) == 1:
+            return {name: land(name) for name in names}
+        largest_first = sorted(names, key=lambda name: CONTRACTS[name].mode != "key_watermark")
+        with ThreadPoolExecutor(min(settings.extract_workers, len(names)), thread_name_prefix="land") as pool:
+            futures = {name: pool.submit(land, name) for name in largest_first}
+            wait(futures.values())
+        return {name: futures[name].result() for name in names}  # raises the first failure
     finally:
         engine.dispose()
+
+
+def _land_table(settings: Settings, engine, name: str, ds: dt.date, run_id: str, check_deletes: bool) -> dict:
+    """Land one table's day and check the partition holds what the source holds for it."""
+    contract = CONTRACTS[name]
+    began = time.monotonic()
+    previous_day = ds - dt.timedelta(days=1)
+    window = previous_keys = None
+    if contract.mode == "key_watermark":
+        window = _key_window(settings, engine, name, ds)
+    if contract.mode == "snapshot":
+        previous_keys = partition_keys(settings.lake_raw_dir, SOURCE_NAME, name, previous_day, contract.key)
+    gone = None
+    if check_deletes and contract.hard_deletes and contract.mode != "snapshot":
+        gone = deleted_keys(engine, contract, settings.lake_raw_dir, SOURCE_NAME, ds)
+    manifest = write_partition(
+        settings.lake_raw_dir,
+        SOURCE_NAME,
+        name,
+        ds,
+        extract_day(engine, contract, ds, window),
+        contract.schema,
+        run_id,
+        watermark_column=contract.changed_at,
+        key_column=contract.key,
+        previous_keys=previous_keys,
+        deleted_keys=gone,
+        key_ceiling=window.ceiling if window else None,
+    )
+    if manifest.deleted_keys:
+        log.warning(
+            "%s.%s ds=%s: %d row(s) deleted in the source since the previous landing: %s",
+            SOURCE_NAME,
+            name,
+            ds,
+            len(manifest.deleted_keys),
+            manifest.deleted_keys[:20],
+        )
+    expected = source_count(engine, contract, ds, window)
+    if manifest.row_count != expected:
+        raise RuntimeError(
+            f"{SOURCE_NAME}.{name} ds={ds}: landed {manifest.row_count} rows but the source "
+            f"holds {expected} for the day (did the source change during the extract?)"
+        )
+    log.info(
+        "landed %s.%s ds=%s rows=%d bytes=%d in %.2fs",
+        SOURCE_NAME,
+        name,
+        ds,
+        manifest.row_count,
+        manifest.bytes,
+        time.monotonic() - began,
+    )
+    return asdict(manifest)
 
 
 def land_days(settings: Settings, days: Sequence[dt.date], run_id: str) -> dict[str, list[dict]]:

@@ -37,6 +37,7 @@ class Settings:
     superset_port: int
     duckdb_memory_limit: str
     duckdb_threads: int
+    extract_workers: int  # app-DB tables landed at once (ingestion/shop_batch.py)
 
     @property
     def lake_raw_dir(self) -> Path:
@@ -85,4 +86,5 @@ def get_settings() -> Settings:
         superset_port=int(os.environ.get("SUPERSET_PORT", "8088")),
         duckdb_memory_limit=os.environ.get("DUCKDB_MEMORY_LIMIT", "3GB"),
         duckdb_threads=int(os.environ.get("DUCKDB_THREADS", "2")),
+        extract_workers=max(1, int(os.environ.get("EXTRACT_WORKERS", "2"))),
     )

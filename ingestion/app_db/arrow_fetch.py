@@ -24,6 +24,7 @@ memory stays flat whatever the day's size.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import urllib.parse
 import weakref
 from collections.abc import Callable, Iterator
@@ -116,19 +117,22 @@ def _bind_value(compiled, name: str, engine: Engine):
 # Opening an ADBC PostgreSQL database loads the server's type catalogue (~40 ms, per table and
 # day); connections cloned from one kept per engine cost a libpq connect, like SQLAlchemy's pool.
 _PG_ANCHORS: weakref.WeakKeyDictionary[Engine, adbc_driver_manager.dbapi.Connection] = weakref.WeakKeyDictionary()
+# tables are landed from several threads (shop_batch.land_day): one anchor per engine, cloned one at a time
+_PG_ANCHORS_LOCK = threading.Lock()
 
 
 def _pg_connection(engine: Engine) -> adbc_driver_manager.dbapi.Connection:
     import adbc_driver_postgresql.dbapi
 
-    anchor = _PG_ANCHORS.get(engine)
-    if anchor is None:
-        # libpq takes the same URL without SQLAlchemy's driver suffix (postgresql+psycopg://)
-        uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        # autocommit: the idle anchor never sits in an open transaction; closed with its engine
-        anchor = _PG_ANCHORS[engine] = adbc_driver_postgresql.dbapi.connect(uri, autocommit=True)
-        weakref.finalize(engine, anchor.close)
-    return anchor.adbc_clone()  # in a transaction of its own, like SQLAlchemy's connection
+    with _PG_ANCHORS_LOCK:
+        anchor = _PG_ANCHORS.get(engine)
+        if anchor is None:
+            # libpq takes the same URL without SQLAlchemy's driver suffix (postgresql+psycopg://)
+            uri = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            # autocommit: the idle anchor never sits in an open transaction; closed with its engine
+            anchor = _PG_ANCHORS[engine] = adbc_driver_postgresql.dbapi.connect(uri, autocommit=True)
+            weakref.finalize(engine, anchor.close)
+        return anchor.adbc_clone()  # in a transaction of its own, like SQLAlchemy's connection
 
 
 def _postgres(engine: Engine, queries: list[Select], schema: pa.Schema, batch_rows: int) -> Batches:
