@@ -189,7 +189,7 @@ def test_a_failing_second_year_batch_is_recorded_and_the_rest_is_kept(monkeypatc
     assert result["two_years"]["history_days_before"] == {"one_year": 365, "two_years": 730}
 
 
-def test_gate_1_and_load_are_reported_per_million_rows_loaded() -> None:
+def test_extract_gate_1_and_load_are_reported_per_row_of_the_batch() -> None:
     results = _results(
         _scale(
             "1m",
@@ -202,9 +202,9 @@ def test_gate_1_and_load_are_reported_per_million_rows_loaded() -> None:
     results["scales"][0]["incremental_two_years"]["stages"].pop("gate 2")  # cut short in dbt build
     rows = report.per_million_rows(results)
     assert rows == [
-        ["1m", "full history", "8,000,000", "5.00", "1.25"],
-        ["1m", "+1 day after 1 year", "20,000", "100.00", "25.00"],
+        ["1m", "full history", "8,000,000", "2.50", "5.00", "1.25"],
+        ["1m", "+1 day after 1 year", "20,000", "50.00", "100.00", "25.00"],
     ]  # the failed run is left out: its stages are not the day's cost
-    assert "## Gate 1 and load per million rows loaded" in report.markdown(results, None)
+    assert "## Extract+land, gate 1 and load per row of the batch" in report.markdown(results, None)
     no_rows = _results(_scale("1m", incremental=_run(1.0)), two_year=())
     assert report.per_million_rows(no_rows) == []
