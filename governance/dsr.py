@@ -51,9 +51,10 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.files import safe_file_name
 from governance import audit
 from governance.rewrite import rewrite_duckdb_file
-from ingestion.lake import fsync_path, safe_run_id, swap_in
+from ingestion.lake import fsync_path, swap_in
 from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -389,7 +390,7 @@ def _rewrite_file(con: duckdb.DuckDBPyConnection, path: Path, shop: bool, reques
         return 0
     kept = table.take(pa.array([r for (r,) in keep], pa.int64()))
     folder = path.parent
-    safe = safe_run_id(f"erase-{request_id}")
+    safe = safe_file_name(f"erase-{request_id}")
     tmp = folder.parent / f".tmp-{safe}-{folder.name}"
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(folder, tmp)

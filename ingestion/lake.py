@@ -22,6 +22,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from core.files import safe_file_name
+
 MANIFEST = "_manifest.json"
 
 
@@ -55,12 +57,6 @@ def schema_hash(schema: pa.Schema) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def safe_run_id(run_id: str) -> str:
-    """A run id usable in a file name."""
-    # Airflow run ids contain ':' and '+'; keep file names portable.
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
-
-
 def write_partition(
     raw_dir: Path,
     source: str,
@@ -84,7 +80,7 @@ def write_partition(
     """
     final = partition_dir(raw_dir, source, table, ds)
     final.parent.mkdir(parents=True, exist_ok=True)
-    safe_id = safe_run_id(run_id)
+    safe_id = safe_file_name(run_id)
     tmp = final.parent / f".tmp-{safe_id}-{final.name}"
     began = time.monotonic()
     shutil.rmtree(tmp, ignore_errors=True)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
@@ -21,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from core.files import safe_file_name
 from quality.context import build_pages, docs_dir, docs_index, ensure_checkpoint, forget_batches, open_context
 from quality.results import FAILED, GateResult, combine, make_reason, outcomes_from_validation
 from quality.specs import personal_columns
@@ -91,7 +91,7 @@ def _gx_run_name(run_id: str, ds: str | None) -> str:
     # Becomes a folder of the validation store and a link in Data Docs: keep it path-safe, and
     # lead with the day so the Data Docs index reads as a calendar.
     name = f"{ds}__{run_id}" if ds else run_id
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+    return safe_file_name(name, ascii_only=True)  # ASCII only, as these run names always were
 
 
 def run_gate(

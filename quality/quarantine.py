@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from core.files import safe_file_name
 from ingestion.lake import MANIFEST, PartitionManifest, partition_dir
 from quality.results import GateResult
 from stackctl.settings import Settings
@@ -53,11 +54,6 @@ class QuarantineError(RuntimeError):
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
-
-
-def safe_name(run_id: str) -> str:
-    # The lake's rule for run ids in file names (ingestion.lake): ':' and '+' are not portable.
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
 
 
 @dataclass
@@ -85,7 +81,7 @@ class QuarantineEntry:
 
 
 def quarantine_id(source: str, table: str, ds: str, run_id: str) -> str:
-    return f"{source}/{table}/ds={ds}/{safe_name(run_id)}"
+    return f"{source}/{table}/ds={ds}/{safe_file_name(run_id)}"
 
 
 def _write(entry: QuarantineEntry, folder: Path) -> None:
@@ -278,7 +274,7 @@ def release(settings: Settings, ident: str, run_id: str | None = None, docs: Pat
     if result.success:
         # Move the data files back through a hidden folder, then one rename: readers never see half.
         target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.parent / f".release-{safe_name(entry.run_id)}-{target.name}"
+        staging = target.parent / f".release-{safe_file_name(entry.run_id)}-{target.name}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir()
         for name in [*entry.files, MANIFEST]:

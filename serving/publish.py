@@ -45,6 +45,7 @@ from pathlib import Path
 
 import duckdb
 
+from core.files import safe_file_name
 from governance.access_log import DDL as ACCESS_LOG_DDL
 from ingestion.lake import fsync_path
 from ml.tables import PUBLISHED_DDL as ML_DDL
@@ -114,8 +115,7 @@ def serving_lock(serving_path: Path) -> Iterator[None]:
 
 
 def _staging_path(serving_path: Path, run_id: str) -> Path:
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in run_id)
-    return serving_path.with_name(f".{serving_path.stem}-{safe}.duckdb")
+    return serving_path.with_name(f".{serving_path.stem}-{safe_file_name(run_id)}.duckdb")
 
 
 def _audited_fingerprint(con: duckdb.DuckDBPyConnection, run_id: str) -> str:

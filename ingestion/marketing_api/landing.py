@@ -19,7 +19,8 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from ingestion.lake import MANIFEST, PartitionManifest, fsync_path, partition_dir, safe_run_id, swap_in
+from core.files import safe_file_name
+from ingestion.lake import MANIFEST, PartitionManifest, fsync_path, partition_dir, swap_in
 from ingestion.marketing_api.client import Page
 from ingestion.marketing_api.drift import DriftReport, observed_schema, observed_schema_hash
 
@@ -33,7 +34,7 @@ class RawPageStage:
     def __init__(self, raw_dir: Path, source: str, endpoint: str, ds: dt.date, run_id: str):
         self.raw_dir, self.source, self.endpoint, self.ds, self.run_id = raw_dir, source, endpoint, ds, run_id
         self.final = partition_dir(raw_dir, source, endpoint, ds)
-        self.safe_id = safe_run_id(run_id)
+        self.safe_id = safe_file_name(run_id)
         self.tmp = self.final.parent / f".tmp-{self.safe_id}-{self.final.name}"
         self.final.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.tmp, ignore_errors=True)
