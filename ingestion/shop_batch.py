@@ -19,8 +19,8 @@ from ingestion.app_db.connection import connect, require_tables
 from ingestion.app_db.contract import CONTRACTS, SOURCE_NAME
 from ingestion.app_db.deletes import deleted_keys
 from ingestion.app_db.extract import KeyWindow, extract_day, key_ceiling, source_count
-from ingestion.lake import PartitionManifest, partition_keys, read_manifest, write_partition
-from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
+from ingestion.lake import partition_keys, read_manifest, write_partition
+from ingestion.warehouse import LoadResult, load_source_days
 from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -166,20 +166,4 @@ def load_days(
     settings: Settings, days: Iterable[dt.date], run_id: str, tables: Iterable[str] | None = None
 ) -> list[LoadResult]:
     """Load the landed partitions of `days` into the warehouse's raw schema, all in one transaction."""
-    names = list(tables or CONTRACTS)
-    day_list = list(days)
-    manifests: dict[str, list[PartitionManifest]] = {
-        name: [read_manifest(settings.lake_raw_dir, SOURCE_NAME, name, ds) for ds in day_list] for name in names
-    }
-    began = time.monotonic()
-    con = connect_warehouse(
-        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
-    try:
-        results = load_batch(con, settings.lake_raw_dir, manifests, run_id)
-    finally:
-        con.close()
-    for result in results:
-        log.info("loaded raw.%s days=%d rows=%d", result.table, result.days, result.rows)
-    log.info("load of %d day(s) took %.2fs", len(day_list), time.monotonic() - began)
-    return results
+    return load_source_days(settings, SOURCE_NAME, tables or CONTRACTS, days, run_id)

@@ -9,16 +9,23 @@ exactly one copy.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from ingestion import run_ledger
-from ingestion.lake import PartitionManifest, partition_file
+from ingestion.lake import PartitionManifest, partition_file, read_manifest
+
+if TYPE_CHECKING:
+    from stackctl.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -71,6 +78,33 @@ def load_batch(
     except BaseException:
         con.execute("rollback")
         raise
+    return results
+
+
+def load_source_days(
+    settings: Settings, source: str, tables: Iterable[str], days: Iterable[dt.date], run_id: str
+) -> list[LoadResult]:
+    """Load the landed partitions of `source`'s `tables` for `days` into schema `raw`, in one transaction.
+
+    Every source's `load_days` (the shop's app DB, the marketing API) is this call with its own
+    source name and tables.
+    """
+    names = list(tables)
+    day_list = list(days)
+    manifests: dict[str, list[PartitionManifest]] = {
+        name: [read_manifest(settings.lake_raw_dir, source, name, ds) for ds in day_list] for name in names
+    }
+    began = time.monotonic()
+    con = connect_warehouse(
+        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
+    )
+    try:
+        results = load_batch(con, settings.lake_raw_dir, manifests, run_id)
+    finally:
+        con.close()
+    for result in results:
+        log.info("loaded raw.%s days=%d rows=%d", result.table, result.days, result.rows)
+    log.info("load of %d day(s) took %.2fs", len(day_list), time.monotonic() - began)
     return results
 
 

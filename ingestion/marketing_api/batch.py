@@ -20,12 +20,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict
 
-from ingestion.lake import PartitionManifest, read_manifest, write_partition
+from ingestion.lake import read_manifest, write_partition
 from ingestion.marketing_api.client import ClientConfig, MarketingApiClient, MarketingApiError
 from ingestion.marketing_api.contract import CONTRACTS, SOURCE_NAME
 from ingestion.marketing_api.drift import SchemaDriftError, check_drift
 from ingestion.marketing_api.landing import RawPageStage
-from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
+from ingestion.warehouse import LoadResult, load_source_days
 from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -144,20 +144,4 @@ def load_days(
     settings: Settings, days: Iterable[dt.date], run_id: str, tables: Iterable[str] | None = None
 ) -> list[LoadResult]:
     """Replace `days` of raw.marketing_spend and raw.exchange_rates from the landed partitions, in one transaction."""
-    names = list(tables or TABLES)
-    day_list = list(days)
-    manifests: dict[str, list[PartitionManifest]] = {
-        name: [read_manifest(settings.lake_raw_dir, SOURCE_NAME, name, ds) for ds in day_list] for name in names
-    }
-    began = time.monotonic()
-    con = connect_warehouse(
-        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
-    try:
-        results = load_batch(con, settings.lake_raw_dir, manifests, run_id)
-    finally:
-        con.close()
-    for result in results:
-        log.info("loaded raw.%s days=%d rows=%d", result.table, result.days, result.rows)
-    log.info("load of %d day(s) took %.2fs", len(day_list), time.monotonic() - began)
-    return results
+    return load_source_days(settings, SOURCE_NAME, tables or TABLES, days, run_id)
