@@ -35,12 +35,12 @@ from __future__ import annotations
 import datetime as dt
 
 from _common.assets import SERVING_MARTS
-from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import CHURN_MODEL, DEFAULT_ARGS, WAREHOUSE_POOL
 from airflow.sdk import dag, task
 
 
 @dag(
-    dag_id="churn_model",
+    dag_id=CHURN_MODEL,
     schedule=[SERVING_MARTS],
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,

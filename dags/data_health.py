@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DATA_HEALTH, DEFAULT_ARGS, WAREHOUSE_POOL
 from _common.run_state import all_work_succeeded
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 
 @dag(
-    dag_id="data_health",
+    dag_id=DATA_HEALTH,
     schedule=CronDataIntervalTimetable("0 * * * *", timezone="UTC"),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,  # only the current state matters: no backlog of past hours

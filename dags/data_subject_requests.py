@@ -29,12 +29,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DATA_SUBJECT_REQUESTS, DEFAULT_ARGS, WAREHOUSE_POOL
 from airflow.sdk import Param, dag, get_current_context, task
 
 
 @dag(
-    dag_id="data_subject_requests",
+    dag_id=DATA_SUBJECT_REQUESTS,
     schedule=None,
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DATA_TESTS_FULL, DEFAULT_ARGS, WAREHOUSE_POOL
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 
 @dag(
-    dag_id="data_tests_full",
+    dag_id=DATA_TESTS_FULL,
     schedule=CronDataIntervalTimetable("0 4 * * 0", timezone="UTC"),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,  # only the current tables matter

@@ -31,14 +31,14 @@ import datetime as dt
 
 from _common.assets import SERVING_MARTS, WAREHOUSE_RAW_MARKETING_API, WAREHOUSE_RAW_SHOP
 from _common.dbt import dbt_configs, writes_warehouse
-from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS, ELT_MARTS, WAREHOUSE_POOL
 from airflow.sdk import task
 from cosmos import DbtDag
 
 # A DbtDag (not a task group in a plain DAG): in watcher mode Cosmos then puts the dbt run
 # upstream of every model's task, so they also work when tasks run one by one (`airflow dags test`).
 with DbtDag(
-    dag_id="elt_marts",
+    dag_id=ELT_MARTS,
     schedule=(WAREHOUSE_RAW_SHOP & WAREHOUSE_RAW_MARKETING_API),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,

@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS, GOVERNANCE_MAINTENANCE, WAREHOUSE_POOL
 from _common.run_state import all_work_succeeded
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 
 @dag(
-    dag_id="governance_maintenance",
+    dag_id=GOVERNANCE_MAINTENANCE,
     schedule=CronDataIntervalTimetable("30 3 * * *", timezone="UTC"),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,  # the current state is what matters

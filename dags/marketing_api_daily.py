@@ -31,13 +31,13 @@ from __future__ import annotations
 import datetime as dt
 
 from _common.assets import LAKE_RAW_MARKETING_API, WAREHOUSE_RAW_MARKETING_API
-from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS, MARKETING_API_DAILY, WAREHOUSE_POOL
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 
 @dag(
-    dag_id="marketing_api_daily",
+    dag_id=MARKETING_API_DAILY,
     # Data intervals, not trigger times: the run for day D starts after D ends and has ds = D.
     schedule=CronDataIntervalTimetable("0 0 * * *", timezone="UTC"),
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),

@@ -44,7 +44,7 @@ from __future__ import annotations
 import datetime as dt
 
 from _common.assets import LAKE_RAW_PARTNER_FILES, WAREHOUSE_RAW_PARTNER_FILES
-from _common.defaults import DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS, PARTNER_FILES, WAREHOUSE_POOL
 from airflow.providers.standard.sensors.filesystem import FileSensor
 from airflow.sdk import dag, task
 
@@ -52,7 +52,7 @@ INBOX_CONN_ID = "partner_inbox"  # fs connection whose path is lake/inbox (set b
 
 
 @dag(
-    dag_id="partner_files",
+    dag_id=PARTNER_FILES,
     # A new run starts as soon as the previous one ends; its deferrable sensor then waits for files
     # without holding a worker, so a dropped file is picked up within a poke interval.
     schedule="@continuous",

@@ -13,6 +13,7 @@ import os
 import sys
 import time
 
+from core.orchestration import DAG_IDS, ELT_MARTS, MARKETING_API_DAILY, SHOP_DAILY
 from stackctl.settings import get_settings
 
 
@@ -143,7 +144,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     airflow_url = airflow_service.start(settings, log=_indent)
     api = airflow_service.AirflowApi(airflow_url)
     fake_api_service.up(settings, log=_indent)
-    for dag_id in airflow_service.DAG_IDS:
+    for dag_id in DAG_IDS:
         api.wait_for_dag(dag_id)
         api.patch(f"/dags/{dag_id}", {"is_paused": False})
 
@@ -151,9 +152,9 @@ def cmd_run(args: argparse.Namespace) -> None:
     superset_url = superset_service.up(settings, log=_indent)
 
     step(f"airflow: waiting for the scheduled runs of {yesterday}, then the marts they trigger")
-    _wait_for_run(api, "shop_daily", yesterday, timeout=args.run_timeout)
-    _wait_for_run(api, "marketing_api_daily", yesterday, timeout=args.run_timeout)
-    _wait_for_run(api, "elt_marts", None, timeout=args.run_timeout)
+    _wait_for_run(api, SHOP_DAILY, yesterday, timeout=args.run_timeout)
+    _wait_for_run(api, MARKETING_API_DAILY, yesterday, timeout=args.run_timeout)
+    _wait_for_run(api, ELT_MARTS, None, timeout=args.run_timeout)
     _wait_for_inbox(settings, timeout=args.run_timeout)
 
     print(

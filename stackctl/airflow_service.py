@@ -19,21 +19,10 @@ from pathlib import Path
 
 import requests
 
+from core.orchestration import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, WAREHOUSE_POOL_SLOTS
 from stackctl import cluster, procs
 from stackctl.settings import Settings
 
-DAG_IDS = (
-    "shop_daily",
-    "marketing_api_daily",
-    "elt_marts",
-    "partner_files",
-    "data_health",
-    "churn_model",
-    "data_subject_requests",
-    "governance_maintenance",
-    "data_tests_full",
-)
-WAREHOUSE_POOL = "duckdb_warehouse"
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -119,7 +108,7 @@ def init(settings: Settings, log=print) -> None:
         if cluster.ensure_database(cfg.airflow_metadata_url):
             log("created the Airflow metadata database on PostgreSQL")
     _run(["db", "migrate"], env, "db migrate")
-    _run(["pools", "set", WAREHOUSE_POOL, "1", "DuckDB warehouse: one writer at a time"], env, "pools set")
+    _run(["pools", "set", WAREHOUSE_POOL, str(WAREHOUSE_POOL_SLOTS), WAREHOUSE_POOL_DESCRIPTION], env, "pools set")
     log(f"airflow metadata ready in {time.monotonic() - began:.0f}s")
 
 

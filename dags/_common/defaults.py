@@ -1,16 +1,28 @@
-"""Defaults every DAG uses: owner, retries with exponential backoff, the failure alert."""
+"""Defaults every DAG uses: owner, retries with exponential backoff, the failure alert.
+
+The DAG ids, the warehouse pool and the tag vocabulary are defined in `core.orchestration` (Airflow-free,
+so `stackctl` and the tests read the same ones); the ids and the pool are re-exported here because a
+DAG file imports only `_common` (besides Airflow and the standard library) at module level.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from core.orchestration import (
+    CHURN_MODEL,
+    DATA_HEALTH,
+    DATA_SUBJECT_REQUESTS,
+    DATA_TESTS_FULL,
+    ELT_MARTS,
+    GOVERNANCE_MAINTENANCE,
+    MARKETING_API_DAILY,
+    PARTNER_FILES,
+    SHOP_DAILY,
+    WAREHOUSE_POOL,
+)
 from stackctl.alerts import alert_task_failure
 from stackctl.private_files import use_private_umask
-
-# A fixed vocabulary so the UI's tag filter stays useful.
-TAGS = {"ingestion", "elt", "quality", "publish", "governance", "shop"}
-
-WAREHOUSE_POOL = "duckdb_warehouse"  # one slot: DuckDB has a single writer per file
 
 
 def alert_on_failure(context) -> None:
@@ -33,6 +45,22 @@ def create_files_private(context) -> None:
     also when the scheduler was started without `python -m stackctl` and its umask."""
     use_private_umask()
 
+
+__all__ = [
+    "CHURN_MODEL",
+    "DATA_HEALTH",
+    "DATA_SUBJECT_REQUESTS",
+    "DATA_TESTS_FULL",
+    "DEFAULT_ARGS",
+    "ELT_MARTS",
+    "GOVERNANCE_MAINTENANCE",
+    "MARKETING_API_DAILY",
+    "PARTNER_FILES",
+    "SHOP_DAILY",
+    "WAREHOUSE_POOL",
+    "alert_on_failure",
+    "create_files_private",
+]
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.orchestration import DAG_TAGS, WAREHOUSE_POOL
+
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
-ALLOWED_TAGS = {"ingestion", "elt", "quality", "publish", "governance", "shop"}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def test_every_dag_file_imports_without_errors(dagbag):
 def test_dag_metadata_contract(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.doc_md and len(dag.doc_md) > 200, f"{dag_id}: doc_md must explain purpose and runbook"
-        assert dag.tags and set(dag.tags) <= ALLOWED_TAGS, f"{dag_id}: tags {dag.tags} not in {ALLOWED_TAGS}"
+        assert dag.tags and set(dag.tags) <= DAG_TAGS, f"{dag_id}: tags {dag.tags} not in {set(DAG_TAGS)}"
         assert dag.max_active_runs == 1 or dag_id.startswith("maintenance"), dag_id
         assert dag.start_date.tzinfo is not None, f"{dag_id}: start_date must be timezone-aware UTC"
         for task in dag.tasks:
@@ -53,8 +54,8 @@ def test_no_cycles_and_the_layers_in_order(dagbag):
     # (a watcher sensor in that pool would wait for the very task it watches).
     runners = [t for t in dbt_tasks if "Sensor" not in type(t).__name__ and "Watcher" not in type(t).__name__]
     runners += [t for t in dbt_tasks if "Producer" in type(t).__name__]
-    assert runners and all(t.pool == "duckdb_warehouse" for t in runners)
-    assert all(t.pool != "duckdb_warehouse" for t in dbt_tasks if t not in runners)
+    assert runners and all(t.pool == WAREHOUSE_POOL for t in runners)
+    assert all(t.pool != WAREHOUSE_POOL for t in dbt_tasks if t not in runners)
     upstream_of_gate = elt.get_task("gate_marts").get_flat_relative_ids(upstream=True)
     for t in dbt_tasks:
         assert t.task_id in upstream_of_gate, f"{t.task_id} is not upstream of gate 2"

@@ -15,7 +15,9 @@ import time
 
 import pytest
 
-POOL = "duckdb_warehouse"
+from core.orchestration import WAREHOUSE_POOL
+
+POOL = WAREHOUSE_POOL
 
 # Tasks that open warehouse.duckdb (read-write, or read while a writer could hold the lock).
 WAREHOUSE_TASKS = {
