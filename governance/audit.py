@@ -37,7 +37,7 @@ GENESIS = "0" * 64
 
 def governance_dir(settings: Settings) -> Path:
     """`var/governance/`: the audit log, the erasure list and export archives."""
-    return settings.run_dir.parent / "governance"
+    return settings.var_dir / "governance"
 
 
 def audit_log_path(settings: Settings) -> Path:

@@ -34,7 +34,7 @@ def ml_settings(settings: Settings | None = None) -> MLSettings:
     settings = settings or get_settings()
     registry = os.environ.get("ML_REGISTRY_DIR")
     return MLSettings(
-        registry_dir=Path(registry).expanduser().resolve() if registry else settings.run_dir.parent / "ml" / "churn",
+        registry_dir=Path(registry).expanduser().resolve() if registry else settings.var_dir / "ml" / "churn",
         psi_threshold=float(os.environ.get("CHURN_PSI_THRESHOLD", "0.2")),
         max_model_age_days=int(os.environ.get("CHURN_MAX_MODEL_AGE_DAYS", "28")),
         min_auc_gain=float(os.environ.get("CHURN_MIN_AUC_GAIN", "0.0")),

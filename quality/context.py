@@ -48,8 +48,7 @@ def docs_dir() -> Path:
         return Path(override).expanduser().resolve()
     from stackctl.settings import get_settings
 
-    # settings.run_dir is <STACK_VAR_DIR>/run; the docs sit beside it.
-    return get_settings().run_dir.parent / "gx_docs"
+    return get_settings().var_dir / "gx_docs"
 
 
 def import_gx() -> Any:

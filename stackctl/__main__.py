@@ -94,7 +94,7 @@ def cmd_dbt(args: argparse.Namespace) -> None:
 
 
 def _history_marker():
-    return get_settings().run_dir.parent / "history_published_through"
+    return get_settings().var_dir / "history_published_through"
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -324,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in {"run", "up", "pipeline", "simulate"}:
             settings = get_settings()
             # Folders made by an older version (or another umask) stop being readable by others.
-            tighten_data_dirs(settings.app_db_dir, settings.lake_dir, settings.warehouse_dir, settings.run_dir.parent)
+            tighten_data_dirs(settings.app_db_dir, settings.lake_dir, settings.warehouse_dir, settings.var_dir)
         handlers[args.command](args)
     except known as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -32,7 +32,7 @@ def send_alert(summary: str, **details: object) -> dict:
     """Record and forward one alert; returns the record written."""
     record = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "summary": summary, **details}
     log.error("ALERT: %s", summary)
-    path = get_settings().run_dir.parent / "alerts.jsonl"
+    path = get_settings().var_dir / "alerts.jsonl"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as fh:
         fh.write(json.dumps(record, default=str) + "\n")

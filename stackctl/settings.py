@@ -25,6 +25,7 @@ class Settings:
 
     repo_root: Path
     data_dir: Path
+    var_dir: Path  # STACK_VAR_DIR: run state, alerts, governance files, the model registry, GX docs
     app_db_url: str
     lake_dir: Path
     warehouse_path: Path
@@ -74,6 +75,7 @@ def get_settings() -> Settings:
     return Settings(
         repo_root=repo,
         data_dir=data_dir,
+        var_dir=var_dir,
         app_db_url=os.environ.get("APP_DB_URL") or app_db_default,
         lake_dir=_path("LAKE_DIR", data_dir / "lake"),
         warehouse_path=_path("WAREHOUSE_PATH", warehouse_dir / "warehouse.duckdb"),

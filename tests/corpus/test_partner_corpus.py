@@ -151,7 +151,7 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> CorpusRun:
         files, seconds, blocked, error = _run_with_cutoff(settings, fifos)
         if error is None:
             load_landed(settings, "corpus")
-        alerts_file = settings.run_dir.parent / "alerts.jsonl"
+        alerts_file = settings.var_dir / "alerts.jsonl"
         alerts = [json.loads(line) for line in alerts_file.read_text().splitlines()] if alerts_file.exists() else []
         return CorpusRun(
             settings=settings,

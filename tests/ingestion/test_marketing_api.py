@@ -426,7 +426,7 @@ def test_the_dag_lands_and_loads_a_day_and_fails_fast_on_drift(stack, start_api,
     api.set_faults(drift="type_change")
     asked = len(api.requests)
     _airflow(env, "dags", "test", "marketing_api_daily", str(NEXT_DAY), "-f", dag_file)
-    alerts = [json.loads(line) for line in (stack.run_dir.parent / "alerts.jsonl").read_text().splitlines()]
+    alerts = [json.loads(line) for line in (stack.var_dir / "alerts.jsonl").read_text().splitlines()]
     assert [a["task_id"] for a in alerts] == ["fetch_and_land"]
     assert "field 'spend' is string, expected number" in alerts[0]["summary"]
     assert alerts[0]["try_number"] == 1, "drift is not retried"

@@ -201,7 +201,7 @@ def test_wrong_header_quarantines_the_whole_file_with_a_reason(pf, kind):
     assert bad_name in report and "release" in report
     assert not partition_dir(pf.lake_raw_dir, "partner_files", sample.partner, DAY).exists()
     assert inbox_files(pf) == []
-    alerts = (pf.run_dir.parent / "alerts.jsonl").read_text()
+    alerts = (pf.var_dir / "alerts.jsonl").read_text()
     assert sample.file_name in alerts
 
 

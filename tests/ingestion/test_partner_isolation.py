@@ -71,7 +71,7 @@ def test_an_unexpected_failure_quarantines_that_file_and_the_run_goes_on(pf):
     assert entry.status == "quarantined" and "IsADirectoryError" in entry.reason
     folder = quarantine_root(pf) / held.quarantine_id
     assert (folder / broken.file_name).read_bytes() == broken.data, "the file is held, not lost"
-    alerts = (pf.run_dir.parent / "alerts.jsonl").read_text()
+    alerts = (pf.var_dir / "alerts.jsonl").read_text()
     assert broken.file_name in alerts
     assert not any(inbox_dir(pf).rglob("*.csv"))
 

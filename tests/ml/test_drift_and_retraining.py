@@ -62,7 +62,7 @@ def test_clean_data_is_not_flagged_and_injected_drift_triggers_retraining(shop: 
         "select column_name, status, severity from wh.ops.data_health where gate = 'model_drift' and run_id = 'day-3'",
     )
     assert ("units_per_order_30d", "warned", "warning") in health and ("country_code", "passed", "warning") in health
-    alerts = [json.loads(line) for line in (stack.run_dir.parent / "alerts.jsonl").read_text().splitlines()]
+    alerts = [json.loads(line) for line in (stack.var_dir / "alerts.jsonl").read_text().splitlines()]
     assert any(a.get("kind") == "model_drift" and "units_per_order_30d" in a["summary"] for a in alerts)
 
     # Retraining on the newer labelled snapshots: a new version, compared and logged either way.

@@ -113,7 +113,7 @@ def webhook(monkeypatch) -> Iterator[list[dict]]:
 def test_a_breach_alerts_records_and_raises(landed, webhook):
     with pytest.raises(FreshnessBreach, match=r"freshness SLA breached: shop: complete up to 2026-03-02, 50\.0 h old"):
         check_freshness(landed, now=END_OF_LAST_DAY + dt.timedelta(hours=50))
-    alerts = [json.loads(line) for line in (landed.run_dir.parent / "alerts.jsonl").read_text().splitlines()]
+    alerts = [json.loads(line) for line in (landed.var_dir / "alerts.jsonl").read_text().splitlines()]
     assert [(a["check"], a["source"], a["status"], a["age_hours"]) for a in alerts] == [
         ("freshness", "shop", "late", 50.0)
     ]
@@ -127,7 +127,7 @@ def test_a_breach_alerts_records_and_raises(landed, webhook):
 def test_a_fresh_source_is_recorded_without_alerts(landed, webhook):
     rows = check_freshness(landed, now=END_OF_LAST_DAY + dt.timedelta(hours=1))
     assert [r.status for r in rows] == ["ok"]
-    assert webhook == [] and not (landed.run_dir.parent / "alerts.jsonl").exists()
+    assert webhook == [] and not (landed.var_dir / "alerts.jsonl").exists()
     with duckdb.connect(str(landed.warehouse_path), read_only=True) as con:
         assert con.execute("select status from ops.source_freshness").fetchall() == [("ok",)]
 
@@ -147,7 +147,7 @@ def test_cli_exit_status_says_whether_sources_are_fresh(landed):
     late = cli("--no-alert")
     assert late.returncode == 1, late.stderr
     assert late.stdout.startswith("freshness SLA breached: shop: complete up to 2026-03-02")
-    assert not (landed.run_dir.parent / "alerts.jsonl").exists()
+    assert not (landed.var_dir / "alerts.jsonl").exists()
     alerted = cli()
     assert alerted.returncode == 1
-    assert "freshness: shop" in (landed.run_dir.parent / "alerts.jsonl").read_text()
+    assert "freshness: shop" in (landed.var_dir / "alerts.jsonl").read_text()

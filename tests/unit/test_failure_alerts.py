@@ -14,7 +14,7 @@ from stackctl import alerts
 
 
 def _alerts(settings) -> list[dict]:
-    path = settings.run_dir.parent / "alerts.jsonl"
+    path = settings.var_dir / "alerts.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
