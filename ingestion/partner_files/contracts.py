@@ -18,6 +18,8 @@ from typing import Literal
 
 import pyarrow as pa
 
+from core.policies import MAX_BAD_ROW_RATIO
+
 ColumnType = Literal["string", "integer", "decimal", "date"]
 Classification = Literal["public", "internal", "pii"]
 
@@ -86,7 +88,7 @@ class PartnerContract:
     date_format: str = "%Y-%m-%d"
     # Good rows of a file are loaded while bad rows are at most this share of its rows; above it
     # the whole file is quarantined (PARTNER_FILES_MAX_BAD_ROW_RATIO overrides it for all partners).
-    max_bad_row_ratio: float = 0.05
+    max_bad_row_ratio: float = MAX_BAD_ROW_RATIO
     watermark_column: str | None = None  # recorded in the lake manifest
     # A file with no data rows (a header only, `[]`) never replaces a day that already holds rows:
     # it is quarantined, because an export that lost its rows looks exactly like that. Set this
@@ -190,7 +192,7 @@ PRODUCT_REVIEWS = PartnerContract(
     encodings=("utf-8",),
     key=("review_id",),
     watermark_column="review_date",
-    max_bad_row_ratio=0.05,
+    max_bad_row_ratio=MAX_BAD_ROW_RATIO,
     columns=(
         Column("review_id", "string", "The platform's review id.", "internal", pattern=r"RV-[0-9]{6,12}"),
         Column("sku", "string", "Our product SKU.", "public", pattern=r"SKU-[0-9]{5}"),

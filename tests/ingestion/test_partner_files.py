@@ -20,6 +20,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
+from core.policies import MAX_BAD_ROW_RATIO
 from ingestion.lake import partition_dir
 from ingestion.partner_files import samples
 from ingestion.partner_files.contracts import CONTRACTS, column_classification
@@ -258,7 +259,7 @@ def test_a_partly_bad_file_under_the_threshold_loads_good_rows_and_holds_the_bad
     reason = reason_of(pf, outcome)
     assert sorted({e["row"] for e in reason["row_errors"]}) == list(sample.bad_rows)
     assert all(e["column"] and e["line"] == e["row"] + 1 for e in reason["row_errors"])
-    assert reason["policy"] == {"max_bad_row_ratio": 0.05, "bad_row_ratio": n_bad / sample.rows}
+    assert reason["policy"] == {"max_bad_row_ratio": MAX_BAD_ROW_RATIO, "bad_row_ratio": n_bad / sample.rows}
     held = (quarantine_root(pf) / outcome.quarantine_id / "bad_rows.csv").read_bytes().decode("cp1252")
     sent = sample.data.decode("cp1252").splitlines()
     assert held.splitlines() == [sent[0]] + [sent[row] for row in sample.bad_rows]
