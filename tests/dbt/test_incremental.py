@@ -20,6 +20,7 @@ INCREMENTAL = {
     "stg_shop__web_events": "staging",
     "stg_shop__orders": "staging",
     "stg_shop__order_items": "staging",
+    "stg_shop__customers": "staging",
 }
 
 

@@ -57,8 +57,10 @@ returns as (
     select * from {{ ref('stg_shop__returns') }}
 ),
 
-web_events as (
-    select * from {{ ref('stg_shop__web_events') }}
+-- web sessions from the sessions fact (incremental, one row per session), not regrouped here from
+-- every web event of the history on each run
+sessions as (
+    select * from {{ ref('fct_sessions') }}
 ),
 
 customers as (
@@ -106,26 +108,17 @@ return_days as (
     group by orders.customer_id, cast(returns.returned_at as date)
 ),
 
-customer_sessions as (
-    select
-        customer_id,
-        session_id,
-        min(occurred_at) as started_at,
-        min(experiment_variant) as experiment_variant
-    from web_events
-    where customer_id is not null
-    group by customer_id, session_id
-),
-
+-- a session counts from its start (its first event, signed in or not), for the customer it belongs to
 session_days as (
     select
         customer_id,
-        cast(started_at as date) as event_date,
+        session_date as event_date,
         count(*) as sessions,
         max(started_at) as last_session_at,
         arg_max(experiment_variant, started_at) as experiment_variant
-    from customer_sessions
-    group by customer_id, cast(started_at as date)
+    from sessions
+    where customer_id is not null
+    group by customer_id, session_date
 ),
 
 customer_order_span as (
@@ -160,7 +153,8 @@ as_of_dates as (
     where
         (extract(isodow from spine.day) = 1 or cast(spine.day as date) = bounds.last_order_date + 1)
     {% if is_incremental() -%}
-        and cast(spine.day as date) not in (select this_run.as_of_date from {{ this }} as this_run)
+        -- distinct first: the dates, not the table's rows (one per customer and date), meet the spine
+        and cast(spine.day as date) not in (select distinct this_run.as_of_date from {{ this }} as this_run)
     {%- endif %}
 ),
 

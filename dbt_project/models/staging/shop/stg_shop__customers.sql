@@ -1,16 +1,35 @@
 -- One row per customer: the latest version. E-mail is pseudonymised (keyed hash); name, phone and
 -- street address are dropped; the birth date is generalised to its year.
+--
+-- A table, built incrementally like stg_shop__orders: as a view, every reader (dim_customers, the
+-- churn features, the relationship tests of orders and order lines) re-ranked all versions of
+-- every account on every run. A run ranks every raw version of the accounts that received a row
+-- loaded after the newest `loaded_at` the table holds, and replaces those accounts. `--full-refresh`
+-- rebuilds it from `raw` (after an erasure, governance/dsr.py does; after a new PII_HASH_KEY).
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 with
 
 source as (
     select * from {{ source('shop', 'customers') }}
 ),
 
+versions as (
+    {{ rows_of_keys_loaded_after_this_run('source', 'customer_id', '_loaded_at', source('shop', 'customers')) }}
+),
+
 ranked as (
+    -- a row_number step rather than `qualify`, which PostgreSQL (and others) lack
     select
         *,
         row_number() over (partition by customer_id order by updated_at desc, _ds desc) as version_rank
-    from source
+    from versions
 ),
 
 latest as (
