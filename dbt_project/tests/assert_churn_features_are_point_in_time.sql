@@ -12,8 +12,10 @@ features as (
     where {{ unaudited_rows('fct_customer_churn_features') }}
 ),
 
+-- only the checked snapshots' customers, before the join: not every order of the history
 orders as (
     select * from {{ ref('stg_shop__orders') }}
+    where customer_id in (select features.customer_id from features)
 ),
 
 order_items as (
@@ -38,7 +40,6 @@ running_counts as (
             partition by customer_id order by ordered_at range between unbounded preceding and current row
         ) as orders_so_far
     from orders_with_items
-    where customer_id in (select features.customer_id from features)
 )
 
 select
