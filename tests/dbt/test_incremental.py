@@ -21,6 +21,7 @@ INCREMENTAL = {
     "stg_shop__orders": "staging",
     "stg_shop__order_items": "staging",
     "stg_shop__customers": "staging",
+    "int_customer_order_days": "ml",
 }
 
 

@@ -8,7 +8,8 @@
 -- completely (D + churn_label_days <= the day after the last order day).
 -- Orders count whatever their later status: a cancellation is an update after D that D cannot know.
 --
--- How (it must stay linear at ten million orders): events are summed per customer and day, put on
+-- How (it must stay linear at ten million orders): events are summed per customer and day (orders
+-- in the incremental int_customer_order_days, sessions from fct_sessions), put on
 -- one timeline per customer with the snapshot rows, and every feature is a window over that
 -- timeline (days before D, the 30 or 90 days before D, the label's days from D). Joining each
 -- snapshot to all of its customer's earlier events instead grows with snapshots x history.
@@ -49,10 +50,6 @@ orders as (
     select * from {{ ref('stg_shop__orders') }}
 ),
 
-order_items as (
-    select * from {{ ref('stg_shop__order_items') }}
-),
-
 returns as (
     select * from {{ ref('stg_shop__returns') }}
 ),
@@ -67,34 +64,9 @@ customers as (
     select * from {{ ref('stg_shop__customers') }}
 ),
 
-order_totals as (
-    select
-        orders.order_id,
-        orders.customer_id,
-        orders.ordered_at,
-        orders.ordered_date,
-        orders.channel,
-        sum(order_items.quantity) as units,
-        -- decimal, so sums do not depend on the order rows are added in (rebuilds stay identical)
-        sum(cast(order_items.line_amount * orders.eur_exchange_rate as decimal(18, 4))) as order_amount_eur
-    from orders
-    inner join order_items on orders.order_id = order_items.order_id
-    group by orders.order_id, orders.customer_id, orders.ordered_at, orders.ordered_date, orders.channel
-),
-
+-- orders per customer and day (incremental: only the days with new orders or lines are recomputed)
 order_days as (
-    select
-        customer_id,
-        ordered_date as event_date,
-        count(*) as orders,
-        sum(units) as units,
-        sum(order_amount_eur) as revenue_eur,
-        count(*) filter (where channel = 'web') as web_orders,
-        count(*) filter (where channel = 'mobile') as mobile_orders,
-        count(*) filter (where channel = 'marketplace') as marketplace_orders,
-        max(ordered_at) as last_ordered_at
-    from order_totals
-    group by customer_id, ordered_date
+    select * from {{ ref('int_customer_order_days') }}
 ),
 
 return_days as (
