@@ -46,10 +46,6 @@
 
 with
 
-orders as (
-    select * from {{ ref('stg_shop__orders') }}
-),
-
 returns as (
     select * from {{ ref('stg_shop__returns') }}
 ),
@@ -76,7 +72,8 @@ return_days as (
         count(*) as return_lines,
         sum(returns.returned_quantity) as returned_units
     from returns
-    inner join orders on returns.order_id = orders.order_id
+    -- orders are read where needed, not through one CTE: a CTE read twice is copied whole by DuckDB
+    inner join {{ ref('stg_shop__orders') }} as orders on returns.order_id = orders.order_id
     group by orders.customer_id, cast(returns.returned_at as date)
 ),
 
@@ -106,7 +103,7 @@ bounds as (
     select
         min(ordered_date) as first_order_date,
         max(ordered_date) as last_order_date
-    from orders
+    from {{ ref('stg_shop__orders') }}
 ),
 
 -- Incremental runs: the snapshots the table holds (after the pre-hook) are final; the others are built.
