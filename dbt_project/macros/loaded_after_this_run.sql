@@ -29,3 +29,16 @@
         )
     {%- endif %}
 {%- endmacro %}
+
+{#
+    The earliest `date_column` of `relation`'s rows loaded after this run's watermark (null when
+    none was): a mart aggregated by date recomputes that date and the ones after it, and keeps the
+    dates before, which no newly loaded row can change. Use inside `{% if is_incremental() %}`.
+    The mart keeps a `loaded_at` (newest input row behind each row) so the watermark advances.
+#}
+{% macro earliest_date_loaded_after_this_run(relation, date_column, column='loaded_at') -%}
+    (
+        select min(changed.{{ date_column }}) from {{ relation }} as changed
+        where {{ loaded_after_this_run('changed.' ~ column) }}
+    )
+{%- endmacro %}
