@@ -100,8 +100,9 @@
 {%- endmacro %}
 
 
-{#- on-run-end: for each model with a window, when tests on it ran in this invocation and every
-    one of them passed, store how far its rows are now audited. -#}
+{#- on-run-end: for each model with a window, when every one of its tests ran in this invocation
+    and passed, store how far its rows are now audited. All of them, not just those that ran: a
+    `dbt test --select <one test>` must not mark rows audited that the model's other tests never saw. -#}
 {% macro record_audited_watermarks(results) -%}
     {%- if not execute or flags.WHICH not in ('build', 'test') -%}
         {{- return('') -}}
@@ -119,7 +120,14 @@
                     {%- do failed.append(result) -%}
                 {%- endif -%}
             {%- endfor -%}
-            {%- if tests and not failed -%}
+            {%- set expected = [] -%}
+            {%- for test in graph.nodes.values()
+                if test.resource_type == 'test' and node.unique_id in test.depends_on.nodes -%}
+                {%- do expected.append(test.unique_id) -%}
+            {%- endfor -%}
+            {%- set ran = tests | map(attribute='node') | map(attribute='unique_id') | list -%}
+            {%- set missing = expected | reject('in', ran) | list -%}
+            {%- if tests and not failed and not missing -%}
                 {%- do statements.append(
                     "insert into ops.data_test_watermarks select '" ~ node.alias ~ "', cast(("
                     ~ window['audited_through'] ~ ") as timestamp), '" ~ invocation_id ~ "', current_timestamp"

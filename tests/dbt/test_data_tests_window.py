@@ -84,3 +84,50 @@ def test_audited_rows_are_left_to_the_weekly_whole_table_run(built, tmp_path):
     assert weekly.returncode != 0 and EVENT_TYPES in weekly.stdout, weekly.stdout[-3000:]
     full_refresh = run_dbt(env, "build", "--select", "stg_shop__web_events", "--full-refresh", check=False)
     assert full_refresh.returncode == 0, full_refresh.stdout[-3000:]  # rebuilt from raw, tested whole
+
+
+FUNNEL = "assert_funnel_counts_every_session"
+
+
+def test_the_funnel_check_catches_a_new_session_that_fct_sessions_did_not_take_in(built, tmp_path):
+    """The daily funnel check reads only the unaudited events, yet a session of theirs missing from
+    fct_sessions fails it; once fct_sessions and the funnel are rebuilt it passes. The weekly run
+    compares every staging session with fct_sessions."""
+    copy, env = _copy(built, tmp_path)
+    with duckdb.connect(str(copy)) as con:
+        # a purchase in a session nobody has seen, loaded now
+        con.execute(
+            "insert into raw.web_events by name select * replace (event_id + 300000000 as event_id, "
+            "session_id || '-new' as session_id, 'purchase' as event_type, cast(now() as timestamp) as _loaded_at) "
+            "from raw.web_events where event_id = (select max(event_id) from raw.web_events)"
+        )
+    before = _watermarks(copy)
+    run_dbt(env, "run", "--select", "stg_shop__web_events")  # staging takes it in, fct_sessions does not
+    stale = run_dbt(env, "test", "--select", FUNNEL, check=False)
+    assert stale.returncode != 0, stale.stdout[-3000:]
+    assert "missing from fct_sessions" in _failures(env, tmp_path)
+
+    run_dbt(env, "run", "--select", "fct_sessions", "fct_daily_funnel")
+    assert run_dbt(env, "test", "--select", FUNNEL, check=False).returncode == 0
+    # one test passing does not mark the rows audited: the models' other tests have not seen them
+    assert _watermarks(copy) == before
+    weekly = run_dbt(env, "test", "--select", FUNNEL, "--vars", "{data_tests_scope: all}", check=False)
+    assert weekly.returncode == 0, weekly.stdout[-3000:]
+    with duckdb.connect(str(copy)) as con:  # an old session lost, the funnel rebuilt from what is left
+        con.execute(
+            "delete from marts.fct_sessions where session_id = (select min(session_id) from marts.fct_sessions)"
+        )
+    run_dbt(env, "run", "--select", "fct_daily_funnel")
+    assert run_dbt(env, "test", "--select", FUNNEL, check=False).returncode == 0  # audited rows: not read daily
+    weekly = run_dbt(env, "test", "--select", FUNNEL, "--vars", "{data_tests_scope: all}", check=False)
+    assert weekly.returncode != 0, weekly.stdout[-3000:]
+    problems = _failures(env, tmp_path, "{data_tests_scope: all}")
+    assert "missing from fct_sessions" in problems and "staging " in problems, problems
+
+
+def _failures(env: dict[str, str], tmp_path, dbt_vars: str = "{}") -> str:
+    """The problems the funnel check reports, by running its compiled SQL on the warehouse."""
+    run_dbt(env, "compile", "--select", FUNNEL, "--vars", dbt_vars)
+    sql = next((tmp_path / "target" / "compiled").glob(f"**/{FUNNEL}.sql")).read_text()
+    with duckdb.connect(env["WAREHOUSE_PATH"], read_only=True) as con:
+        return "\n".join(row[0] for row in con.execute(sql).fetchall())
