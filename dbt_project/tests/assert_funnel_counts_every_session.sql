@@ -64,9 +64,10 @@ funnel_counts as (
 
 count_problems as (
     select
-        'funnel ' || funnel_counts.sessions || ' sessions, ' || funnel_counts.purchase_sessions
-        || ' purchasing; fct_sessions ' || session_counts.sessions || ', ' || session_counts.purchase_sessions
-        as problem
+        concat(
+            'funnel ', funnel_counts.sessions, ' sessions, ', funnel_counts.purchase_sessions,
+            ' purchasing; fct_sessions ', session_counts.sessions, ', ', session_counts.purchase_sessions
+        ) as problem
     from session_counts
     cross join funnel_counts
     where
@@ -76,9 +77,11 @@ count_problems as (
         -- every event is unaudited here: staging's own counts must match exactly
         union all
         select
-            'staging ' || count(*) || ' sessions, ' || count(*) filter (where has_purchase_event)
-            || ' purchasing; fct_sessions ' || any_value(session_counts.sessions) || ', '
-            || any_value(session_counts.purchase_sessions) as problem
+            concat(
+                'staging ', count(*), ' sessions, ', count(*) filter (where has_purchase_event),
+                ' purchasing; fct_sessions ', any_value(session_counts.sessions), ', ',
+                any_value(session_counts.purchase_sessions)
+            ) as problem
         from new_sessions
         cross join session_counts
         having
