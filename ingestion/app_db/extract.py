@@ -89,15 +89,20 @@ def extract_day(
     engine: Engine, contract: TableContract, ds: dt.date, window: KeyWindow | None = None
 ) -> Iterator[pa.RecordBatch]:
     """Yield the day's rows of one table as Arrow batches in the contract's schema, in key order."""
-    queries = day_queries(contract, ds, window)
+    yield from query_batches(engine, day_queries(contract, ds, window), contract.schema, contract.key)
+
+
+def query_batches(engine: Engine, queries: list[Select], schema: pa.Schema, key: str) -> Iterator[pa.RecordBatch]:
+    """The rows of queries ordered by the unique column `key`, as Arrow batches in `schema`: through
+    the Arrow-native driver where there is one, through SQLAlchemy otherwise."""
     if not arrow_fetch.supports(engine.url):
-        yield from sqlalchemy_batches(engine, queries, contract.schema)
+        yield from sqlalchemy_batches(engine, queries, schema)
         return
 
     def rest(query: Select) -> Iterator[pa.RecordBatch]:
-        return sqlalchemy_batches(engine, [query], contract.schema)
+        return sqlalchemy_batches(engine, [query], schema)
 
-    yield from arrow_fetch.fetch(engine, queries, contract.schema, contract.key, BATCH_ROWS, rest)
+    yield from arrow_fetch.fetch(engine, queries, schema, key, BATCH_ROWS, rest)
 
 
 def sqlalchemy_batches(engine: Engine, queries: list[Select], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
