@@ -29,8 +29,8 @@ from pathlib import Path
 from bench import compare, report
 from bench.measure import ProcessResult, machine, run_measured
 from bench.scales import DEFAULT_DAYS, Scale, parse_scale
-from stackctl.command import prepare_command
-from stackctl.settings import REPO_ROOT, get_settings
+from core.command import prepare_command
+from core.settings import REPO_ROOT, get_settings
 
 PY = sys.executable
 GIB = 1024.0  # MiB per GiB

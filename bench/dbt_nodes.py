@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from stackctl.dbt_cli import run_results_path
+from core.dbt_cli import run_results_path
 
 __all__ = ["node_seconds", "run_results_path"]
 

@@ -16,10 +16,10 @@ import json
 import time
 from collections.abc import Iterable
 
+from core.settings import Settings
 from ingestion.app_db.connection import connect
 from ingestion.app_db.contract import CONTRACTS, SOURCE_NAME
 from ingestion.app_db.extract import day_queries, extract_day, sqlalchemy_batches
-from stackctl.settings import Settings
 
 
 def sample_days(start: dt.date, end: dt.date, count: int) -> list[dt.date]:

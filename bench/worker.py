@@ -21,8 +21,8 @@ from bench.measure import StageMeter, peak_rss_mib, write_json
 
 
 def _simulate(args: argparse.Namespace) -> dict:
+    from core.settings import get_settings
     from ingestion.simulator.run import simulate
-    from stackctl.settings import get_settings
 
     totals = simulate(
         get_settings().app_db_url,
@@ -38,8 +38,8 @@ def _simulate(args: argparse.Namespace) -> dict:
 
 def _pipeline(args: argparse.Namespace) -> dict:
     from bench.dbt_nodes import node_seconds, run_results_path
+    from core.settings import get_settings
     from stackctl.pipeline import run_range
-    from stackctl.settings import get_settings
 
     meter = StageMeter()
     began = time.monotonic()
@@ -86,7 +86,7 @@ def _loaded_rows(warehouse: Path, run_id: str) -> int:
 
 def _extraction(args: argparse.Namespace) -> dict:
     from bench.extraction import extraction_cost
-    from stackctl.settings import get_settings
+    from core.settings import get_settings
 
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
     return extraction_cost(get_settings(), start, end, days=args.sample_days)
@@ -94,7 +94,7 @@ def _extraction(args: argparse.Namespace) -> dict:
 
 def _floor(args: argparse.Namespace) -> dict:
     from bench.floor import run_floor
-    from stackctl.settings import get_settings
+    from core.settings import get_settings
 
     settings = get_settings()
     rows = run_floor(

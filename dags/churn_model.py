@@ -52,29 +52,29 @@ from airflow.sdk import dag, task
 def churn_model():
     @task(pool=WAREHOUSE_POOL)
     def check_drift(run_id: str | None = None) -> dict:
+        from core.settings import get_settings
         from ml.flow import check_drift as run_check
-        from stackctl.settings import get_settings
 
         return run_check(get_settings(), run_id)
 
     @task(pool=WAREHOUSE_POOL)
     def retrain(decision: dict, run_id: str | None = None) -> dict:
+        from core.settings import get_settings
         from ml.flow import retrain as run_retrain
-        from stackctl.settings import get_settings
 
         return run_retrain(get_settings(), run_id, decision)
 
     @task(pool=WAREHOUSE_POOL)
     def score(run_id: str | None = None) -> dict:
+        from core.settings import get_settings
         from ml.flow import score as run_score
-        from stackctl.settings import get_settings
 
         return run_score(get_settings(), run_id)
 
     @task(pool=WAREHOUSE_POOL)
     def publish(run_id: str | None = None) -> dict[str, int]:
+        from core.settings import get_settings
         from serving.publish import refresh_health_for_dashboards
-        from stackctl.settings import get_settings
 
         return refresh_health_for_dashboards(get_settings(), run_id).tables
 

@@ -51,9 +51,9 @@ def data_health():
     def check_freshness(data_interval_end: dt.datetime | None = None) -> list[str]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from core.settings import get_settings
         from quality.freshness import FreshnessBreach
         from quality.freshness import check_freshness as run_check
-        from stackctl.settings import get_settings
 
         # The failure callback alerts; no alert from inside as well.
         try:
@@ -63,8 +63,8 @@ def data_health():
 
     @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
     def refresh_dashboard(run_id: str | None = None) -> dict[str, int]:
+        from core.settings import get_settings
         from serving.publish import refresh_health_for_dashboards
-        from stackctl.settings import get_settings
 
         return refresh_health_for_dashboards(get_settings(), run_id).tables
 

@@ -53,9 +53,9 @@ def data_subject_requests():
     def run_request() -> dict:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from core.settings import get_settings
         from governance.dsr import SubjectNotFound
         from governance.dsr import run_request as run
-        from stackctl.settings import get_settings
 
         context = get_current_context()
         params = context["params"]

@@ -44,8 +44,8 @@ def data_tests_full():
     def test_all_rows() -> None:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from core.settings import get_settings
         from quality.data_tests import DataTestsFailed, run_whole_table_tests
-        from stackctl.settings import get_settings
 
         # A failed test fails again on a retry: fail at once, naming the tests. Anything else
         # (the warehouse busy, a crash) is retried as usual.

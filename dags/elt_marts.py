@@ -55,15 +55,15 @@ with DbtDag(
 
     @task(pool=WAREHOUSE_POOL, retries=0)
     def gate_marts(run_id: str | None = None) -> None:
+        from core.settings import get_settings
         from quality.pipeline_gates import gate_marts as run_gate_marts
-        from stackctl.settings import get_settings
 
         run_gate_marts(get_settings(), run_id)
 
     @task(pool=WAREHOUSE_POOL, outlets=[SERVING_MARTS])
     def publish(run_id: str | None = None) -> dict[str, int]:
+        from core.settings import get_settings
         from serving.publish import publish_for_dashboards
-        from stackctl.settings import get_settings
 
         return publish_for_dashboards(get_settings(), run_id).tables
 

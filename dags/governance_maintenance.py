@@ -50,30 +50,30 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 def governance_maintenance():
     @task(pool=WAREHOUSE_POOL)
     def collect_access_log(data_interval_end: dt.datetime | None = None) -> dict[str, int]:
+        from core.settings import get_settings
         from governance.access_log import collect
-        from stackctl.settings import get_settings
 
         return collect(get_settings(), now=data_interval_end)
 
     @task(pool=WAREHOUSE_POOL)
     def reapply_erasures() -> list[str]:
+        from core.settings import get_settings
         from governance.dsr import reapply_erasures as reapply
-        from stackctl.settings import get_settings
 
         return reapply(get_settings(), actor="governance_maintenance")
 
     @task(pool=WAREHOUSE_POOL)
     def stale_asset_report(data_interval_end: dt.datetime | None = None) -> str:
+        from core.settings import get_settings
         from governance.catalog import write_stale_report
-        from stackctl.settings import get_settings
 
         now = data_interval_end.astimezone(dt.UTC).replace(tzinfo=None) if data_interval_end else None
         return str(write_stale_report(get_settings(), now=now))
 
     @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
     def refresh_dashboard(run_id: str | None = None) -> dict[str, int]:
+        from core.settings import get_settings
         from serving.publish import refresh_health_for_dashboards
-        from stackctl.settings import get_settings
 
         return refresh_health_for_dashboards(get_settings(), run_id).tables
 

@@ -52,10 +52,10 @@ def marketing_api_daily():
     def fetch_and_land(ds: str | None = None, run_id: str | None = None) -> dict[str, dict]:
         from airflow.sdk.exceptions import AirflowFailException
 
+        from core.settings import get_settings
         from ingestion.marketing_api.batch import land_day
         from ingestion.marketing_api.client import MarketingApiAuthError
         from ingestion.marketing_api.drift import SchemaDriftError
-        from stackctl.settings import get_settings
 
         try:
             return land_day(get_settings(), dt.date.fromisoformat(ds), run_id)
@@ -65,8 +65,8 @@ def marketing_api_daily():
 
     @task(pool=WAREHOUSE_POOL, outlets=[WAREHOUSE_RAW_MARKETING_API])
     def load(ds: str | None = None, run_id: str | None = None) -> None:
+        from core.settings import get_settings
         from ingestion.marketing_api.batch import load_days
-        from stackctl.settings import get_settings
 
         load_days(get_settings(), [dt.date.fromisoformat(ds)], run_id)
 

@@ -76,8 +76,8 @@ def partner_files():
 
     @task(outlets=[LAKE_RAW_PARTNER_FILES])
     def process(run_id: str | None = None) -> dict:
+        from core.settings import get_settings
         from ingestion.partner_files.process import process_inbox
-        from stackctl.settings import get_settings
 
         summary = process_inbox(get_settings(), run_id)
         result = summary.as_dict()
@@ -89,8 +89,8 @@ def partner_files():
     def load(run_id: str | None = None) -> dict:
         from dataclasses import asdict
 
+        from core.settings import get_settings
         from ingestion.partner_files.process import load_landed
-        from stackctl.settings import get_settings
 
         return asdict(load_landed(get_settings(), run_id))
 

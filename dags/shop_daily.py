@@ -59,22 +59,22 @@ def shop_daily():
     # gates and loads (pool) overlap with the next day's landing.
     @task(outlets=[LAKE_RAW_SHOP], depends_on_past=True)
     def land(ds: str | None = None, run_id: str | None = None) -> dict[str, dict]:
+        from core.settings import get_settings
         from ingestion.shop_batch import land_day
-        from stackctl.settings import get_settings
 
         return land_day(get_settings(), dt.date.fromisoformat(ds), run_id)
 
     @task(pool=WAREHOUSE_POOL, retries=0)
     def gate_landed(manifests: dict[str, dict], run_id: str | None = None) -> None:
+        from core.settings import get_settings
         from quality.pipeline_gates import gate_landed_batches
-        from stackctl.settings import get_settings
 
         gate_landed_batches(get_settings(), manifests, run_id)
 
     @task(pool=WAREHOUSE_POOL, outlets=[WAREHOUSE_RAW_SHOP])
     def load(ds: str | None = None, run_id: str | None = None) -> None:
+        from core.settings import get_settings
         from ingestion.shop_batch import load_days
-        from stackctl.settings import get_settings
 
         load_days(get_settings(), [dt.date.fromisoformat(ds)], run_id)
 

@@ -22,7 +22,7 @@ import json
 import sys
 from pathlib import Path
 
-from stackctl.settings import get_settings
+from core.settings import get_settings
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,10 +51,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from core.command import prepare_command
     from governance.access_log import AuditLogBroken
     from governance.airflow_audit import AirflowAuditUnavailable
     from governance.audit import MissingSetting
-    from stackctl.command import prepare_command
 
     prepare_command()  # the stack's .env (a bad one is one line, exit 2); files created private
     try:

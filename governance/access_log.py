@@ -30,9 +30,9 @@ import re
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
+from core.settings import Settings
 from governance import airflow_audit, audit
 from governance.sql_redaction import redact_sql
-from stackctl.settings import Settings
 
 DDL = """
 create schema if not exists ops;

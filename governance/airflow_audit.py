@@ -18,7 +18,7 @@ import os
 
 import requests
 
-from stackctl.settings import Settings
+from core.settings import Settings
 
 PAGE = 100  # the API's default maximum page size
 FIELDS = ("event_log_id", "when", "owner", "event", "dag_id", "task_id", "run_id")  # never `extra`

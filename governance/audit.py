@@ -30,7 +30,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackctl.settings import Settings
+from core.settings import Settings
 
 GENESIS = "0" * 64
 

@@ -21,7 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackctl.settings import Settings
+from core.settings import Settings
 
 PROJECT = "shop_analytics"
 

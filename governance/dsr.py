@@ -52,10 +52,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from core.files import safe_file_name
+from core.settings import Settings
 from governance import audit
 from governance.rewrite import rewrite_duckdb_file
 from ingestion.lake import fsync_path, swap_in
-from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -470,7 +470,7 @@ def _erase_warehouse(settings: Settings, subject: Subject, schemas: tuple[str, .
 
 def _rebuild(settings: Settings) -> None:
     """dbt build with a full refresh: an incremental mart never drops rows deleted upstream otherwise."""
-    from stackctl.dbt_cli import run_dbt
+    from core.dbt_cli import run_dbt
 
     run_dbt(settings, "build", "--full-refresh", "--quiet", quiet=True)
 

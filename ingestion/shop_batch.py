@@ -15,13 +15,13 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict
 
+from core.settings import Settings
 from ingestion.app_db.connection import connect, require_tables
 from ingestion.app_db.contract import CONTRACTS, SOURCE_NAME
 from ingestion.app_db.deletes import deleted_keys
 from ingestion.app_db.extract import KeyWindow, extract_day, key_ceiling, source_count
 from ingestion.lake import partition_keys, read_manifest, write_partition
 from ingestion.warehouse import LoadResult, load_source_days
-from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
 

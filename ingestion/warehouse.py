@@ -23,7 +23,7 @@ from ingestion import run_ledger
 from ingestion.lake import PartitionManifest, partition_file, read_manifest
 
 if TYPE_CHECKING:
-    from stackctl.settings import Settings
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ import datetime as dt
 import json
 import sys
 
+from core.command import prepare_command
+from core.settings import get_settings
 from ml import registry
 from ml.settings import ml_settings
-from stackctl.command import prepare_command
-from stackctl.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,13 +29,13 @@ import numpy as np
 import pandas as pd
 import sklearn
 
+from core.settings import Settings
 from ml import registry
 from ml.drift import PREDICTION, FeatureDrift, compare
 from ml.features import CATEGORICAL, FEATURES, KEY, LABEL, NUMERIC, frame_hash, load_features
 from ml.settings import MLSettings, ml_settings
 from ml.tables import DDL, HIGH_RISK
 from ml.train import Evaluation, Split, evaluate, fit, predict, time_split
-from stackctl.settings import Settings
 
 MODEL_NAME = "churn"
 DRIFT_GATE, DRIFT_SUITE = "model_drift", "ml.churn_model"
@@ -200,8 +200,8 @@ def _drift_health(drifts: list[FeatureDrift], run_id: str, checked_at: dt.dateti
 
 def check_drift(settings: Settings, run_id: str, ms: MLSettings | None = None) -> dict[str, Any]:
     """Compare the latest snapshot with the current model's reference; say whether to retrain."""
+    from core.alerts import send_alert
     from quality.health import write_results
-    from stackctl.alerts import send_alert
 
     ms = ms or ml_settings(settings)
     current = registry.current_version(ms.registry_dir)

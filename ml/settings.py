@@ -16,7 +16,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from stackctl.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 
 @dataclass(frozen=True)

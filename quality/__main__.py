@@ -121,8 +121,8 @@ def _quarantine(args, settings) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from stackctl.command import prepare_command
-    from stackctl.settings import get_settings
+    from core.command import prepare_command
+    from core.settings import get_settings
 
     prepare_command()
 

@@ -46,7 +46,7 @@ def docs_dir() -> Path:
     override = os.environ.get("GX_DOCS_DIR")
     if override:
         return Path(override).expanduser().resolve()
-    from stackctl.settings import get_settings
+    from core.settings import get_settings
 
     return get_settings().var_dir / "gx_docs"
 

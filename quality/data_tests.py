@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import time
 
-from stackctl.dbt_cli import run_dbt, run_results_path
-from stackctl.settings import Settings
+from core.dbt_cli import run_dbt, run_results_path
+from core.settings import Settings
 
 
 class DataTestsFailed(RuntimeError):

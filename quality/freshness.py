@@ -14,7 +14,7 @@ default SLA of 30 h leaves 6 h for a late run before it alerts. Override per sou
 `FRESHNESS_SLA_HOURS="shop=30,marketing_api=48"`, the default with `FRESHNESS_DEFAULT_SLA_HOURS`.
 
 `check_freshness` writes the rows to `ops.source_freshness`, sends one alert per late or
-missing source (`stackctl.alerts.send_alert`) and raises `FreshnessBreach`.
+missing source (`core.alerts.send_alert`) and raises `FreshnessBreach`.
 CLI: `python -m quality freshness [--no-alert] [--no-record]`.
 """
 
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stackctl.settings import Settings
+from core.settings import Settings
 
 if TYPE_CHECKING:
     import duckdb
@@ -262,7 +262,7 @@ def check_freshness(
         log.info("freshness %s", row.summary)
     if breaches:
         if alert:
-            from stackctl.alerts import send_alert
+            from core.alerts import send_alert
 
             for b in breaches:
                 send_alert(

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from core.settings import Settings
 from ingestion.lake import MANIFEST, PartitionManifest, partition_file
 from quality import quarantine
 from quality.gates import (
@@ -29,7 +30,6 @@ from quality.gates import (
 from quality.health import connect_for_write, write_results
 from quality.loaders import read_landed_batch
 from quality.results import FAILED, ExpectationOutcome, GateFailed, GateResult, combine, make_reason
-from stackctl.settings import Settings
 
 __all__ = ["GateFailed", "gate_landed_batches", "gate_marts"]
 

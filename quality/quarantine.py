@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 from core.files import safe_file_name
+from core.settings import Settings
 from ingestion.lake import MANIFEST, PartitionManifest, partition_dir
 from quality.results import GateResult
-from stackctl.settings import Settings
 
 REASON_FILE = "reason.json"
 REPORT_FILE = "REPORT.md"

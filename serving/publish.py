@@ -46,6 +46,7 @@ from pathlib import Path
 import duckdb
 
 from core.files import safe_file_name
+from core.settings import Settings
 from governance.access_log import DDL as ACCESS_LOG_DDL
 from ingestion.lake import fsync_path
 from ml.tables import PUBLISHED_DDL as ML_DDL
@@ -53,7 +54,6 @@ from ml.tables import PUBLISHED_TABLES as PUBLISHED_ML_TABLES
 from quality.fingerprint import schema_fingerprint, schema_tables, table_fingerprint
 from quality.health import DDL as OPS_DDL
 from quality.health import OPS_TABLES
-from stackctl.settings import Settings
 
 # Schemas copied to serving: marts for the dashboards, ops for the data-health views, ml for the
 # churn model's aggregates.

@@ -1,4 +1,5 @@
-"""Operations for the whole stack: settings, credentials, processes and the headless pipeline runner.
+"""Operations for the whole stack: credentials, processes and the headless pipeline runner.
 
-`make` targets call `python -m stackctl <command>`; DAGs and tests import the settings from here.
+`make` targets call `python -m stackctl <command>`. Settings, `.env` handling and the other
+foundations every package shares live in `core`.
 """

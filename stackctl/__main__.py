@@ -14,7 +14,7 @@ import sys
 import time
 
 from core.orchestration import DAG_IDS, ELT_MARTS, MARKETING_API_DAILY, SHOP_DAILY
-from stackctl.settings import get_settings
+from core.settings import get_settings
 
 
 def _yesterday() -> dt.date:
@@ -22,7 +22,7 @@ def _yesterday() -> dt.date:
 
 
 def cmd_env(args: argparse.Namespace) -> None:
-    from stackctl.envfile import ensure_env_file, env_file_path
+    from core.envfile import ensure_env_file, env_file_path
 
     added = ensure_env_file()
     if added:
@@ -82,13 +82,13 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
 
 
 def cmd_dbt_parse(args: argparse.Namespace) -> None:
-    from stackctl.dbt_cli import run_dbt
+    from core.dbt_cli import run_dbt
 
     run_dbt(get_settings(), "parse", "--quiet", quiet=True)
 
 
 def cmd_dbt(args: argparse.Namespace) -> None:
-    from stackctl.dbt_cli import run_dbt
+    from core.dbt_cli import run_dbt
 
     run_dbt(get_settings(), *args.dbt_args, target=os.environ.get("DBT_TARGET", "prod"))
 
@@ -99,8 +99,8 @@ def _history_marker():
 
 def cmd_run(args: argparse.Namespace) -> None:
     """Everything `make run` does after the environments exist."""
+    from core.dbt_cli import run_dbt
     from stackctl import airflow_service, fake_api_service
-    from stackctl.dbt_cli import run_dbt
     from stackctl.pipeline import run_range
     from superset import provision as superset_service
 
@@ -294,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="which services are running")
     args = parser.parse_args(argv)
 
-    from stackctl.envfile import EnvFileError, load_env
-    from stackctl.private_files import tighten_data_dirs, use_private_umask
+    from core.envfile import EnvFileError, load_env
+    from core.private_files import tighten_data_dirs, use_private_umask
 
     # Everything this command and the services it starts write may hold personal data.
     use_private_umask()

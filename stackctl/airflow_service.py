@@ -20,8 +20,8 @@ from pathlib import Path
 import requests
 
 from core.orchestration import WAREHOUSE_POOL, WAREHOUSE_POOL_DESCRIPTION, WAREHOUSE_POOL_SLOTS
+from core.settings import Settings
 from stackctl import cluster, procs
-from stackctl.settings import Settings
 
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 

@@ -31,8 +31,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.settings import Settings
 from stackctl import procs
-from stackctl.settings import Settings
 
 MODES = ("embedded", "cluster")
 WORKER_PREFIX = "airflow-worker-"

@@ -120,11 +120,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("command", choices=["copy-raw"])
     parser.add_argument("--warehouse", type=Path, help="DuckDB warehouse (default: the stack's WAREHOUSE_PATH)")
     args = parser.parse_args(argv)
-    from stackctl.command import prepare_command
+    from core.command import prepare_command
 
     prepare_command()
     if args.warehouse is None:
-        from stackctl.settings import get_settings
+        from core.settings import get_settings
 
         args.warehouse = get_settings().warehouse_path
     for table, rows in copy_raw_to_postgres(args.warehouse, pg_conninfo()).items():

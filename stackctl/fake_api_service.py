@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from core.settings import Settings
 from stackctl import procs
-from stackctl.settings import Settings
 
 NAME = "marketing-api"
 

@@ -12,12 +12,12 @@ import sys
 import time
 from collections.abc import Callable
 
+from core.dbt_cli import run_dbt
+from core.memory import release_freed_memory
+from core.settings import Settings
 from ingestion.shop_batch import land_days, load_days
 from quality.pipeline_gates import gate_landed_batches, gate_marts
 from serving.publish import publish_for_dashboards
-from stackctl.dbt_cli import run_dbt
-from stackctl.memory import release_freed_memory
-from stackctl.settings import Settings
 
 
 def run_range(

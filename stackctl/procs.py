@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from stackctl.settings import get_settings
+from core.settings import get_settings
 
 _PROC = Path("/proc")
 

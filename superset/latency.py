@@ -28,8 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stackctl.envfile import load_env
-from stackctl.settings import Settings, get_settings
+from core.envfile import load_env
+from core.settings import Settings, get_settings
 from superset import provision
 
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))

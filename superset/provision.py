@@ -54,9 +54,9 @@ from typing import Any
 import requests
 import yaml
 
+from core.command import prepare_command
+from core.settings import Settings, get_settings
 from stackctl import cluster, procs
-from stackctl.command import prepare_command
-from stackctl.settings import Settings, get_settings
 from superset import access, asset_files
 
 SERVICE = "superset"

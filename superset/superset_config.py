@@ -4,7 +4,7 @@ Superset's own process loads this file through `SUPERSET_CONFIG_PATH` (as a modu
 `superset_config`), inside the Superset venv. It therefore imports no package of this repository
 (`stackctl` lives in the pipeline venv; the modules beside it that it uses, `sqllab_guard.py`,
 `sql_policy.py` and `login_throttle.py`, are loaded by path): it reads the same environment variables as
-`stackctl.settings.get_settings()` with the same defaults. `superset/provision.py` always passes
+`core.settings.get_settings()` with the same defaults. `superset/provision.py` always passes
 the resolved values explicitly, so the fallbacks here only matter when Superset is started by hand.
 
 What it enforces:
@@ -62,7 +62,7 @@ def _require_env(name: str) -> str:
     if not value:
         raise RuntimeError(f"{name} is not set: generate it into .env (see .env.example)")
     # A placeholder from .env.example is a key everyone with the repository knows: session cookies
-    # signed with it can be forged. The same rule as stackctl/envfile.py (this file cannot import it).
+    # signed with it can be forged. The same rule as core/envfile.py (this file cannot import it).
     if _PLACEHOLDER.match(value):
         raise RuntimeError(f"{name} is a placeholder ({value}): run `make env` to generate a random one")
     return value

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stackctl.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 DAY0 = dt.date(2026, 3, 2)

@@ -21,8 +21,8 @@ from core.orchestration import (
     SHOP_DAILY,
     WAREHOUSE_POOL,
 )
-from stackctl.alerts import alert_task_failure
-from stackctl.private_files import use_private_umask
+from core.private_files import use_private_umask
+from quality.task_failures import alert_task_failure
 
 
 def alert_on_failure(context) -> None:

@@ -20,13 +20,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict
 
+from core.settings import Settings
 from ingestion.lake import read_manifest, write_partition
 from ingestion.marketing_api.client import ClientConfig, MarketingApiClient, MarketingApiError
 from ingestion.marketing_api.contract import CONTRACTS, SOURCE_NAME
 from ingestion.marketing_api.drift import SchemaDriftError, check_drift
 from ingestion.marketing_api.landing import RawPageStage
 from ingestion.warehouse import LoadResult, load_source_days
-from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
 

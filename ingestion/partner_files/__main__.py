@@ -22,11 +22,11 @@ import logging
 import sys
 from dataclasses import asdict
 
+from core.command import prepare_command
+from core.settings import get_settings
 from ingestion.partner_files import quarantine, samples
 from ingestion.partner_files.ledger import Ledger
 from ingestion.partner_files.process import inbox_dir, ledger_path, load_landed, process_inbox
-from stackctl.command import prepare_command
-from stackctl.settings import get_settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -74,6 +74,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from core.private_files import private_umask
+from core.settings import Settings
 from ingestion.lake import read_manifest, write_partition
 from ingestion.partner_files import quarantine
 from ingestion.partner_files.contracts import CONTRACTS, SOURCE_NAME, PartnerContract
@@ -95,8 +97,6 @@ from ingestion.partner_files.limits import Limits
 from ingestion.partner_files.sandbox import CheckFailed, CheckWorker, WorkerUnavailable, shared_worker
 from ingestion.partner_files.validate import CheckedFile, FileError, business_date_from_name, count_lines
 from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
-from stackctl.private_files import private_umask
-from stackctl.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -743,7 +743,7 @@ def _log_and_alert(outcome: FileOutcome, settings: Settings, superseded: list[st
     )
     if outcome.quarantine_id is None:
         return
-    from stackctl.alerts import send_alert
+    from core.alerts import send_alert
 
     where = quarantine.quarantine_root(settings) / outcome.quarantine_id / "REPORT.md"
     send_alert(

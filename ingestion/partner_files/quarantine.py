@@ -26,11 +26,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.settings import Settings
 from ingestion.partner_files.contracts import SOURCE_NAME
 from ingestion.partner_files.inbox import name_problem, safe_component, safe_extension
 from ingestion.partner_files.ledger import Ledger
 from ingestion.partner_files.limits import Limits
-from stackctl.settings import Settings
 
 REPORT_ROW_LIMIT = 50  # REPORT.md lists this many row errors; reason.json lists them all
 

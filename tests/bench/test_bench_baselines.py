@@ -20,9 +20,9 @@ from bench import compare, report
 from bench.dbt_nodes import node_seconds, run_results_path, seconds_by_kind, slowest
 from bench.floor import run_floor
 from bench.pandas_baseline import run_pandas
+from core.settings import Settings, get_settings
 from ingestion.simulator.run import simulate
 from stackctl.pipeline import run_range
-from stackctl.settings import Settings, get_settings
 
 START = dt.date(2026, 1, 19)
 END = dt.date(2026, 2, 8)

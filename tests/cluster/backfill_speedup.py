@@ -47,9 +47,9 @@ def _stop_fake_api(settings) -> None:
 
 
 def reference(root: Path, app_db: Path, days: list[dt.date]) -> dict[str, str]:
-    from stackctl.dbt_cli import run_dbt
+    from core.dbt_cli import run_dbt
+    from core.settings import get_settings
     from stackctl.pipeline import run_range
-    from stackctl.settings import get_settings
 
     harness.use_data_dir(root / "embedded", app_db)
     settings = get_settings()
@@ -72,7 +72,7 @@ def backfill(
         harness.use_data_dir(root, app_db)
         # read by the stand-in's server; the reference run (data only) does without the wait
         os.environ["MARKETING_API_LATENCY_SECONDS"] = str(api_latency)
-        from stackctl.settings import get_settings
+        from core.settings import get_settings
 
         # Before Airflow starts: its workers pass MARKETING_API_URL on to the tasks.
         _start_fake_api(get_settings())
@@ -101,7 +101,7 @@ def backfill(
 
 def compare(root: Path, labels: list[str]) -> str:
     """Rebuild the marts of each stack under `root` back to back; compare raw tables and marts."""
-    from stackctl.settings import get_settings
+    from core.settings import get_settings
 
     raw, marts = {}, {}
     with restored_environ():

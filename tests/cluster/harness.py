@@ -90,9 +90,9 @@ def raw_hashes(warehouse_path: Path) -> dict[str, str]:
 
 def build_marts_headless(settings, run_id: str) -> None:
     """dbt build, gate 2 and publish: what `elt_marts` runs, in one process (seconds, not minutes)."""
+    from core.dbt_cli import run_dbt
     from quality.pipeline_gates import gate_marts
     from serving.publish import publish_for_dashboards
-    from stackctl.dbt_cli import run_dbt
 
     run_dbt(settings, "build", "--quiet", quiet=True)
     gate_marts(settings, run_id)
@@ -137,8 +137,8 @@ class ClusterStack:
         }
 
     def __enter__(self) -> ClusterStack:
+        from core.settings import get_settings
         from stackctl import airflow_service, cluster
-        from stackctl.settings import get_settings
 
         # Another test module may have pointed Airflow at SQLite in this process (tests/dags).
         for name in [n for n in os.environ if n.startswith(("AIRFLOW__DATABASE__", "AIRFLOW__CELERY__"))]:

@@ -27,8 +27,8 @@ def superset_cluster(tmp_path_factory):
     reason = harness.unavailable_reason()
     if reason:
         pytest.skip(reason)
+    from core.settings import get_settings
     from stackctl import cluster, procs
-    from stackctl.settings import get_settings
     from superset import provision
     from tests.superset.serving_fixture import write_serving_file
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.settings import Settings, get_settings
 from ingestion.marketing_api.batch import EmptyDayError, land_day, load_days
 from ingestion.marketing_api.client import ClientConfig, MarketingApiAuthError, MarketingApiError
 from ingestion.marketing_api.drift import SchemaDriftError
 from ingestion.marketing_api.server import HOSTILE_MODES, FakeMarketingApi, ServerConfig
-from stackctl.settings import Settings, get_settings
 from tests.conftest import stack_environment
 
 TOKEN = "corpus-token-81f3"

@@ -22,12 +22,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.settings import Settings, get_settings
 from ingestion.partner_files import samples
 from ingestion.partner_files.inbox import INBOX_ROOT_PARTNER, display_name
 from ingestion.partner_files.ledger import Ledger
 from ingestion.partner_files.process import FileOutcome, inbox_dir, ledger_path, load_landed, process_inbox
 from ingestion.partner_files.quarantine import quarantine_root
-from stackctl.settings import Settings, get_settings
 from tests.conftest import stack_environment
 from tests.corpus.partner_corpus import (
     BASELINE,

@@ -62,7 +62,7 @@ class BuiltWarehouse:
 
 @pytest.fixture(scope="session")
 def built(tmp_path_factory: pytest.TempPathFactory) -> BuiltWarehouse:
-    from stackctl.settings import get_settings
+    from core.settings import get_settings
 
     root = tmp_path_factory.mktemp("dbt-stack")
     with stack_environment(root, PII_KEY):

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import duckdb
 
+from core.settings import Settings
 from ingestion.shop_batch import land_day, load_days
 from ingestion.simulator.generate import eur_rate
 from ingestion.simulator.run import simulate
-from stackctl.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DBT_PROJECT = REPO / "dbt_project"

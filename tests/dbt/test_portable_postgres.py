@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from stackctl.dbt_cli import postgres_key_options
+from core.dbt_cli import postgres_key_options
 from stackctl.dbt_portable import copy_raw_to_postgres, pg_conninfo
 from tests.dbt.fixture_warehouse import run_dbt
 

@@ -61,11 +61,11 @@ def expected_daily_revenue(app_db: str) -> dict[dt.date, tuple[Decimal, Decimal,
 
 @pytest.fixture(scope="module")
 def running_airflow(tmp_path_factory):
+    from core.dbt_cli import run_dbt
+    from core.settings import get_settings
     from ingestion.simulator.run import simulate
     from stackctl import airflow_service, procs
-    from stackctl.dbt_cli import run_dbt
     from stackctl.pipeline import run_range
-    from stackctl.settings import get_settings
 
     root = tmp_path_factory.mktemp("e2e")
     with stack_environment(

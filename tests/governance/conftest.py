@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from stackctl.settings import Settings
+from core.settings import Settings
 from tests.conftest import DAY0
 from tests.quality.conftest import docs, gx_project  # noqa: F401 - gate 2 on a private GX project copy
 
@@ -66,7 +66,7 @@ def _shop_env(root: Path) -> dict[str, str]:
 
 @contextmanager
 def _shop_environment(root: Path) -> Iterator[Settings]:
-    from stackctl.settings import get_settings
+    from core.settings import get_settings
 
     with pytest.MonkeyPatch.context() as patch:
         for name, value in _shop_env(root).items():

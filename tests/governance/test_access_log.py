@@ -13,9 +13,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.settings import Settings
 from governance import access_log, airflow_audit, audit
 from stackctl.procs import free_port
-from stackctl.settings import Settings
 
 
 def _access_log(settings: Settings) -> list[tuple]:

@@ -16,8 +16,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.settings import Settings
 from governance import access_log, audit
-from stackctl.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,7 +115,7 @@ def test_the_cli_reads_the_stacks_env_file_and_fails_in_one_line(
     stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
     """`python -m governance` needs no exported settings; a missing one is a sentence, not a traceback."""
-    from stackctl import envfile
+    from core import envfile
 
     monkeypatch.delenv("PII_HASH_KEY")
     env_file = tmp_path / "stack.env"
@@ -137,7 +137,7 @@ def test_the_cli_reads_the_stacks_env_file_and_fails_in_one_line(
 def test_the_cli_refuses_a_placeholder_in_the_env_file(
     stack: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
 ) -> None:
-    from stackctl import envfile
+    from core import envfile
 
     monkeypatch.delenv("PII_HASH_KEY")
     monkeypatch.setattr(envfile, "ENV_FILE", tmp_path / "stack.env")

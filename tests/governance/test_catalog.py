@@ -13,10 +13,10 @@ from pathlib import Path
 
 import duckdb
 
+from core.settings import Settings
 from governance import catalog
 from governance.access_log import DDL as ACCESS_LOG_DDL
 from serving.publish import dbt_manifest_path
-from stackctl.settings import Settings
 
 
 def _built_columns(settings: Settings) -> dict[str, set[str]]:

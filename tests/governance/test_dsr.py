@@ -22,10 +22,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.settings import Settings
 from governance import audit, dsr
 from governance.pii_scan import scan
 from ingestion.shop_batch import land_day
-from stackctl.settings import Settings
 from tests.governance.conftest import PII_KEY, SHOP_DAYS
 
 pytestmark = pytest.mark.slow

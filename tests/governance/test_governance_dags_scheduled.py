@@ -37,8 +37,8 @@ ADMIN = "gov_admin"
 
 @pytest.fixture(scope="module")
 def airflow(_built_shop: Path, tmp_path_factory: pytest.TempPathFactory):
+    from core.settings import get_settings
     from stackctl import airflow_service, procs
-    from stackctl.settings import get_settings
 
     root = tmp_path_factory.mktemp("governance-airflow") / "stack"
     shutil.copytree(_built_shop, root)  # the shop as built; other modules' requests do not matter

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings
 from ingestion.shop_batch import land_day
-from stackctl.settings import Settings
 from tests.conftest import DAY0, stack_environment
 from tests.dbt.fixture_warehouse import days_between, dbt_env, load_shop, run_dbt
 
@@ -45,7 +45,7 @@ class Shop:
 
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Shop:
-    from stackctl.settings import get_settings
+    from core.settings import get_settings
 
     root = tmp_path_factory.mktemp("ml-shop")
     with stack_environment(root, PII_KEY):

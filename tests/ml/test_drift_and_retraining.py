@@ -7,12 +7,12 @@ import json
 
 import duckdb
 
+from core.settings import Settings
 from ml import registry
 from ml.drift import psi_categorical, psi_numeric
 from ml.flow import check_drift, retrain, run_daily, score
 from ml.settings import ml_settings
 from serving.publish import publish_health
-from stackctl.settings import Settings
 from tests.ml.conftest import Shop
 from tests.superset.serving_fixture import write_serving_file
 

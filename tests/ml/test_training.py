@@ -9,12 +9,12 @@ import json
 import numpy as np
 import pandas as pd
 
+from core.settings import Settings
 from ml import registry
 from ml.features import LABEL, load_features
 from ml.flow import promote_if_better, save_candidate, train_candidate
 from ml.settings import ml_settings
 from ml.train import predict
-from stackctl.settings import Settings
 from tests.ml.conftest import Shop
 
 TODAY = dt.date(2026, 8, 9)  # the day after the shop's last day

@@ -17,11 +17,11 @@ from typing import ClassVar
 import duckdb
 import pytest
 
+from core.settings import Settings
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import write_partition
 from ingestion.shop_batch import load_days
 from quality.freshness import FreshnessBreach, check_freshness, compute_freshness
-from stackctl.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DAYS = [dt.date(2026, 3, 1), dt.date(2026, 3, 2)]

@@ -11,13 +11,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from core.settings import Settings
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import PartitionManifest, partition_file, write_partition
 from ingestion.shop_batch import land_day
 from ingestion.simulator.run import simulate
 from quality import GateFailed, quarantine
 from quality.pipeline_gates import day_chunks, gate_landed_batches
-from stackctl.settings import Settings
 
 DAY = dt.date(2026, 3, 3)
 DAYS = [DAY - dt.timedelta(days=1), DAY, DAY + dt.timedelta(days=1)]

@@ -81,7 +81,7 @@ def simulated_lake(tmp_path_factory) -> Path:
         patch.setenv("STACK_VAR_DIR", str(root / "var"))
         for name in ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH"):
             patch.delenv(name, raising=False)
-        from stackctl.settings import get_settings
+        from core.settings import get_settings
 
         settings = get_settings()
         day = dt.date.fromisoformat(DS)

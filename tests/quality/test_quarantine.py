@@ -20,12 +20,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
+from core.settings import Settings
 from ingestion.lake import partition_dir, write_partition
 from ingestion.shop_batch import land_day, load_days
 from ingestion.simulator.run import simulate
 from quality import GateFailed, quarantine
 from quality.pipeline_gates import gate_landed_batches
-from stackctl.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 DAY = dt.date(2026, 3, 3)

@@ -17,12 +17,12 @@ from collections.abc import Iterator
 import duckdb
 import pytest
 
+from core.settings import Settings, get_settings
 from ingestion.shop_batch import land_day, load_days
 from ingestion.simulator.run import simulate
 from quality import GateFailed, quarantine
 from quality.pipeline_gates import gate_landed_batches, gate_marts
 from serving.publish import publication, publish_for_dashboards, refresh_health_for_dashboards
-from stackctl.settings import Settings, get_settings
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def _update_day_prices(settings: Settings, day: dt.date, expression: str) -> int
 
 def _elt(settings: Settings, run_id: str) -> None:
     """The elt_marts DAG: dbt build, gate 2, publish."""
-    from stackctl.dbt_cli import run_dbt
+    from core.dbt_cli import run_dbt
 
     run_dbt(settings, "build", "--quiet", quiet=True)
     gate_marts(settings, run_id)
@@ -152,7 +152,7 @@ def test_a_kpi_spike_is_blocked_at_gate_2_and_shown_on_data_health(shop):
 
 
 def test_a_day_that_was_never_landed_is_blocked(shop):
-    from stackctl.dbt_cli import run_dbt
+    from core.dbt_cli import run_dbt
 
     before = served(shop)
     simulate(shop.app_db_url, START, SKIPPED, scale=SCALE, progress=False)  # the day's run never happened

@@ -21,13 +21,13 @@ import pyarrow as pa
 import pytest
 import yaml
 
+from core.settings import Settings, get_settings
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import write_partition
 from quality import quarantine, record_results, validate_landed_batch, validate_marts
 from quality.freshness import FreshnessBreach, check_freshness
 from serving.publish import publish, publish_health
 from stackctl import procs
-from stackctl.settings import Settings, get_settings
 from superset import provision
 from tests.serving.conftest import DAYS, revenue_warehouse
 

@@ -21,7 +21,7 @@ def stackctl(tmp_path: Path, *args: str, env_extra: dict | None = None) -> subpr
 
 
 def test_missing_env_file_says_how_to_create_it(tmp_path, monkeypatch):
-    from stackctl import envfile
+    from core import envfile
 
     for name in envfile.REQUIRED:
         monkeypatch.delenv(name, raising=False)
@@ -36,7 +36,7 @@ def test_missing_env_file_says_how_to_create_it(tmp_path, monkeypatch):
 
 
 def test_env_file_is_generated_with_random_secrets_and_completed_not_overwritten(tmp_path):
-    from stackctl.envfile import REQUIRED, ensure_env_file, parse_env
+    from core.envfile import REQUIRED, ensure_env_file, parse_env
 
     path = tmp_path / ".env"
     assert set(ensure_env_file(path)) == set(REQUIRED)
@@ -56,7 +56,7 @@ def test_env_file_is_generated_with_random_secrets_and_completed_not_overwritten
 def test_pipeline_on_an_empty_app_db_is_one_clear_line(tmp_path):
     import sqlite3
 
-    from stackctl.envfile import ensure_env_file, parse_env
+    from core.envfile import ensure_env_file, parse_env
 
     env_file = tmp_path / ".env"
     ensure_env_file(env_file)
@@ -78,7 +78,7 @@ def test_pipeline_on_an_empty_app_db_is_one_clear_line(tmp_path):
 
 def test_a_copied_env_example_never_starts_the_stack_with_public_secrets(tmp_path, monkeypatch):
     """`cp .env.example .env` is a common habit: its placeholders must be regenerated, never used."""
-    from stackctl.envfile import SECRETS, EnvFileError, ensure_env_file, load_env, parse_env
+    from core.envfile import SECRETS, EnvFileError, ensure_env_file, load_env, parse_env
 
     for name in SECRETS:
         monkeypatch.delenv(name, raising=False)
@@ -106,7 +106,7 @@ def test_a_copied_env_example_never_starts_the_stack_with_public_secrets(tmp_pat
 
 
 def test_env_values_are_read_as_a_shell_reads_them(tmp_path, monkeypatch):
-    from stackctl.envfile import load_env
+    from core.envfile import load_env
 
     monkeypatch.delenv("SUPERSET_EXECUTIVE_USER", raising=False)
     monkeypatch.delenv("DEMO_DAYS", raising=False)
@@ -125,8 +125,8 @@ def test_env_values_are_read_as_a_shell_reads_them(tmp_path, monkeypatch):
 
 def test_personal_data_files_are_created_private(tmp_path):
     """App DB, lake (customer partitions), warehouse, serving file: 0600/0700 even under umask 022."""
-    from stackctl.envfile import ensure_env_file, parse_env
-    from stackctl.private_files import readable_by_others
+    from core.envfile import ensure_env_file, parse_env
+    from core.private_files import readable_by_others
 
     env_file = tmp_path / ".env"
     ensure_env_file(env_file)
@@ -176,7 +176,7 @@ def test_every_documented_command_reads_the_env_file_itself(tmp_path, command):
 
 def test_a_placeholder_secret_in_the_environment_is_refused_too(tmp_path, monkeypatch):
     """Containers get .env through the environment (compose's env_file): a copied example fails there too."""
-    from stackctl.envfile import EnvFileError, load_env
+    from core.envfile import EnvFileError, load_env
 
     monkeypatch.setenv("SUPERSET_SECRET_KEY", "<generated>")
     with pytest.raises(EnvFileError, match="SUPERSET_SECRET_KEY"):

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import Settings, get_settings
 from stackctl import procs
-from stackctl.settings import Settings, get_settings
 from superset import provision
 from tests.superset.serving_fixture import ServingData, write_serving_file
 

@@ -31,9 +31,9 @@ import requests
 import yaml
 from sqlalchemy.engine import make_url
 
+from core.settings import get_settings
 from serving.publish import PUBLISHED_ML_TABLES, PUBLISHED_OPS_TABLES, marts_copy_path
 from stackctl import procs
-from stackctl.settings import get_settings
 from superset import access, asset_files, latency, provision
 from tests.superset import role_matrix
 from tests.superset.serving_fixture import build_data, write_serving_file

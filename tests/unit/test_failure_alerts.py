@@ -10,7 +10,7 @@ import time
 
 import duckdb
 
-from stackctl import alerts
+from quality import task_failures
 
 
 def _alerts(settings) -> list[dict]:
@@ -20,7 +20,7 @@ def _alerts(settings) -> list[dict]:
 
 def test_a_task_failure_is_recorded_in_data_health_once_per_task_and_day(stack):
     for try_number in (1, 2):  # a retried task that fails again replaces its row
-        record = alerts.alert_task_failure(
+        record = task_failures.alert_task_failure(
             dag_id="shop_daily",
             task_id="load",
             run_id="scheduled__2026-03-02",
@@ -69,9 +69,9 @@ def test_a_locked_warehouse_does_not_fail_the_callback(stack, monkeypatch):
     )
     try:
         assert holder.stdout.readline().strip() == "held"
-        monkeypatch.setattr(alerts, "WAREHOUSE_WAIT_SECONDS", 0.5)
+        monkeypatch.setattr(task_failures, "WAREHOUSE_WAIT_SECONDS", 0.5)
         began = time.monotonic()
-        record = alerts.alert_task_failure(
+        record = task_failures.alert_task_failure(
             dag_id="shop_daily", task_id="land", run_id="r1", ds="2026-03-02", reason="AppDbError: gone"
         )
         assert time.monotonic() - began < 10

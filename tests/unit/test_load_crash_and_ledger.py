@@ -31,7 +31,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     import ingestion.warehouse as wh
     from ingestion.shop_batch import load_days
-    from stackctl.settings import get_settings
+    from core.settings import get_settings
 
     original = wh._replace_days
     def replace_then_hang(*args, **kwargs):

@@ -1,12 +1,10 @@
-"""Alerts: one clear line per failure, in the log, in an alert file, and to a webhook if set.
+"""Task failures on the Data health dashboard: Airflow's failure callbacks call `alert_task_failure`.
 
-Airflow's failure callbacks call `alert_task_failure` (any other part of the stack calls
-`send_alert`). The alert file (`var/alerts.jsonl`) always gets the record first;
-ALERT_WEBHOOK_URL (Slack-compatible JSON `{"text": ...}`) is optional. A task failure is also
-written to the warehouse's data-health tables (`ops.gate_runs` and `ops.data_health`, gate
-`task`), so it shows on the Data health dashboard next to the gates' results. Neither the webhook
-nor the warehouse may hide the original error: when the warehouse is locked by another writer (or
-missing a disk) the callback logs why and the alert file remains the record.
+It alerts first (`core.alerts.send_alert`: log, alert file, webhook), then writes the failure to
+the warehouse's data-health tables (`ops.gate_runs` and `ops.data_health`, gate `task`), so it
+shows next to the gates' results. Neither the webhook nor the warehouse may hide the original
+error: when the warehouse is locked by another writer (or missing a disk) the callback logs why
+and the alert file remains the record.
 """
 
 from __future__ import annotations
@@ -14,35 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from pathlib import Path
 
-import requests
-
-from stackctl.settings import get_settings
+from core.alerts import send_alert
+from core.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 TASK_GATE = "task"  # ops.gate_runs.gate / ops.data_health.gate of task failures
 # How long a failure callback waits for the warehouse's single writer before giving up.
 WAREHOUSE_WAIT_SECONDS = 3.0
-
-
-def send_alert(summary: str, **details: object) -> dict:
-    """Record and forward one alert; returns the record written."""
-    record = {"at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"), "summary": summary, **details}
-    log.error("ALERT: %s", summary)
-    path = get_settings().var_dir / "alerts.jsonl"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        fh.write(json.dumps(record, default=str) + "\n")
-    url = os.environ.get("ALERT_WEBHOOK_URL")
-    if url:
-        try:
-            requests.post(url, json={"text": f":red_circle: {summary}"}, timeout=5).raise_for_status()
-        except requests.RequestException as exc:
-            log.warning("alert webhook %s failed: %s", url, exc)
-    return record
 
 
 def record_task_failure(
@@ -62,6 +41,7 @@ def record_task_failure(
 
     Raises when the warehouse cannot be opened (locked, unwritable); `alert_task_failure` catches it.
     """
+    # here, not at module level: every DAG file imports this module, and parsing stays light
     from quality.health import connect_for_write, ensure_ops_tables
 
     checked_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)

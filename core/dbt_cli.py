@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stackctl.settings import Settings
+from core.settings import Settings
 
 
 def postgres_key_options(key: str) -> str:

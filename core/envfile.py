@@ -21,7 +21,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from stackctl.settings import REPO_ROOT
+from core.settings import REPO_ROOT
 
 ENV_FILE = REPO_ROOT / ".env"
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import sys
 
-from stackctl.envfile import EnvFileError, load_env
-from stackctl.private_files import use_private_umask
+from core.envfile import EnvFileError, load_env
+from core.private_files import use_private_umask
 
 
 def prepare_command(*, required: bool = False) -> None:
