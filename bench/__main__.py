@@ -1,7 +1,7 @@
 """`python -m bench` (`make bench`): simulate, run the pipeline, run the baselines, compare, report.
 
 Per scale, in `var/bench/<scale>/` (never the demo data): simulate a year of the shop; run the
-real pipeline headless over the whole history (`stackctl.pipeline.run_range`, the functions the
+real pipeline headless over the whole history (`pipelines.runner.run_range`, the functions the
 DAGs call); run the floor and the pandas baseline over the same lake files and check both equal
 the published marts; simulate one more day and run the pipeline for it (the daily increment),
 then check the marts against the floor again. For the two-year scales (`--two-year-scales`, the

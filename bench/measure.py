@@ -153,7 +153,7 @@ class StageMeter:
         self._current = None
 
     def progress_hook(self, first_stage: str):
-        """A `progress` callback for `stackctl.pipeline.run_range` that also marks stage boundaries.
+        """A `progress` callback for `pipelines.runner.run_range` that also marks stage boundaries.
 
         run_range reports "  <stage> ..." when a stage starts and "  <stage> done in ..." when it
         ends; everything before the first report is `first_stage` (extract+land), begun here.

@@ -496,7 +496,7 @@ def markdown(results: dict, chart_name: str | None) -> str:
         "",
         _table(SUMMARY_HEADER, summary_rows(results)),
         "",
-        "pipeline = extract+land, gate 1, load, dbt build, gate 2, publish (`stackctl.pipeline.run_range`); "
+        "pipeline = extract+land, gate 1, load, dbt build, gate 2, publish (`pipelines.runner.run_range`); "
         "floor = the same KPIs in one DuckDB SQL script over the lake (`bench/floor.sql`); "
         "pandas = the same by hand (`bench/pandas_baseline.py`). Peak RSS is per process: a stage's cell shows the "
         "pipeline process's peak during the stage (including memory held from earlier stages) and, for dbt, the dbt "

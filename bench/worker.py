@@ -39,7 +39,7 @@ def _simulate(args: argparse.Namespace) -> dict:
 def _pipeline(args: argparse.Namespace) -> dict:
     from bench.dbt_nodes import node_seconds, run_results_path
     from core.settings import get_settings
-    from stackctl.pipeline import run_range
+    from pipelines.runner import run_range
 
     meter = StageMeter()
     began = time.monotonic()

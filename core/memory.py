@@ -1,6 +1,6 @@
 """Handing memory a finished pipeline stage freed back to the operating system.
 
-The headless runner (`stackctl.pipeline.run_range`) runs every stage in one process, while
+The headless runner (`pipelines.runner.run_range`) runs every stage in one process, while
 Airflow gives each task its own. Freed Python and Arrow memory is not returned to the OS by
 itself: glibc keeps freed heap pages in its arenas and Arrow's allocator keeps its pools, so gate
 1's pandas frames would stay resident under the load's DuckDB buffers and add up to one large

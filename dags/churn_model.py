@@ -74,7 +74,7 @@ def churn_model():
     @task(pool=WAREHOUSE_POOL)
     def publish(run_id: str | None = None) -> dict[str, int]:
         from core.settings import get_settings
-        from serving.publish import refresh_health_for_dashboards
+        from pipelines.publishing import refresh_health_for_dashboards
 
         return refresh_health_for_dashboards(get_settings(), run_id).tables
 

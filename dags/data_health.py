@@ -64,7 +64,7 @@ def data_health():
     @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
     def refresh_dashboard(run_id: str | None = None) -> dict[str, int]:
         from core.settings import get_settings
-        from serving.publish import refresh_health_for_dashboards
+        from pipelines.publishing import refresh_health_for_dashboards
 
         return refresh_health_for_dashboards(get_settings(), run_id).tables
 

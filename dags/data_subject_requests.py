@@ -56,6 +56,7 @@ def data_subject_requests():
         from core.settings import get_settings
         from governance.dsr import SubjectNotFound
         from governance.dsr import run_request as run
+        from pipelines.marts import rebuild_and_publish
 
         context = get_current_context()
         params = context["params"]
@@ -63,7 +64,14 @@ def data_subject_requests():
             raise ValueError("give exactly one of customer_id and email")
         actor = getattr(context["dag_run"], "triggering_user_name", None) or "airflow"
         try:
-            return run(get_settings(), params["action"], params.get("customer_id"), params.get("email"), actor=actor)
+            return run(
+                get_settings(),
+                params["action"],
+                params.get("customer_id"),
+                params.get("email"),
+                republish=rebuild_and_publish,
+                actor=actor,
+            )
         except SubjectNotFound as exc:  # a retry cannot find them either
             raise AirflowFailException(str(exc)) from exc
 

@@ -63,7 +63,7 @@ with DbtDag(
     @task(pool=WAREHOUSE_POOL, outlets=[SERVING_MARTS])
     def publish(run_id: str | None = None) -> dict[str, int]:
         from core.settings import get_settings
-        from serving.publish import publish_for_dashboards
+        from pipelines.publishing import publish_for_dashboards
 
         return publish_for_dashboards(get_settings(), run_id).tables
 

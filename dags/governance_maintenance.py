@@ -59,8 +59,9 @@ def governance_maintenance():
     def reapply_erasures() -> list[str]:
         from core.settings import get_settings
         from governance.dsr import reapply_erasures as reapply
+        from pipelines.marts import rebuild_and_publish
 
-        return reapply(get_settings(), actor="governance_maintenance")
+        return reapply(get_settings(), republish=rebuild_and_publish, actor="governance_maintenance")
 
     @task(pool=WAREHOUSE_POOL)
     def stale_asset_report(data_interval_end: dt.datetime | None = None) -> str:
@@ -73,7 +74,7 @@ def governance_maintenance():
     @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
     def refresh_dashboard(run_id: str | None = None) -> dict[str, int]:
         from core.settings import get_settings
-        from serving.publish import refresh_health_for_dashboards
+        from pipelines.publishing import refresh_health_for_dashboards
 
         return refresh_health_for_dashboards(get_settings(), run_id).tables
 

@@ -69,16 +69,22 @@ def _run(args: argparse.Namespace) -> int:
     settings = get_settings()
     if args.command == "dsr":
         from governance import dsr
+        from pipelines.marts import rebuild_and_publish
 
         if args.action == "reapply":
-            print(json.dumps(dsr.reapply_erasures(settings)))
+            print(json.dumps(dsr.reapply_erasures(settings, republish=rebuild_and_publish)))
             return 0
         if args.action == "erase" and not args.yes:
             print("erasure cannot be undone: add --yes", file=sys.stderr)
             return 2
         try:
             summary = dsr.run_request(
-                settings, args.action, args.customer_id, args.email, out=getattr(args, "out", None)
+                settings,
+                args.action,
+                args.customer_id,
+                args.email,
+                republish=rebuild_and_publish,
+                out=getattr(args, "out", None),
             )
         except dsr.SubjectNotFound as exc:
             print(exc, file=sys.stderr)

@@ -33,23 +33,8 @@ from pathlib import Path
 from core.settings import Settings
 from governance import airflow_audit, audit
 from governance.sql_redaction import redact_sql
+from serving.schema import ACCESS_LOG_DDL as DDL
 
-DDL = """
-create schema if not exists ops;
-create table if not exists ops.access_log (
-    event_id varchar,        -- <source>:<id in the source>, unique
-    source varchar,          -- superset | airflow | governance
-    occurred_at timestamp,   -- UTC
-    actor varchar,           -- login name
-    action varchar,          -- the source's name for what was done
-    object_type varchar,     -- dashboard | chart | dataset | sql_lab | dag | data_subject_request | ...
-    object_name varchar,     -- dashboard title, chart name, DAG id, request id
-    tables_read varchar,     -- schema.table, comma separated, when known (stale-asset report)
-    detail varchar,          -- SQL with literals redacted, task/run ids, request counts
-    outcome varchar,         -- success, failed, completed, ... when known
-    collected_at timestamp
-);
-"""
 # The governance audit log's length and head at each collection (`governance.audit.verify`); stays
 # in the warehouse (not published: nobody reads it on a dashboard).
 ANCHORS_DDL = """

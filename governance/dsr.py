@@ -43,7 +43,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -468,21 +468,6 @@ def _erase_warehouse(settings: Settings, subject: Subject, schemas: tuple[str, .
     return removed
 
 
-def _rebuild(settings: Settings) -> None:
-    """dbt build with a full refresh: an incremental mart never drops rows deleted upstream otherwise."""
-    from core.dbt_cli import run_dbt
-
-    run_dbt(settings, "build", "--full-refresh", "--quiet", quiet=True)
-
-
-def _publish(settings: Settings, run_id: str) -> str:
-    from quality.pipeline_gates import gate_marts
-    from serving.publish import publish_for_dashboards
-
-    gate_marts(settings, run_id)
-    return publish_for_dashboards(settings, run_id).run_id
-
-
 def erasure_list_path(settings: Settings) -> Path:
     return audit.governance_dir(settings) / "erasure_list.jsonl"
 
@@ -531,20 +516,28 @@ class ErasureResult:
     remaining: list[Match]
 
 
-def erase(settings: Settings, subject: Subject, request_id: str, *, rebuild: bool = True) -> ErasureResult:
-    """Erase the subject from lake, warehouse and serving; verify nothing is left; remember the erasure."""
+# Rebuilds every mart from raw, gates and publishes them; returns the published run id. The
+# caller passes it (`pipelines.marts.rebuild_and_publish`): the sequence sits above governance.
+Republish = Callable[[Settings, str], str]
+
+
+def erase(settings: Settings, subject: Subject, request_id: str, *, republish: Republish | None) -> ErasureResult:
+    """Erase the subject from lake, warehouse and serving; verify nothing is left; remember the erasure.
+
+    `republish` None leaves the marts as they are (the warehouse's raw rows are still erased).
+    """
     _remember_erasure(settings, subject, request_id)  # first: a crash half-way is finished by reapply
     lake_rows = _erase_lake(settings, subject, request_id)
     warehouse_rows = _erase_warehouse(settings, subject, schemas=("raw",))
     # Marts derive from raw: rebuild when raw changed, or when a model still holds the subject (an
     # earlier attempt died before its rebuild). A re-landed day that was never loaded needs none.
     published = None
-    if rebuild and settings.warehouse_path.exists():
+    if republish and settings.warehouse_path.exists():
         if warehouse_rows or find(settings, subject, stores=("warehouse", "serving")):
-            _rebuild(settings)
-            # Tables dbt does not build (e.g. the churn model's per-customer scores) are deleted from.
+            # Tables dbt does not build (the churn model's per-customer scores) are deleted from
+            # here; the marts are rebuilt from the erased raw rows, gated and published.
             warehouse_rows.update(_erase_warehouse(settings, subject, schemas=None))
-            published = _publish(settings, request_id)
+            published = republish(settings, request_id)
     if warehouse_rows:
         # Deleted rows stay readable in DuckDB's freed blocks until overwritten: a fresh file has none.
         rewrite_duckdb_file(
@@ -563,10 +556,14 @@ def run_request(
     customer_id: int | None = None,
     email: str | None = None,
     *,
+    republish: Republish | None,
     actor: str | None = None,
     out: Path | None = None,
 ) -> dict:
-    """Run one export or erasure request end to end, with its audit entries; returns a summary."""
+    """Run one export or erasure request end to end, with its audit entries; returns a summary.
+
+    `republish` rebuilds and publishes the marts after an erasure (see `erase`).
+    """
     if action not in ("export", "erase"):
         raise ValueError(f"unknown data subject request {action!r}: export or erase")
     request_id = audit.new_request_id(f"dsr-{action}")
@@ -583,7 +580,7 @@ def run_request(
                 settings, "dsr_export", request_id, "completed", subject=subject.key_hash, details=details, actor=actor
             )
             return {"request_id": request_id, "archive": str(archive), "files": len(matches)}
-        result = erase(settings, subject, request_id)
+        result = erase(settings, subject, request_id, republish=republish)
         exports_deleted = _delete_earlier_exports(settings, subject.key_hash)
         details = {
             **what,
@@ -622,7 +619,7 @@ def run_request(
         raise
 
 
-def reapply_erasures(settings: Settings, *, actor: str | None = None) -> list[str]:
+def reapply_erasures(settings: Settings, *, republish: Republish | None, actor: str | None = None) -> list[str]:
     """Erase again any erased subject that came back (a re-extract, a backfill, a released batch)."""
     erased = erased_hashes(settings)
     if not any(erased.values()):
@@ -641,7 +638,7 @@ def reapply_erasures(settings: Settings, *, actor: str | None = None) -> list[st
     for customer_id in back:
         request_id = audit.new_request_id("dsr-reapply")
         subject = resolve(settings, customer_id=customer_id)
-        result = erase(settings, subject, request_id)
+        result = erase(settings, subject, request_id, republish=republish)
         outcome = "completed" if not result.remaining else "failed"
         details = {
             "lake_rows_removed": sum(result.lake_rows.values()),

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         run_id = args.run_id or f"manual__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
         result = run_daily(settings, run_id, ms)
         if args.publish:
-            from serving.publish import refresh_health_for_dashboards
+            from pipelines.publishing import refresh_health_for_dashboards
 
             result["published"] = refresh_health_for_dashboards(settings, run_id).tables
         print(json.dumps(result, indent=2, default=str))

@@ -10,7 +10,7 @@
    holdout (`promote_if_better`), and log the decision in `decisions.jsonl`.
 3. `score`        - score the latest snapshot with the current model: `ml.churn_predictions` (row
    level, warehouse only) and the aggregates the dashboard reads; rebuild `ml.model_versions`.
-Then `serving.publish.refresh_health_for_dashboards` copies the published `ml` and `ops` tables
+Then `pipelines.publishing.refresh_health_for_dashboards` copies the published `ml` and `ops` tables
 into serving next to the marts as they are.
 
 Every step is idempotent for the snapshot it works on: it replaces that as-of date's rows.

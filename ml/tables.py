@@ -9,15 +9,16 @@
 | `ml.model_versions` | trained model version: holdout AUC/Brier, training range, promoted, current | yes |
 | `ml.model_drift` | drift check x feature (and the prediction): PSI, KS, threshold, drifted | yes |
 
-Published tables hold no customer key: country and channel are the finest grain (`serving.publish`
-copies exactly `PUBLISHED_TABLES`). Writers replace their day's rows (delete + insert in one
+Published tables hold no customer key: country and channel are the finest grain (declared in
+`serving.schema`, which `serving.publish` copies exactly). Writers replace their day's rows (delete + insert in one
 transaction), so a retried task never counts twice.
 """
 
 from __future__ import annotations
 
+from serving.schema import ML_DDL
+
 SCHEMA = "ml"
-PUBLISHED_TABLES = ("churn_risk_segments", "churn_risk_distribution", "model_versions", "model_drift")
 HIGH_RISK = 0.7  # churn probability from which a customer counts as high risk
 
 ROW_LEVEL_DDL = """
@@ -35,62 +36,5 @@ create table if not exists ml.churn_predictions (
 );
 """
 
-# The published tables: publish creates them empty in serving too, so the dashboards' datasets
-# exist before the first model is trained.
-PUBLISHED_DDL = """
-create schema if not exists ml;
-create table if not exists ml.churn_risk_segments (
-    as_of_date date not null,
-    country_code varchar not null,
-    main_channel varchar not null,
-    customers bigint not null,
-    high_risk_customers bigint not null,
-    expected_churners double not null,  -- sum of churn probabilities
-    average_churn_probability double not null,
-    model_version varchar not null,
-    is_latest boolean not null default false  -- the newest scored snapshot (what the dashboard shows)
-);
-create table if not exists ml.churn_risk_distribution (
-    as_of_date date not null,
-    probability_band varchar not null,  -- '0.0-0.1' .. '0.9-1.0'
-    band_floor double not null,
-    customers bigint not null,
-    model_version varchar not null,
-    is_latest boolean not null default false
-);
-create table if not exists ml.model_versions (
-    model_version varchar not null,
-    trained_on_as_of date not null,     -- the newest snapshot the version saw (its holdout)
-    train_first_as_of date,
-    train_last_as_of date,
-    training_rows bigint,
-    holdout_rows bigint,
-    holdout_auc double,
-    holdout_brier double,
-    holdout_base_rate double,
-    training_data_sha256 varchar,
-    seed integer,
-    is_promoted boolean not null,
-    is_current boolean not null,
-    decision_reason varchar
-);
-create table if not exists ml.model_drift (
-    run_id varchar,
-    checked_at timestamp not null,
-    as_of_date date not null,           -- the scored snapshot compared with the reference
-    model_version varchar not null,
-    reference_as_of date,
-    feature varchar not null,
-    feature_kind varchar not null,      -- numeric | categorical | prediction
-    role varchar not null,              -- trigger (can start retraining) | report
-    psi double not null,
-    ks_statistic double,
-    ks_pvalue double,
-    threshold double not null,
-    is_drifted boolean not null,
-    reference_rows bigint,
-    current_rows bigint
-);
-"""
-
-DDL = ROW_LEVEL_DDL + PUBLISHED_DDL
+# the published tables are declared with everything else serving holds (serving/schema.py)
+DDL = ROW_LEVEL_DDL + ML_DDL

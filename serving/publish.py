@@ -47,20 +47,11 @@ import duckdb
 
 from core.files import safe_file_name
 from core.settings import Settings
-from governance.access_log import DDL as ACCESS_LOG_DDL
 from ingestion.lake import fsync_path
-from ml.tables import PUBLISHED_DDL as ML_DDL
-from ml.tables import PUBLISHED_TABLES as PUBLISHED_ML_TABLES
 from quality.fingerprint import schema_fingerprint, schema_tables, table_fingerprint
 from quality.health import DDL as OPS_DDL
-from quality.health import OPS_TABLES
-
-# Schemas copied to serving: marts for the dashboards, ops for the data-health views, ml for the
-# churn model's aggregates.
-PUBLISHED_SCHEMAS = ("marts", "ops", "ml")
-# ops holds other tables too (run ledger, stale-asset report); only these are published: the
-# data-health tables and the access log (the Governance dashboard, admins and analysts only).
-PUBLISHED_OPS_TABLES = (*OPS_TABLES, "access_log")
+from serving.schema import ACCESS_LOG_DDL, ML_DDL, PUBLISHED_OPS_TABLES, PUBLISHED_SCHEMAS
+from serving.schema import ML_TABLES as PUBLISHED_ML_TABLES
 
 
 class PublishRefused(RuntimeError):
@@ -166,7 +157,7 @@ def _copy_ops(con: duckdb.DuckDBPyConnection, tables: dict[str, int]) -> None:
         if table in present:
             con.execute(f'create or replace table serving_new.ops."{table}" as select * from wh.ops."{table}"')
         tables[f"ops.{table}"] = con.execute(f'select count(*) from serving_new.ops."{table}"').fetchall()[0][0]
-    # The churn model's aggregates, versions and drift (ml/tables.py; never its per-customer rows),
+    # The churn model's aggregates, versions and drift (serving/schema.py; never its per-customer rows),
     # refreshed like the ops tables: the churn_model DAG publishes through publish_health.
     con.execute("use serving_new")
     con.execute(ML_DDL)
@@ -356,28 +347,3 @@ def published_run(serving_path: Path) -> str | None:
     """The run id of the marts currently published (None when nothing is published)."""
     current = publication(serving_path)
     return current["run_id"] if current else None
-
-
-def publish_for_dashboards(settings: Settings, run_id: str) -> PublishResult:
-    """Publish, then drop Superset's cached chart results so dashboards show the new file now."""
-    from superset.provision import clear_data_cache
-
-    result = publish(
-        settings.warehouse_path,
-        settings.serving_path,
-        run_id,
-        settings.duckdb_memory_limit,
-        manifest_path=dbt_manifest_path(settings),
-    )
-    clear_data_cache(settings)
-    return result
-
-
-def refresh_health_for_dashboards(settings: Settings, run_id: str) -> PublishResult:
-    """Refresh the Data health tables in serving (marts unchanged) and drop Superset's cache."""
-    from superset.provision import clear_data_cache
-
-    result = publish_health(settings.warehouse_path, settings.serving_path, run_id, settings.duckdb_memory_limit)
-    if result.tables:
-        clear_data_cache(settings)
-    return result

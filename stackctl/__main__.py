@@ -72,7 +72,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> None:
-    from stackctl.pipeline import run_range
+    from pipelines.runner import run_range
 
     settings = get_settings()
     start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
@@ -100,8 +100,8 @@ def _history_marker():
 def cmd_run(args: argparse.Namespace) -> None:
     """Everything `make run` does after the environments exist."""
     from core.dbt_cli import run_dbt
+    from pipelines.runner import run_range
     from stackctl import airflow_service, fake_api_service
-    from stackctl.pipeline import run_range
     from superset import provision as superset_service
 
     settings = get_settings()

@@ -22,7 +22,7 @@ from bench.floor import run_floor
 from bench.pandas_baseline import run_pandas
 from core.settings import Settings, get_settings
 from ingestion.simulator.run import simulate
-from stackctl.pipeline import run_range
+from pipelines.runner import run_range
 
 START = dt.date(2026, 1, 19)
 END = dt.date(2026, 2, 8)

@@ -49,7 +49,7 @@ def _stop_fake_api(settings) -> None:
 def reference(root: Path, app_db: Path, days: list[dt.date]) -> dict[str, str]:
     from core.dbt_cli import run_dbt
     from core.settings import get_settings
-    from stackctl.pipeline import run_range
+    from pipelines.runner import run_range
 
     harness.use_data_dir(root / "embedded", app_db)
     settings = get_settings()

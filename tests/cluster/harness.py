@@ -92,7 +92,7 @@ def build_marts_headless(settings, run_id: str) -> None:
     """dbt build, gate 2 and publish: what `elt_marts` runs, in one process (seconds, not minutes)."""
     from core.dbt_cli import run_dbt
     from quality.pipeline_gates import gate_marts
-    from serving.publish import publish_for_dashboards
+    from pipelines.publishing import publish_for_dashboards
 
     run_dbt(settings, "build", "--quiet", quiet=True)
     gate_marts(settings, run_id)

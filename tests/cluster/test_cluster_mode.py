@@ -38,7 +38,7 @@ def source_and_reference(tmp_path_factory):
         pytest.skip(reason)
     from core.dbt_cli import run_dbt
     from core.settings import get_settings
-    from stackctl.pipeline import run_range
+    from pipelines.runner import run_range
 
     root = tmp_path_factory.mktemp("cluster")
     with restored_environ():

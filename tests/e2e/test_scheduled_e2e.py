@@ -65,7 +65,7 @@ def running_airflow(tmp_path_factory):
     from core.settings import get_settings
     from ingestion.simulator.run import simulate
     from stackctl import airflow_service, procs
-    from stackctl.pipeline import run_range
+    from pipelines.runner import run_range
 
     root = tmp_path_factory.mktemp("e2e")
     with stack_environment(

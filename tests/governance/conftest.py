@@ -1,6 +1,6 @@
 """Fixtures for the governance tests: dbt's manifest, and a small simulated shop run through the pipeline.
 
-`small_shop` is built the way `make run` builds the history (`stackctl.pipeline.run_range`:
+`small_shop` is built the way `make run` builds the history (`pipelines.runner.run_range`:
 land, gate 1, load, dbt build, gate 2, publish) for 6 days at a third of the demo scale, in a
 temporary folder, with dbt's artifacts in a temporary target path (never dbt_project/target,
 which Cosmos reads). About 16 s on 2 cores.
@@ -87,7 +87,7 @@ def _shop_environment(root: Path) -> Iterator[Settings]:
 def _built_shop(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Built once per session (the environment is only changed while building)."""
     from ingestion.simulator.run import simulate
-    from stackctl.pipeline import run_range
+    from pipelines.runner import run_range
 
     root = tmp_path_factory.mktemp("governance-shop")
     with _shop_environment(root) as settings:

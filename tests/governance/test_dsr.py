@@ -26,6 +26,7 @@ from core.settings import Settings
 from governance import audit, dsr
 from governance.pii_scan import scan
 from ingestion.shop_batch import land_day
+from pipelines.marts import rebuild_and_publish
 from tests.governance.conftest import PII_KEY, SHOP_DAYS
 
 pytestmark = pytest.mark.slow
@@ -162,7 +163,9 @@ def requests(small_shop: Settings) -> Requests:
             "from marts.dim_customers where customer_id in (?, 1)",
             [person.customer_id],
         )
-    exported = dsr.run_request(settings, "export", email=person.email.upper())  # case does not matter
+    exported = dsr.run_request(
+        settings, "export", email=person.email.upper(), republish=rebuild_and_publish
+    )  # case does not matter
     with zipfile.ZipFile(exported["archive"]) as bundle:
         manifest = json.loads(bundle.read("manifest.json"))
         files = {
@@ -170,7 +173,7 @@ def requests(small_shop: Settings) -> Requests:
             for name in bundle.namelist()
             if name.endswith(".csv")
         }
-    erased = dsr.run_request(settings, "erase", customer_id=person.customer_id)
+    erased = dsr.run_request(settings, "erase", customer_id=person.customer_id, republish=rebuild_and_publish)
     return Requests(
         settings,
         person,
@@ -326,15 +329,15 @@ def test_a_re_extract_does_not_bring_the_subject_back(requests: Requests) -> Non
     land_day(settings, day, "backfill")
     assert any(place.startswith("raw/shop/") for place in _search(settings, person))
     # ... until the maintenance DAG re-applies the erasure list.
-    assert len(dsr.reapply_erasures(settings)) == 1
+    assert len(dsr.reapply_erasures(settings, republish=rebuild_and_publish)) == 1
     assert _search(settings, person) == []
     assert audit.entries(settings)[-1].action == "dsr_reapply"
-    assert dsr.reapply_erasures(settings) == []
+    assert dsr.reapply_erasures(settings, republish=rebuild_and_publish) == []
 
 
 def test_an_unknown_subject_is_refused_and_audited(small_shop: Settings) -> None:
     with pytest.raises(dsr.SubjectNotFound):
-        dsr.run_request(small_shop, "export", email="nobody@example.org")
+        dsr.run_request(small_shop, "export", email="nobody@example.org", republish=None)
     last = audit.entries(small_shop)[-1]
     assert (last.action, last.outcome) == ("dsr_export", "not_found")
     assert "nobody" not in audit.audit_log_path(small_shop).read_text()

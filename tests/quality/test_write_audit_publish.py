@@ -20,9 +20,10 @@ import pytest
 from core.settings import Settings, get_settings
 from ingestion.shop_batch import land_day, load_days
 from ingestion.simulator.run import simulate
+from pipelines.publishing import publish_for_dashboards, refresh_health_for_dashboards
 from quality import GateFailed, quarantine
 from quality.pipeline_gates import gate_landed_batches, gate_marts
-from serving.publish import publication, publish_for_dashboards, refresh_health_for_dashboards
+from serving.publish import publication
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +77,7 @@ def served(settings: Settings) -> dict:
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """20 days of history, run through the pipeline headless and published."""
-    from stackctl.pipeline import run_range
+    from pipelines.runner import run_range
     from tests.quality.conftest import gx_project  # noqa: F401 - the session fixture is autouse
 
     root = tmp_path_factory.mktemp("wap")

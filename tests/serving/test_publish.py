@@ -9,9 +9,9 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ml.tables import PUBLISHED_TABLES as ML_TABLES
 from quality import record_results, validate_marts
-from serving.publish import PUBLISHED_OPS_TABLES, PublishRefused, publication, publish, publish_health
+from serving.publish import PublishRefused, publication, publish, publish_health
+from serving.schema import ML_TABLES, PUBLISHED_OPS_TABLES
 from tests.serving.conftest import DAYS, revenue_warehouse
 
 

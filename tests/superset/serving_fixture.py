@@ -24,9 +24,9 @@ import duckdb
 import pyarrow as pa
 
 from governance.access_log import DDL as ACCESS_LOG_DDL
-from ml.tables import PUBLISHED_DDL as ML_DDL
 from quality.health import DDL as OPS_DDL
 from serving.publish import write_marts_copy
+from serving.schema import ML_DDL
 
 DAYS = 120
 # country -> (currency, EUR per unit at checkout, share of orders)

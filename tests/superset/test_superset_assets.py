@@ -32,7 +32,9 @@ import yaml
 from sqlalchemy.engine import make_url
 
 from core.settings import get_settings
-from serving.publish import PUBLISHED_ML_TABLES, PUBLISHED_OPS_TABLES, marts_copy_path
+from serving.publish import marts_copy_path
+from serving.schema import ML_TABLES as PUBLISHED_ML_TABLES
+from serving.schema import PUBLISHED_OPS_TABLES
 from stackctl import procs
 from superset import access, asset_files, latency, provision
 from tests.superset import role_matrix

@@ -16,8 +16,8 @@ from core.dbt_cli import run_dbt
 from core.memory import release_freed_memory
 from core.settings import Settings
 from ingestion.shop_batch import land_days, load_days
+from pipelines.publishing import publish_for_dashboards
 from quality.pipeline_gates import gate_landed_batches, gate_marts
-from serving.publish import publish_for_dashboards
 
 
 def run_range(
