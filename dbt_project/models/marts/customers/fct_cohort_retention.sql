@@ -1,48 +1,121 @@
 -- Grain: one row per acquisition cohort (month of the first non-cancelled order) x months since
 -- that first order, from 0 up to the last month with data. Retention rate = cohort customers with
 -- at least one non-cancelled order in that month / cohort size; month 0 is 1 by definition.
+--
+-- Incremental: a run recomputes, for every cohort, the activity months from the month of the earliest
+-- ordered_date of the fct_order_lines rows loaded after the newest `loaded_at` in the table, and
+-- replaces those months whole (unique_key activity_month). An earlier activity month keeps its rows:
+-- its orders did not change, and neither did the cohort of anyone in it. A customer changes cohort
+-- only when a line in the old or the new cohort month changes (a cancelled first order moves them
+-- to a later cohort, a late earlier order to an earlier one), so both cohorts, and every cohort whose
+-- size changes, start at or after the first recomputed month and all their rows are recomputed (the
+-- sizes come from dim_customers, built before this). A new last month gives every cohort a row in it,
+-- also recomputed. is_complete_month flips for the months ending between the old and the new last
+-- order day, so the run also recomputes from the last month the table holds and from the month of
+-- the last order day, if earlier. The last order day comes from a scan of two columns of
+-- fct_order_lines. An order's day never changes; rows deleted from the source are not seen (rebuild
+-- with --full-refresh).
+{{
+    config(
+        materialized='incremental',
+        unique_key='activity_month',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=[
+            "{% if is_incremental() %}
+            -- Months that left the range (the first or last month's orders were all cancelled since): no
+            -- recomputed row has their month, so the replace above does not reach them. Every month in
+            -- the range has a row of the first cohort, so inside it every recomputed month is replaced.
+            delete from {{ this }}
+            where not exists (
+                select 1
+                from (
+                    select
+                        min(lines.ordered_date) as first_date,
+                        max(lines.ordered_date) as last_date
+                    from {{ ref('fct_order_lines') }} as lines
+                    where not lines.is_cancelled
+                ) as bounds
+                where
+                    activity_month between cast({{ dbt.date_trunc('month', 'bounds.first_date') }} as date)
+                    and bounds.last_date
+            )
+            {% endif %}"
+        ]
+    )
+}}
+
 with
-
-customers as (
-    select * from {{ ref('dim_customers') }}
-),
-
-order_lines as (
-    select * from {{ ref('fct_order_lines') }}
-),
 
 cohort_members as (
     select
         customer_id,
         cohort_month
-    from customers
+    from {{ ref('dim_customers') }}
     where has_ordered
-),
-
-customer_months as (
-    select distinct
-        customer_id,
-        cast({{ dbt.date_trunc('month', 'ordered_date') }} as date) as activity_month
-    from order_lines
-    where not is_cancelled
 ),
 
 bounds as (
     select
         cast({{ dbt.date_trunc('month', 'max(ordered_date)') }} as date) as last_month,
         max(ordered_date) as last_order_date
-    from order_lines
+    from {{ ref('fct_order_lines') }}
     where not is_cancelled
 ),
 
+{% if is_incremental() -%}
+    -- the first activity month to recompute (see above)
+    recompute as (
+        select
+            least(
+                {{ earliest_date_loaded_after_this_run(ref('fct_order_lines'), 'ordered_date') }},
+                (select max(this_run.activity_month) from {{ this }} as this_run),
+                bounds.last_order_date
+            ) as from_date
+        from bounds
+    ),
+
+    recompute_month as (
+        select cast({{ dbt.date_trunc('month', 'from_date') }} as date) as from_month
+        from recompute
+    ),
+{%- endif %}
+
+customer_months as (
+    select distinct
+        customer_id,
+        cast({{ dbt.date_trunc('month', 'ordered_date') }} as date) as activity_month
+    from {{ ref('fct_order_lines') }}
+    where
+        not is_cancelled
+    {% if is_incremental() -%}
+        and ordered_date >= (select recompute_month.from_month from recompute_month)
+    {%- endif %}
+),
+
+-- the watermark of an activity month: the newest load among its order lines, cancelled ones included
+month_loads as (
+    select
+        cast({{ dbt.date_trunc('month', 'ordered_date') }} as date) as activity_month,
+        max(loaded_at) as loaded_at
+    from {{ ref('fct_order_lines') }}
+    {% if is_incremental() -%}
+        where ordered_date >= (select recompute_month.from_month from recompute_month)
+    {%- endif %}
+    group by cast({{ dbt.date_trunc('month', 'ordered_date') }} as date)
+),
+
+-- read from dim_customers itself, not cohort_members: a CTE read twice is copied whole by DuckDB
 cohort_sizes as (
     select
         cohort_month,
         count(*) as cohort_customers
-    from cohort_members
+    from {{ ref('dim_customers') }}
+    where has_ordered
     group by cohort_month
 ),
 
+-- every cohort x month up to the last month (a few rows per cohort: months, not customers)
 cohort_months as (
     select
         cohort_sizes.cohort_month,
@@ -76,13 +149,18 @@ final as (
         cast(coalesce(cohort_activity.active_customers, 0) as {{ type_double() }})
         / cohort_months.cohort_customers as retention_rate,
         cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'cohort_months.activity_month')) }} as date)
-        <= bounds.last_order_date as is_complete_month
+        <= bounds.last_order_date as is_complete_month,
+        month_loads.loaded_at
     from cohort_months
     cross join bounds
     left join cohort_activity
         on
             cohort_months.cohort_month = cohort_activity.cohort_month
             and cohort_months.activity_month = cohort_activity.activity_month
+    left join month_loads on cohort_months.activity_month = month_loads.activity_month
+    {% if is_incremental() -%}
+        where cohort_months.activity_month >= (select recompute_month.from_month from recompute_month)
+    {%- endif %}
 )
 
 select * from final

@@ -4,10 +4,84 @@
 -- Active customer (30d) of a segment: placed at least one non-cancelled order in that segment in the
 -- 30 days ending that day (the day itself and the 29 before). A customer who orders in several
 -- segments counts in each, so segments do not add up to fct_daily_customer_activity.
+--
+-- Incremental, as fct_daily_customer_activity: a run recomputes every day from the earliest
+-- ordered_date of the fct_order_lines rows loaded after the newest `loaded_at` in the table (or from
+-- the day after the last one it holds, if earlier) to the last order day, all segments, and replaces
+-- those days whole (unique_key activity_date alone, so a segment row that vanished from a recomputed
+-- day, e.g. before the segment's new first day, goes too). Earlier days cannot change: a segment's
+-- first day only moves when a line on or after the first recomputed day changes. The active counts
+-- run from 30 days before that day (a spell opened earlier is closed by then). The segments and their
+-- first days come from one scan of four columns of fct_order_lines. An order's day, country and
+-- channel never change; rows deleted from the source are not seen (rebuild with --full-refresh).
+{{
+    config(
+        materialized='incremental',
+        unique_key='activity_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=[
+            "{% if is_incremental() %}
+            -- Days that left the calendar (the shop's first or last day's orders were all cancelled
+            -- since): no recomputed row has their date, so the replace above does not reach them. Inside
+            -- the calendar every day is recomputed whole, so no segment needs its own bound here.
+            delete from {{ this }}
+            where not exists (
+                select 1
+                from (
+                    select
+                        min(lines.ordered_date) as first_date,
+                        max(lines.ordered_date) as last_date
+                    from {{ ref('fct_order_lines') }} as lines
+                    where not lines.is_cancelled
+                ) as bounds
+                where activity_date between bounds.first_date and bounds.last_date
+            )
+            {% endif %}"
+        ]
+    )
+}}
+
 with
 
-order_lines as (
-    select * from {{ ref('fct_order_lines') }}
+{% if is_incremental() -%}
+    -- the first day to recompute, and the first one whose spells its active counts need (see above)
+    recompute as (
+        select
+            least(
+                {{ earliest_date_loaded_after_this_run(ref('fct_order_lines'), 'ordered_date') }},
+                (
+                    select cast({{ dbt.dateadd('day', 1, 'max(this_run.activity_date)') }} as date)
+                    from {{ this }} as this_run
+                )
+            ) as from_date
+    ),
+
+    recompute_window as (
+        select
+            from_date,
+            cast({{ dbt.dateadd('day', -30, 'from_date') }} as date) as window_start
+        from recompute
+    ),
+{%- endif %}
+
+-- every segment with its first and last non-cancelled order day, of the whole history
+segments as (
+    select
+        country_code,
+        channel,
+        min(ordered_date) as first_date,
+        max(ordered_date) as last_date
+    from {{ ref('fct_order_lines') }}
+    where not is_cancelled
+    group by country_code, channel
+),
+
+bounds as (
+    select
+        min(first_date) as first_date,
+        max(last_date) as last_date
+    from segments
 ),
 
 customer_segment_days as (
@@ -16,29 +90,37 @@ customer_segment_days as (
         country_code,
         channel,
         ordered_date as activity_date
-    from order_lines
-    where not is_cancelled
+    from {{ ref('fct_order_lines') }}
+    where
+        not is_cancelled
+    {% if is_incremental() -%}
+        and ordered_date >= (select recompute_window.window_start from recompute_window)
+    {%- endif %}
 ),
 
-bounds as (
+-- the watermark of a day: the newest load among the shop's order lines of the day (any segment,
+-- cancelled ones included)
+day_loads as (
     select
-        min(activity_date) as first_date,
-        max(activity_date) as last_date
-    from customer_segment_days
+        ordered_date as activity_date,
+        max(loaded_at) as loaded_at
+    from {{ ref('fct_order_lines') }}
+    {% if is_incremental() -%}
+        where ordered_date >= (select recompute_window.from_date from recompute_window)
+    {%- endif %}
+    group by ordered_date
 ),
 
 calendar as (
-    select cast(spine.day as date) as activity_date
-    from bounds, {{ day_series('bounds.first_date', 'bounds.last_date') }} as spine (day)
-),
-
-segments as (
-    select
-        country_code,
-        channel,
-        min(activity_date) as first_date
-    from customer_segment_days
-    group by country_code, channel
+    {% if is_incremental() -%}
+        select cast(spine.day as date) as activity_date
+        from bounds, recompute_window,
+            {{ day_series('greatest(bounds.first_date, recompute_window.window_start)', 'bounds.last_date') }}
+            as spine (day)
+    {%- else -%}
+        select cast(spine.day as date) as activity_date
+        from bounds, {{ day_series('bounds.first_date', 'bounds.last_date') }} as spine (day)
+    {%- endif %}
 ),
 
 segment_calendar as (
@@ -130,7 +212,8 @@ final as (
         coalesce(ordering.ordering_customers, 0) as ordering_customers,
         coalesce(trailing_activity.active_customers_30d, 0) as active_customers_30d,
         cast({{ dbt.dateadd('day', -29, 'segment_calendar.activity_date') }} as date) >= bounds.first_date
-            as has_full_trailing_window
+            as has_full_trailing_window,
+        day_loads.loaded_at
     from segment_calendar
     cross join bounds
     left join ordering
@@ -143,6 +226,10 @@ final as (
             segment_calendar.activity_date = trailing_activity.activity_date
             and segment_calendar.country_code = trailing_activity.country_code
             and segment_calendar.channel = trailing_activity.channel
+    left join day_loads on segment_calendar.activity_date = day_loads.activity_date
+    {% if is_incremental() -%}
+        where segment_calendar.activity_date >= (select recompute_window.from_date from recompute_window)
+    {%- endif %}
 )
 
 select * from final

@@ -2,34 +2,116 @@
 -- Active customer (30d): placed at least one non-cancelled order in the 30 days ending that day
 -- (the day itself and the 29 before). New: the day holds the customer's first non-cancelled order.
 -- Returning: ordered that day, first order on an earlier day.
+--
+-- Incremental: a run recomputes every day from the first one a newly loaded order line can change
+-- (the earliest ordered_date of the fct_order_lines rows loaded after the newest `loaded_at` in the
+-- table: a new order, a cancellation, a late line) to the last order day, and replaces those days
+-- whole (unique_key activity_date). An earlier day keeps its row: its orders did not change, nor did
+-- its customers' first order days (one moves only when a line on its old or new day changes), and its
+-- window looks back only. Also recomputed: the days after the last one the table holds (a day with no
+-- order at all joins the calendar with no loaded line pointing at it). The active count runs from 30
+-- days before the first recomputed day: a spell opened earlier closed before that day, so the running
+-- sum is exact, and each spell's lead() sees all the customer's later days. has_full_trailing_window
+-- depends on the first order day, which only moves when a line on or after the first recomputed day
+-- changes. The bounds come from a scan of two columns of fct_order_lines. An order's day never changes;
+-- rows deleted from the source are not seen (as in fct_order_lines: rebuild with --full-refresh).
+{{
+    config(
+        materialized='incremental',
+        unique_key='activity_date',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=[
+            "{% if is_incremental() %}
+            -- Days that left the calendar (the first or last day's orders were all cancelled since): no
+            -- recomputed row has their date, so the replace above does not reach them.
+            delete from {{ this }}
+            where not exists (
+                select 1
+                from (
+                    select
+                        min(lines.ordered_date) as first_date,
+                        max(lines.ordered_date) as last_date
+                    from {{ ref('fct_order_lines') }} as lines
+                    where not lines.is_cancelled
+                ) as bounds
+                where activity_date between bounds.first_date and bounds.last_date
+            )
+            {% endif %}"
+        ]
+    )
+}}
+
 with
 
-order_lines as (
-    select * from {{ ref('fct_order_lines') }}
-),
+{% if is_incremental() -%}
+    -- the first day to recompute, and the first one whose spells its active count needs (see above)
+    recompute as (
+        select
+            least(
+                {{ earliest_date_loaded_after_this_run(ref('fct_order_lines'), 'ordered_date') }},
+                (
+                    select cast({{ dbt.dateadd('day', 1, 'max(this_run.activity_date)') }} as date)
+                    from {{ this }} as this_run
+                )
+            ) as from_date
+    ),
+
+    recompute_window as (
+        select
+            from_date,
+            cast({{ dbt.dateadd('day', -30, 'from_date') }} as date) as window_start
+        from recompute
+    ),
+{%- endif %}
 
 customers as (
     select * from {{ ref('dim_customers') }}
+),
+
+-- the first and last non-cancelled order day of the whole history (two columns of the input)
+bounds as (
+    select
+        min(ordered_date) as first_date,
+        max(ordered_date) as last_date
+    from {{ ref('fct_order_lines') }}
+    where not is_cancelled
 ),
 
 customer_days as (
     select distinct
         customer_id,
         ordered_date as activity_date
-    from order_lines
-    where not is_cancelled
+    from {{ ref('fct_order_lines') }}
+    where
+        not is_cancelled
+    {% if is_incremental() -%}
+        and ordered_date >= (select recompute_window.window_start from recompute_window)
+    {%- endif %}
 ),
 
-bounds as (
+-- the watermark of a day: the newest load among its order lines, cancelled ones included
+day_loads as (
     select
-        min(activity_date) as first_date,
-        max(activity_date) as last_date
-    from customer_days
+        ordered_date as activity_date,
+        max(loaded_at) as loaded_at
+    from {{ ref('fct_order_lines') }}
+    {% if is_incremental() -%}
+        where ordered_date >= (select recompute_window.from_date from recompute_window)
+    {%- endif %}
+    group by ordered_date
 ),
 
 calendar as (
-    select cast(spine.day as date) as activity_date
-    from bounds, {{ day_series('bounds.first_date', 'bounds.last_date') }} as spine (day)
+    {% if is_incremental() -%}
+        select cast(spine.day as date) as activity_date
+        from bounds, recompute_window,
+            {{ day_series('greatest(bounds.first_date, recompute_window.window_start)', 'bounds.last_date') }}
+            as spine (day)
+    {%- else -%}
+        select cast(spine.day as date) as activity_date
+        from bounds, {{ day_series('bounds.first_date', 'bounds.last_date') }} as spine (day)
+    {%- endif %}
 ),
 
 ordering as (
@@ -97,11 +179,16 @@ final as (
         coalesce(ordering.ordering_customers, 0) - coalesce(ordering.new_customers, 0) as returning_customers,
         coalesce(trailing_activity.active_customers_30d, 0) as active_customers_30d,
         cast({{ dbt.dateadd('day', -29, 'calendar.activity_date') }} as date) >= bounds.first_date
-            as has_full_trailing_window
+            as has_full_trailing_window,
+        day_loads.loaded_at
     from calendar
     cross join bounds
     left join ordering on calendar.activity_date = ordering.activity_date
     left join trailing_activity on calendar.activity_date = trailing_activity.activity_date
+    left join day_loads on calendar.activity_date = day_loads.activity_date
+    {% if is_incremental() -%}
+        where calendar.activity_date >= (select recompute_window.from_date from recompute_window)
+    {%- endif %}
 )
 
 select * from final

@@ -1,28 +1,90 @@
 -- Grain: one row per calendar month from the first to the last month with an order.
 -- Active: at least one non-cancelled order in the month. New: first non-cancelled order in the month.
 -- Returning: active in the month, first order in an earlier month.
-with
+--
+-- Incremental: a run recomputes every month from the month of the earliest ordered_date of the
+-- fct_order_lines rows loaded after the newest `loaded_at` in the table, and replaces those months
+-- whole (unique_key activity_month). An earlier month keeps its row: its orders did not change, nor
+-- did the cohort of its customers (a customer's first order month only moves when a line in its old
+-- or new month changes; dim_customers, built before this, holds the new one). is_complete_month
+-- depends on the last order day: it flips for the months ending between the old and the new last
+-- order day, so the run also recomputes from the last month the table holds and from the month of
+-- the last order day, if earlier. The last order day comes from a scan of two columns of
+-- fct_order_lines. An order's day never changes; rows deleted from the source are not seen (rebuild
+-- with --full-refresh).
+{{
+    config(
+        materialized='incremental',
+        unique_key='activity_month',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail',
+        post_hook=[
+            "{% if is_incremental() %}
+            -- Months left without a non-cancelled order (all of their orders were cancelled since): no
+            -- recomputed row has their month, so the replace above does not reach them.
+            delete from {{ this }}
+            where activity_month not in (
+                select distinct cast({{ dbt.date_trunc('month', 'lines.ordered_date') }} as date)
+                from {{ ref('fct_order_lines') }} as lines
+                where not lines.is_cancelled and lines.ordered_date is not null
+            )
+            {% endif %}"
+        ]
+    )
+}}
 
-order_lines as (
-    select * from {{ ref('fct_order_lines') }}
-),
+with
 
 customers as (
     select * from {{ ref('dim_customers') }}
 ),
 
+bounds as (
+    select max(ordered_date) as last_order_date
+    from {{ ref('fct_order_lines') }}
+    where not is_cancelled
+),
+
+{% if is_incremental() -%}
+    -- the first month to recompute (see above)
+    recompute as (
+        select
+            least(
+                {{ earliest_date_loaded_after_this_run(ref('fct_order_lines'), 'ordered_date') }},
+                (select max(this_run.activity_month) from {{ this }} as this_run),
+                bounds.last_order_date
+            ) as from_date
+        from bounds
+    ),
+
+    recompute_month as (
+        select cast({{ dbt.date_trunc('month', 'from_date') }} as date) as from_month
+        from recompute
+    ),
+{%- endif %}
+
 customer_months as (
     select distinct
         customer_id,
         cast({{ dbt.date_trunc('month', 'ordered_date') }} as date) as activity_month
-    from order_lines
-    where not is_cancelled
+    from {{ ref('fct_order_lines') }}
+    where
+        not is_cancelled
+    {% if is_incremental() -%}
+        and ordered_date >= (select recompute_month.from_month from recompute_month)
+    {%- endif %}
 ),
 
-bounds as (
-    select max(ordered_date) as last_order_date
-    from order_lines
-    where not is_cancelled
+-- the watermark of a month: the newest load among its order lines, cancelled ones included
+month_loads as (
+    select
+        cast({{ dbt.date_trunc('month', 'ordered_date') }} as date) as activity_month,
+        max(loaded_at) as loaded_at
+    from {{ ref('fct_order_lines') }}
+    {% if is_incremental() -%}
+        where ordered_date >= (select recompute_month.from_month from recompute_month)
+    {%- endif %}
+    group by cast({{ dbt.date_trunc('month', 'ordered_date') }} as date)
 ),
 
 monthly as (
@@ -42,9 +104,11 @@ final as (
         monthly.new_customers,
         monthly.active_customers - monthly.new_customers as returning_customers,
         cast({{ dbt.dateadd('day', -1, dbt.dateadd('month', 1, 'monthly.activity_month')) }} as date)
-        <= bounds.last_order_date as is_complete_month
+        <= bounds.last_order_date as is_complete_month,
+        month_loads.loaded_at
     from monthly
     cross join bounds
+    left join month_loads on monthly.activity_month = month_loads.activity_month
 )
 
 select * from final
