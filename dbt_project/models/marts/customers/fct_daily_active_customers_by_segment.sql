@@ -10,10 +10,11 @@
 -- the day after the last one it holds, if earlier) to the last order day, all segments, and replaces
 -- those days whole (unique_key activity_date alone, so a segment row that vanished from a recomputed
 -- day, e.g. before the segment's new first day, goes too). Earlier days cannot change: a segment's
--- first day only moves when a line on or after the first recomputed day changes. The active counts
--- run from 30 days before that day (a spell opened earlier is closed by then). The segments and their
--- first days come from one scan of four columns of fct_order_lines. An order's day, country and
--- channel never change; rows deleted from the source are not seen (rebuild with --full-refresh).
+-- (or the shop's) first day moves only when a line on its old or new day changes, so both are
+-- recomputed. The active counts run from 30 days before the first recomputed day (a spell opened
+-- earlier is closed by then). The segments and their first days come from one scan of four columns
+-- of fct_order_lines. An order's day, country and channel never change; rows deleted from the source
+-- are not seen (rebuild with --full-refresh).
 {{
     config(
         materialized='incremental',

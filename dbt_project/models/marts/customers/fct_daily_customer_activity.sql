@@ -7,14 +7,16 @@
 -- (the earliest ordered_date of the fct_order_lines rows loaded after the newest `loaded_at` in the
 -- table: a new order, a cancellation, a late line) to the last order day, and replaces those days
 -- whole (unique_key activity_date). An earlier day keeps its row: its orders did not change, nor did
--- its customers' first order days (one moves only when a line on its old or new day changes), and its
--- window looks back only. Also recomputed: the days after the last one the table holds (a day with no
--- order at all joins the calendar with no loaded line pointing at it). The active count runs from 30
--- days before the first recomputed day: a spell opened earlier closed before that day, so the running
--- sum is exact, and each spell's lead() sees all the customer's later days. has_full_trailing_window
--- depends on the first order day, which only moves when a line on or after the first recomputed day
--- changes. The bounds come from a scan of two columns of fct_order_lines. An order's day never changes;
--- rows deleted from the source are not seen (as in fct_order_lines: rebuild with --full-refresh).
+-- its customers' first order days (one moves only when a line on its old or new day changes;
+-- dim_customers, built before this, has the new one), and its window looks back only. Also
+-- recomputed: the days after the last one the table holds (a day with no order at all joins the
+-- calendar with no loaded line pointing at it). The active count runs from 30 days before the first
+-- recomputed day: a spell opened earlier closed before that day, so the running sum is exact, and
+-- each spell's lead() sees all the customer's later days. has_full_trailing_window depends on the
+-- first order day, which moves only when a line on its old or new day changes: every day is
+-- recomputed then. The bounds come from a scan of two columns of fct_order_lines. An order's day never
+-- changes; rows deleted from the source are not seen (as in fct_order_lines: rebuild with
+-- --full-refresh).
 {{
     config(
         materialized='incremental',
