@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
+from core.duckdb_connect import connect_memory
+from core.settings import Settings
 
 SCRIPT = Path(__file__).with_name("floor.sql")
 KPI_TABLES = {
@@ -18,12 +19,13 @@ KPI_TABLES = {
 }
 
 
-def run_floor(raw_shop_dir: Path, out_dir: Path, *, memory_limit: str = "3GB", threads: int = 2) -> dict[str, int]:
-    """Compute the KPIs from `raw_shop_dir` (lake/raw/shop); write one Parquet file per KPI."""
+def run_floor(raw_shop_dir: Path, out_dir: Path, settings: Settings) -> dict[str, int]:
+    """Compute the KPIs from `raw_shop_dir` (lake/raw/shop); write one Parquet file per KPI.
+
+    One DuckDB session with the stack's limits (`settings`), spilling into `out_dir`.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
-    spill = out_dir / ".duckdb_tmp"
-    spill.mkdir(exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads, "temp_directory": str(spill)})
+    con = connect_memory(settings, spill_dir=out_dir / ".duckdb_tmp")
     try:
         script = SCRIPT.read_text().replace("{raw}", str(raw_shop_dir).replace("'", "''"))
         con.execute(script)

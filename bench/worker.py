@@ -96,10 +96,7 @@ def _floor(args: argparse.Namespace) -> dict:
     from bench.floor import run_floor
     from core.settings import get_settings
 
-    settings = get_settings()
-    rows = run_floor(
-        Path(args.raw), Path(args.out), memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
+    rows = run_floor(Path(args.raw), Path(args.out), get_settings())
     return {"rows": rows}
 
 

@@ -277,7 +277,7 @@ def governance_events(settings: Settings, since: dt.datetime) -> list[AccessEven
 
 def collect(settings: Settings, now: dt.datetime | None = None) -> dict[str, int]:
     """Add new events of every source to `ops.access_log`, drop those past retention; rows per source."""
-    from ingestion.warehouse import connect_warehouse
+    from core.duckdb_connect import connect_file
 
     now = _utc(now) or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     since = now - dt.timedelta(days=retention_days())
@@ -286,9 +286,7 @@ def collect(settings: Settings, now: dt.datetime | None = None) -> dict[str, int
         *airflow_events(settings, _resume_from(settings, "airflow", since)),
         *governance_events(settings, since),
     ]
-    con = connect_warehouse(
-        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
+    con = connect_file(settings)
     try:
         con.execute("begin transaction")
         con.execute(DDL)

@@ -163,16 +163,14 @@ def stale_assets(
 
     Writes `ops.model_builds` (history) and `ops.stale_assets` in the warehouse.
     """
+    from core.duckdb_connect import connect_file
     from governance.access_log import by_table_last_read
-    from ingestion.warehouse import connect_warehouse
 
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
     days = stale_after_days() if days is None else days
     cutoff = now - dt.timedelta(days=days)
     reads = by_table_last_read(settings)
-    con = connect_warehouse(
-        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
+    con = connect_file(settings)
     try:
         con.execute(BUILDS_DDL)
         for uid, invocation, when, status in _run_results(run_results):

@@ -51,6 +51,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from core.duckdb_connect import connect_file, connect_memory
 from core.files import safe_file_name
 from core.settings import Settings
 from governance import audit
@@ -169,7 +170,7 @@ def _predicate(columns: Iterable[str], shop: bool) -> str | None:
 
 
 def _session(settings: Settings) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads})
+    con = connect_memory(settings)
     # dbt's staging views read the pseudonymisation key from the connection, never from their SQL.
     if os.environ.get("PII_HASH_KEY"):
         con.execute("set variable pii_hash_key = ?", [os.environ["PII_HASH_KEY"]])
@@ -433,11 +434,7 @@ def _erase_warehouse(settings: Settings, subject: Subject, schemas: tuple[str, .
     """Delete the subject from the warehouse's base tables (of `schemas`, or all but raw) in one transaction."""
     if not settings.warehouse_path.exists():
         return {}
-    from ingestion.warehouse import connect_warehouse
-
-    con = connect_warehouse(
-        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
+    con = connect_file(settings)
     removed: dict[str, int] = {}
     try:
         _load_subject(con, subject)
@@ -540,9 +537,7 @@ def erase(settings: Settings, subject: Subject, request_id: str, *, republish: R
             published = republish(settings, request_id)
     if warehouse_rows:
         # Deleted rows stay readable in DuckDB's freed blocks until overwritten: a fresh file has none.
-        rewrite_duckdb_file(
-            settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-        )
+        rewrite_duckdb_file(settings.warehouse_path, settings)
     remaining = find(settings, subject)
     return ErasureResult(request_id, lake_rows, warehouse_rows, published, remaining)
 

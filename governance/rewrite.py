@@ -18,20 +18,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import duckdb
-
+from core.duckdb_connect import connect_memory, spill_folder
+from core.settings import Settings
 from ingestion.lake import fsync_path
 
 
-def rewrite_duckdb_file(path: Path, *, memory_limit: str = "3GB", threads: int = 2) -> int:
-    """Replace `path` by a fresh copy of its contents; returns the bytes the copy no longer carries."""
+def rewrite_duckdb_file(path: Path, settings: Settings) -> int:
+    """Replace `path` by a fresh copy of its contents; returns the bytes the copy no longer carries.
+
+    The copy runs in a session with the stack's DuckDB limits (`settings`), spilling beside `path`.
+    """
     before = path.stat().st_size + (_wal(path).stat().st_size if _wal(path).exists() else 0)
     target = path.with_name(f".{path.name}.rewrite")
     for leftover in (target, _wal(target)):
         leftover.unlink(missing_ok=True)
-    spill = path.parent / ".duckdb_tmp"
-    spill.mkdir(exist_ok=True)
-    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads, "temp_directory": str(spill)})
+    con = connect_memory(settings, spill_dir=spill_folder(settings, path))
     try:
         # Attached under its own name: view definitions that name their catalog still bind.
         source = path.stem

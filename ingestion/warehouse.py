@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from core.duckdb_connect import connect_file
 from ingestion import run_ledger
 from ingestion.lake import PartitionManifest, partition_file, read_manifest
 
@@ -33,30 +33,6 @@ class LoadResult:
     table: str
     days: int
     rows: int
-
-
-def connect_warehouse(path: Path, *, read_only: bool = False, memory_limit: str = "3GB", threads: int = 2):
-    """Open the warehouse with the stack's memory limit and a capped spill folder beside it.
-
-    DuckDB's spill folder may otherwise grow to 90% of the free disk: a runaway query would fill
-    the disk under the lake and the warehouse. With DUCKDB_MAX_TEMP_SIZE (10GB) it fails at once
-    with DuckDB's own message naming `max_temp_directory_size`.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / ".duckdb_tmp"
-    tmp.mkdir(exist_ok=True)
-    config = {
-        "memory_limit": memory_limit,
-        "threads": threads,
-        "temp_directory": str(tmp),
-        "max_temp_directory_size": max_spill_size(),
-    }
-    return duckdb.connect(str(path), read_only=read_only, config=config)
-
-
-def max_spill_size() -> str:
-    """How much a DuckDB process of the stack may spill to disk (DUCKDB_MAX_TEMP_SIZE, default 10GB)."""
-    return os.environ.get("DUCKDB_MAX_TEMP_SIZE", "").strip() or "10GB"
 
 
 def load_batch(
@@ -95,9 +71,7 @@ def load_source_days(
         name: [read_manifest(settings.lake_raw_dir, source, name, ds) for ds in day_list] for name in names
     }
     began = time.monotonic()
-    con = connect_warehouse(
-        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
+    con = connect_file(settings)
     try:
         results = load_batch(con, settings.lake_raw_dir, manifests, run_id)
     finally:

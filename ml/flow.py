@@ -146,12 +146,9 @@ def promote_if_better(registry_dir: Path, candidate: Candidate, ms: MLSettings, 
 
 
 def _connect(settings: Settings):
-    from quality.health import connect_for_write
+    from core.duckdb_connect import connect_file
 
-    con = connect_for_write(
-        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads,
-        wait_seconds=60,
-    )  # fmt: skip
+    con = connect_file(settings, wait_seconds=60)
     con.execute(DDL)
     return con
 

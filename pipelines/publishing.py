@@ -13,7 +13,7 @@ def publish_for_dashboards(settings: Settings, run_id: str) -> PublishResult:
         settings.warehouse_path,
         settings.serving_path,
         run_id,
-        settings.duckdb_memory_limit,
+        settings=settings,
         manifest_path=dbt_manifest_path(settings),
     )
     clear_data_cache(settings)
@@ -22,7 +22,7 @@ def publish_for_dashboards(settings: Settings, run_id: str) -> PublishResult:
 
 def refresh_health_for_dashboards(settings: Settings, run_id: str) -> PublishResult:
     """Refresh the Data health tables in serving (marts unchanged) and drop Superset's cache."""
-    result = publish_health(settings.warehouse_path, settings.serving_path, run_id, settings.duckdb_memory_limit)
+    result = publish_health(settings.warehouse_path, settings.serving_path, run_id, settings=settings)
     if result.tables:
         clear_data_cache(settings)
     return result

@@ -15,7 +15,7 @@ gate runs, so Airflow can parse DAGs that import it.
 
     from quality import validate_landed_batch, validate_marts, record_results
     result = validate_landed_batch("orders", [path], run_id, ds)
-    record_results(warehouse_path, result)
+    record_results(settings.warehouse_path, result, settings=settings)
     result.raise_for_failure()   # GateFailed with the one-line reason (warnings never raise)
 
 CLI: `python -m quality --help` (gate1, gate2, quarantine, freshness, sync, docs).

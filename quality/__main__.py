@@ -174,13 +174,10 @@ def main(argv: list[str] | None = None) -> int:
                 ds=args.ds,
                 serving_path=args.serving or settings.serving_path,
                 tables=args.table,
-                memory_limit=settings.duckdb_memory_limit,
-                threads=settings.duckdb_threads,
+                settings=settings,
             )
         if args.record:
-            record_results(
-                warehouse, result, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-            )
+            record_results(warehouse, result, settings=settings)
         return _print_result(result, args.verbose)
     except (FileNotFoundError, KeyError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

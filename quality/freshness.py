@@ -149,12 +149,12 @@ def _loaded_read_only(settings: Settings) -> dict[str, tuple[dt.date, dt.datetim
     """The ledger's view on a read-only connection; {} when the warehouse is missing or busy."""
     import duckdb
 
-    from ingestion.warehouse import connect_warehouse
+    from core.duckdb_connect import connect_file
 
     if not settings.warehouse_path.exists():
         return {}
     try:
-        con = connect_warehouse(settings.warehouse_path, read_only=True, memory_limit=settings.duckdb_memory_limit)
+        con = connect_file(settings, read_only=True)
     except duckdb.IOException as error:
         log.warning("warehouse busy, loads not reported: %s", error)
         return {}
@@ -238,17 +238,12 @@ def check_freshness(
     ops.quarantine is rebuilt in the same session so the dashboard's view of held batches is
     current too. With alert=False nothing is sent (the DAG lets its failure callback alert once).
     """
+    from core.duckdb_connect import connect_file
     from quality import quarantine
-    from quality.health import connect_for_write
 
     con = None
     if record:
-        con = connect_for_write(
-            settings.warehouse_path,
-            memory_limit=settings.duckdb_memory_limit,
-            threads=settings.duckdb_threads,
-            wait_seconds=wait_seconds,
-        )
+        con = connect_file(settings, wait_seconds=wait_seconds)
     try:
         rows = compute_freshness(settings, now, con)
         if con is not None:

@@ -29,6 +29,8 @@ from quality.suites import BATCH_END, BATCH_START, MANIFEST_ROW_COUNT, RUN_DATE
 if TYPE_CHECKING:
     import pandas as pd
 
+    from core.settings import Settings
+
 log = logging.getLogger(__name__)
 
 GATES = ("gate1", "gate2")
@@ -214,12 +216,11 @@ def validate_marts(
     warehouse_path: Path,
     run_id: str,
     *,
+    settings: Settings,
     ds: str | dt.date | None = None,
     serving_path: Path | None = None,
     tables: Sequence[str] | None = None,
     docs: Path | None = None,
-    memory_limit: str = "3GB",
-    threads: int = 2,
 ) -> GateResult:
     """Gate 2: audit the marts in the warehouse (read-only) before they are published.
 
@@ -227,7 +228,7 @@ def validate_marts(
     run ledger shows loaded for all its source tables. `serving_path` is the published file
     whose history the anomaly bounds come from (none: only the candidate's own history).
     The result carries the fingerprint of all marts tables as audited; `serving.publish`
-    publishes only data with that fingerprint.
+    publishes only data with that fingerprint. `settings` gives the DuckDB session's limits.
     """
     from quality.mart_frames import read_mart_frames
     from quality.specs import MARTS
@@ -238,8 +239,7 @@ def validate_marts(
         Path(warehouse_path),
         names,
         published_path=serving_path,
-        memory_limit=memory_limit,
-        threads=threads,
+        settings=settings,
     )
     run_date = str(ds) if ds is not None else None
     with batched_data_docs():

@@ -16,7 +16,6 @@ rows of the same run id, gate, suite and ds are replaced, so a retried task does
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +24,8 @@ from quality.results import GateResult, make_reason
 
 if TYPE_CHECKING:
     import duckdb
+
+    from core.settings import Settings
 
 OPS_TABLES = ("data_health", "gate_runs", "quarantine", "source_freshness")
 
@@ -97,28 +98,6 @@ create table if not exists ops.source_freshness (
 def ensure_ops_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create (or migrate) the data-health tables on an open read-write connection."""
     con.execute(DDL)
-
-
-def connect_for_write(
-    warehouse_path: Path, *, memory_limit: str = "3GB", threads: int = 2, wait_seconds: float = 0.0
-) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse read-write, waiting up to `wait_seconds` while another process holds it.
-
-    Inside Airflow the pool serialises writers; a CLI run by hand (quarantine release) may meet
-    a running task and waits a little instead of failing at once.
-    """
-    import duckdb
-
-    from ingestion.warehouse import connect_warehouse
-
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            return connect_warehouse(Path(warehouse_path), memory_limit=memory_limit, threads=threads)
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.5)
 
 
 def _health_rows(result: GateResult) -> list[tuple]:
@@ -216,13 +195,18 @@ def record_results(
     warehouse_path: Path,
     result: GateResult | Iterable[GateResult],
     *,
-    memory_limit: str = "3GB",
-    threads: int = 2,
+    settings: Settings,
     wait_seconds: float = 0.0,
 ) -> int:
-    """Record one or more gate results in `ops.data_health` and `ops.gate_runs`; rows written."""
+    """Record one or more gate results in `ops.data_health` and `ops.gate_runs`; rows written.
+
+    `settings` gives the DuckDB limits; `warehouse_path` is the file written (a copy in tests).
+    """
+    # here, not at module level: like the rest of this module, importing it does not load DuckDB
+    from core.duckdb_connect import connect_file
+
     results = [result] if isinstance(result, GateResult) else list(result)
-    con = connect_for_write(warehouse_path, memory_limit=memory_limit, threads=threads, wait_seconds=wait_seconds)
+    con = connect_file(settings, Path(warehouse_path), wait_seconds=wait_seconds)
     try:
         return write_results(con, results)
     finally:

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import duckdb
     import pandas as pd
 
+    from core.settings import Settings
+
 
 def _exists(con: duckdb.DuckDBPyConnection, catalog: str, schema: str, table: str) -> bool:
     return bool(
@@ -133,20 +135,18 @@ def read_mart_frames(
     warehouse_path: Path,
     tables: Sequence[str],
     *,
+    settings: Settings,
     published_path: Path | None = None,
-    memory_limit: str = "3GB",
-    threads: int = 2,
 ) -> tuple[dict[str, pd.DataFrame], dict[str, object], str]:
     """From one read-only snapshot: each mart's gate 2 frame, the newest day loaded for it (the
     day it must reach), and the fingerprint of all marts."""
-    import duckdb
-
+    from core.duckdb_connect import connect_memory
     from quality.fingerprint import schema_fingerprint
     from quality.loaders import to_frame
 
     if not warehouse_path.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse_path}")
-    con = duckdb.connect(config={"memory_limit": memory_limit, "threads": threads})
+    con = connect_memory(settings)
     try:
         con.execute(f"attach '{warehouse_path}' as wh (read_only)")
         if published_path is not None and Path(published_path).exists():

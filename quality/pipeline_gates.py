@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from core.duckdb_connect import connect_file, connect_memory
 from core.settings import Settings
 from ingestion.lake import MANIFEST, PartitionManifest, partition_file
 from quality import quarantine
@@ -27,7 +28,7 @@ from quality.gates import (
     validate_landed_batch,
     validate_marts,
 )
-from quality.health import connect_for_write, write_results
+from quality.health import write_results
 from quality.loaders import read_landed_batch
 from quality.results import FAILED, ExpectationOutcome, GateFailed, GateResult, combine, make_reason
 
@@ -158,7 +159,6 @@ def _keys_in_several_chunks(
     table with increasing ids is cleared without reading a row. Overlapping chunks are compared in
     DuckDB (bounded by the stack's memory limit). Returns the failing outcome, or None.
     """
-    import duckdb
     import pyarrow.parquet as pq
 
     from quality.specs import RAW_TABLES
@@ -198,7 +198,7 @@ def _keys_in_several_chunks(
         for m in chunks[index]
         if m.row_count
     ]
-    con = duckdb.connect(config={"memory_limit": settings.duckdb_memory_limit, "threads": settings.duckdb_threads})
+    con = connect_memory(settings)
     try:
         con.execute("create temp table chunk_files (file varchar, chunk integer)")
         con.executemany("insert into chunk_files values (?, ?)", files)
@@ -296,9 +296,7 @@ def gate_landed_batches(
                 held.append(entry.quarantine_id)
                 log.error("quarantined %s: %s", entry.quarantine_id, result.reason)
 
-    con = connect_for_write(
-        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
+    con = connect_file(settings)
     try:
         write_results(con, [r for r, _ in checked])
         quarantine.write_table(con, settings)
@@ -325,12 +323,9 @@ def gate_marts(settings: Settings, run_id: str, ds: str | dt.date | None = None)
         run_id,
         ds=ds,
         serving_path=settings.serving_path,
-        memory_limit=settings.duckdb_memory_limit,
-        threads=settings.duckdb_threads,
+        settings=settings,
     )
-    con = connect_for_write(
-        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
+    con = connect_file(settings)
     try:
         write_results(con, [result])
     finally:

@@ -292,15 +292,11 @@ def _record(settings: Settings, result: GateResult) -> None:
     """Gate result and the rebuilt ops.quarantine, in one warehouse session (best effort)."""
     import duckdb
 
-    from quality.health import connect_for_write, write_results
+    from core.duckdb_connect import connect_file
+    from quality.health import write_results
 
     try:
-        con = connect_for_write(
-            settings.warehouse_path,
-            memory_limit=settings.duckdb_memory_limit,
-            threads=settings.duckdb_threads,
-            wait_seconds=60,
-        )
+        con = connect_file(settings, wait_seconds=60)
     except duckdb.Error as error:
         # The folder is the truth; ops.quarantine catches up at the next gate run or freshness check.
         log.warning("warehouse busy, ops tables not updated: %s", error)
@@ -413,14 +409,9 @@ def write_table(con, settings: Settings) -> int:
 
 def sync_table(settings: Settings, wait_seconds: float = 0.0) -> int:
     """Rebuild `ops.quarantine` in the warehouse from the folder; rows written."""
-    from quality.health import connect_for_write
+    from core.duckdb_connect import connect_file
 
-    con = connect_for_write(
-        settings.warehouse_path,
-        memory_limit=settings.duckdb_memory_limit,
-        threads=settings.duckdb_threads,
-        wait_seconds=wait_seconds,
-    )
+    con = connect_file(settings, wait_seconds=wait_seconds)
     try:
         return write_table(con, settings)
     finally:

@@ -12,10 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from pathlib import Path
 
 from core.alerts import send_alert
-from core.settings import get_settings
+from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -25,7 +24,7 @@ WAREHOUSE_WAIT_SECONDS = 3.0
 
 
 def record_task_failure(
-    warehouse_path: Path,
+    settings: Settings,
     *,
     dag_id: str,
     task_id: str,
@@ -33,23 +32,22 @@ def record_task_failure(
     ds: str | None,
     reason: str,
     try_number: int | None = None,
-    memory_limit: str = "3GB",
-    threads: int = 2,
     wait_seconds: float | None = None,
 ) -> None:
-    """Write one failed task into `ops.gate_runs` and `ops.data_health` (replacing an earlier try's row).
+    """Write one failed task into the warehouse's `ops.gate_runs` and `ops.data_health` (replacing an earlier try).
 
     Raises when the warehouse cannot be opened (locked, unwritable); `alert_task_failure` catches it.
     """
     # here, not at module level: every DAG file imports this module, and parsing stays light
-    from quality.health import connect_for_write, ensure_ops_tables
+    from core.duckdb_connect import connect_file
+    from quality.health import ensure_ops_tables
 
     checked_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     suite = f"{dag_id}.{task_id}"
     day = dt.date.fromisoformat(ds) if ds else None
     details = json.dumps({"try_number": try_number, "reason": reason}, sort_keys=True, default=str)
     wait = WAREHOUSE_WAIT_SECONDS if wait_seconds is None else wait_seconds
-    con = connect_for_write(warehouse_path, memory_limit=memory_limit, threads=threads, wait_seconds=wait)
+    con = connect_file(settings, wait_seconds=wait)
     try:
         ensure_ops_tables(con)
         con.execute("begin transaction")
@@ -97,15 +95,13 @@ def alert_task_failure(
     try:
         settings = get_settings()
         record_task_failure(
-            settings.warehouse_path,
+            settings,
             dag_id=dag_id,
             task_id=task_id,
             run_id=run_id or "unknown",
             ds=ds,
             reason=reason,
             try_number=try_number,
-            memory_limit=settings.duckdb_memory_limit,
-            threads=settings.duckdb_threads,
         )
         record["data_health"] = "recorded"
     except Exception as exc:  # locked by another writer, disk full, ...: the alert file has it

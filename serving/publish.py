@@ -45,6 +45,7 @@ from pathlib import Path
 
 import duckdb
 
+from core.duckdb_connect import connect_memory
 from core.files import safe_file_name
 from core.settings import Settings
 from ingestion.lake import fsync_path
@@ -223,8 +224,8 @@ def publish(
     warehouse_path: Path,
     serving_path: Path,
     run_id: str,
-    memory_limit: str = "3GB",
     *,
+    settings: Settings,
     require_audit: bool = True,
     manifest_path: Path | None = None,
 ) -> PublishResult:
@@ -232,14 +233,15 @@ def publish(
 
     With require_audit (the default) the marts must be exactly what gate 2 audited for
     `run_id`; otherwise `PublishRefused` and the served file stays as it is. With
-    `manifest_path`, marts that dbt marks `meta.publish: false` are not copied.
+    `manifest_path`, marts that dbt marks `meta.publish: false` are not copied. `settings` gives
+    the DuckDB session's limits.
     """
     exclude = unpublished_marts(manifest_path) if manifest_path is not None else frozenset()
     with serving_lock(serving_path):
         staging = _staging_path(serving_path, run_id)
         staging.unlink(missing_ok=True)
         # An in-memory session attaching the warehouse read-only and the new file read-write.
-        con = duckdb.connect(config={"memory_limit": memory_limit})
+        con = connect_memory(settings)
         tables: dict[str, int] = {}
         try:
             con.execute(f"attach '{warehouse_path}' as wh (read_only)")
@@ -280,7 +282,7 @@ def publish(
     return PublishResult(serving_path, tables, run_id, fingerprint)
 
 
-def publish_health(warehouse_path: Path, serving_path: Path, run_id: str, memory_limit: str = "3GB") -> PublishResult:
+def publish_health(warehouse_path: Path, serving_path: Path, run_id: str, *, settings: Settings) -> PublishResult:
     """Refresh only the data-health tables of the served file; its marts stay exactly as they are.
 
     When nothing was ever published it does nothing (the result lists no tables): the first
@@ -291,7 +293,7 @@ def publish_health(warehouse_path: Path, serving_path: Path, run_id: str, memory
             return PublishResult(serving_path, {}, run_id, None)
         staging = _staging_path(serving_path, f"health-{run_id}")
         staging.unlink(missing_ok=True)
-        con = duckdb.connect(config={"memory_limit": memory_limit})
+        con = connect_memory(settings)
         tables: dict[str, int] = {}
         try:
             con.execute(f"attach '{warehouse_path}' as wh (read_only)")

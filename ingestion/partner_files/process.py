@@ -74,6 +74,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from core.duckdb_connect import connect_file
 from core.private_files import private_umask
 from core.settings import Settings
 from ingestion.lake import read_manifest, write_partition
@@ -96,7 +97,7 @@ from ingestion.partner_files.ledger import DONE, FileEntry, Ledger
 from ingestion.partner_files.limits import Limits
 from ingestion.partner_files.sandbox import CheckFailed, CheckWorker, WorkerUnavailable, shared_worker
 from ingestion.partner_files.validate import CheckedFile, FileError, business_date_from_name, count_lines
-from ingestion.warehouse import LoadResult, connect_warehouse, load_batch
+from ingestion.warehouse import LoadResult, load_batch
 
 log = logging.getLogger(__name__)
 
@@ -787,9 +788,7 @@ def load_landed(settings: Settings, run_id: str) -> LoadSummary:
         CONTRACTS[partner].table: [read_manifest(settings.lake_raw_dir, SOURCE_NAME, partner, d) for d in sorted(ds)]
         for partner, ds in days.items()
     }
-    con = connect_warehouse(
-        settings.warehouse_path, memory_limit=settings.duckdb_memory_limit, threads=settings.duckdb_threads
-    )
+    con = connect_file(settings)
     try:
         results: list[LoadResult] = load_batch(con, settings.lake_raw_dir, manifests, run_id) if manifests else []
         _fault_point("after_load")

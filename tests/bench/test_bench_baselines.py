@@ -62,7 +62,7 @@ def _assert_equal_to_marts(out_dir: Path, settings: Settings) -> None:
 
 
 def test_floor_and_pandas_equal_the_marts(shop: Settings, tmp_path: Path) -> None:
-    run_floor(_raw(shop), tmp_path / "floor")
+    run_floor(_raw(shop), tmp_path / "floor", get_settings())
     run_pandas(_raw(shop), tmp_path / "pandas")
     _assert_equal_to_marts(tmp_path / "floor", shop)
     _assert_equal_to_marts(tmp_path / "pandas", shop)
@@ -72,7 +72,7 @@ def test_floor_and_pandas_equal_the_marts(shop: Settings, tmp_path: Path) -> Non
 
 
 def test_a_wrong_number_is_reported(shop: Settings, tmp_path: Path) -> None:
-    run_floor(_raw(shop), tmp_path)
+    run_floor(_raw(shop), tmp_path, get_settings())
     marts = compare.read_marts(shop.serving_path)
     revenue = pd.read_parquet(tmp_path / "daily_revenue.parquet")
     revenue.loc[3, "net_revenue_eur"] = float(revenue.loc[3, "net_revenue_eur"]) + 0.02
@@ -90,7 +90,7 @@ def test_marts_still_equal_the_floor_after_a_one_day_increment(shop: Settings, t
     before = compare.read_marts(shop.serving_path)["daily_revenue"]
     simulate(shop.app_db_url, START, NEW_DAY, progress=False, **SIM)
     run_range(shop, NEW_DAY, NEW_DAY, "bench-test-day", progress=lambda _: None)
-    run_floor(_raw(shop), tmp_path / "floor")
+    run_floor(_raw(shop), tmp_path / "floor", get_settings())
     _assert_equal_to_marts(tmp_path / "floor", shop)
     after = compare.read_marts(shop.serving_path)["daily_revenue"]
     assert pd.to_datetime(after["revenue_date"]).max() > pd.to_datetime(before["revenue_date"]).max()

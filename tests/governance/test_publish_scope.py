@@ -8,9 +8,13 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.settings import get_settings
 from quality import record_results, validate_marts
 from serving.publish import PublishRefused, publish, unpublished_marts
 from tests.serving.conftest import DAYS, revenue_warehouse
+
+# The stack's DuckDB limits for the sessions under test; the files they open are the tests' own.
+SETTINGS = get_settings()
 
 
 def test_the_manifest_marks_every_row_level_mart_unpublished(dbt_manifest: Path) -> None:
@@ -30,11 +34,11 @@ def test_publish_skips_unpublished_marts_but_checks_all_that_gate_2_audited(
     warehouse = revenue_warehouse(tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create table marts.fct_order_lines as select 1 as order_item_id, 42 as customer_id")
-    result = validate_marts(warehouse, "run-1", ds=DAYS[-1], docs=docs)
-    record_results(warehouse, result)
+    result = validate_marts(warehouse, "run-1", ds=DAYS[-1], docs=docs, settings=SETTINGS)
+    record_results(warehouse, result, settings=SETTINGS)
     assert result.success, result.reason
     serving = tmp_path / "serving.duckdb"
-    published = publish(warehouse, serving, "run-1", manifest_path=dbt_manifest)
+    published = publish(warehouse, serving, "run-1", manifest_path=dbt_manifest, settings=SETTINGS)
     assert "marts.fct_daily_revenue" in published.tables and "marts.fct_order_lines" not in published.tables
     with duckdb.connect() as con:
         con.execute(f"attach '{serving}' as s (read_only)")
@@ -46,7 +50,7 @@ def test_publish_skips_unpublished_marts_but_checks_all_that_gate_2_audited(
     with duckdb.connect(str(warehouse)) as con:
         con.execute("insert into marts.fct_order_lines values (2, 43)")
     with pytest.raises(PublishRefused, match="the marts changed since gate 2 audited them"):
-        publish(warehouse, serving, "run-1", manifest_path=dbt_manifest)
+        publish(warehouse, serving, "run-1", manifest_path=dbt_manifest, settings=SETTINGS)
 
 
 def test_without_a_manifest_publish_refuses(tmp_path: Path) -> None:

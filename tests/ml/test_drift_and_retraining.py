@@ -89,7 +89,7 @@ def test_scores_are_written_and_only_aggregates_are_published(shop: Shop, stack:
 
     serving = stack.serving_path
     write_serving_file(serving)  # the marts as published by elt_marts
-    published = publish_health(stack.warehouse_path, serving, "churn-publish")
+    published = publish_health(stack.warehouse_path, serving, "churn-publish", settings=stack)
     assert published.tables["ml.churn_risk_segments"] > 0 and published.tables["ml.model_versions"] == 1
     with duckdb.connect() as con:
         con.execute(f"attach '{serving}' as s (read_only)")

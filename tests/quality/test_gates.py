@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 import pytest
 
+from core.settings import get_settings
 from ingestion import run_ledger
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import partition_file, read_manifest
@@ -22,6 +23,9 @@ from ingestion.simulator.run import simulate
 from quality import GateFailed, context, record_results, validate_landed_batch, validate_marts
 from quality.specs import RAW_TABLES
 from tests.quality.conftest import DS, good_rows, land
+
+# The stack's DuckDB limits for the sessions under test; the files they open are the tests' own.
+SETTINGS = get_settings()
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED_GX_PROJECT = context.GX_PROJECT_DIR  # read at import, before the fixture swaps in a copy
@@ -81,8 +85,6 @@ def simulated_lake(tmp_path_factory) -> Path:
         patch.setenv("STACK_VAR_DIR", str(root / "var"))
         for name in ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH"):
             patch.delenv(name, raising=False)
-        from core.settings import get_settings
-
         settings = get_settings()
         day = dt.date.fromisoformat(DS)
         simulate(settings.app_db_url, day - dt.timedelta(days=1), day, scale=0.1, progress=False)
@@ -227,7 +229,7 @@ def write_ledger(con, days: list[dt.date]) -> None:
 
 
 def test_gate2_passes_on_a_good_mart(tmp_path, docs):
-    result = validate_marts(make_warehouse(tmp_path / "w.duckdb"), "run-ok", docs=docs)
+    result = validate_marts(make_warehouse(tmp_path / "w.duckdb"), "run-ok", docs=docs, settings=SETTINGS)
     assert result.success, result.reason
     assert result.reason.startswith("gate2 marts.fct_daily_revenue passed")
     assert result.row_counts == {"fct_daily_revenue": 5}
@@ -235,14 +237,16 @@ def test_gate2_passes_on_a_good_mart(tmp_path, docs):
 
 def test_gate2_fails_when_net_exceeds_gross(tmp_path, docs):
     warehouse = make_warehouse(tmp_path / "w.duckdb", net_over_gross_on=DAYS[2])
-    result = validate_marts(warehouse, "run-bad", docs=docs)
+    result = validate_marts(warehouse, "run-bad", docs=docs, settings=SETTINGS)
     assert not result.success
     assert failed(result) == {"expect_column_pair_values_a_to_be_greater_than_b(gross_revenue_eur,net_revenue_eur)"}
     assert "1 of 5 unexpected" in result.reason
 
 
 def test_gate2_fails_on_a_missing_day(tmp_path, docs):
-    result = validate_marts(make_warehouse(tmp_path / "w.duckdb", drop_day=DAYS[2]), "run-gap", docs=docs)
+    result = validate_marts(
+        make_warehouse(tmp_path / "w.duckdb", drop_day=DAYS[2]), "run-gap", docs=docs, settings=SETTINGS
+    )
     assert not result.success
     assert failed(result) == {"expect_column_pair_values_to_be_equal(previous_revenue_date,day_before_revenue_date)"}
     # The evidence names the day before the gap and the day that should have preceded the next row.
@@ -253,13 +257,13 @@ def test_gate2_fails_on_an_empty_mart(tmp_path, docs):
     warehouse = make_warehouse(tmp_path / "w.duckdb")
     with duckdb.connect(str(warehouse)) as con:
         con.execute("delete from marts.fct_daily_revenue")
-    result = validate_marts(warehouse, "run-empty", docs=docs)
+    result = validate_marts(warehouse, "run-empty", docs=docs, settings=SETTINGS)
     assert "expect_table_row_count_to_be_between" in failed(result)
 
 
 def test_gate2_without_a_warehouse_is_an_error(tmp_path, docs):
     with pytest.raises(FileNotFoundError):
-        validate_marts(tmp_path / "missing.duckdb", "run", docs=docs)
+        validate_marts(tmp_path / "missing.duckdb", "run", docs=docs, settings=SETTINGS)
 
 
 # --- results ----------------------------------------------------------------------------------
@@ -267,13 +271,15 @@ def test_gate2_without_a_warehouse_is_an_error(tmp_path, docs):
 
 def test_record_results_writes_one_row_per_expectation_and_replaces_on_retry(tmp_path, docs):
     warehouse = make_warehouse(tmp_path / "w.duckdb", drop_day=DAYS[1])
-    result = validate_marts(warehouse, "run-1", docs=docs)
+    result = validate_marts(warehouse, "run-1", docs=docs, settings=SETTINGS)
     bad = validate_landed_batch(
         "orders", [land(tmp_path, "orders", _with(good_rows("orders"), "order_id", [1, 1, 2]))], "run-1", DS, docs=docs
     )
-    assert record_results(warehouse, result) == len(result.outcomes)
-    assert record_results(warehouse, result) == len(result.outcomes)  # a retry replaces, never appends
-    record_results(warehouse, bad)
+    assert record_results(warehouse, result, settings=SETTINGS) == len(result.outcomes)
+    assert record_results(warehouse, result, settings=SETTINGS) == len(
+        result.outcomes
+    )  # a retry replaces, never appends
+    record_results(warehouse, bad, settings=SETTINGS)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         counts = con.execute(
             "select gate, suite, ds, count(*), count(*) filter (where not success) "
@@ -418,7 +424,7 @@ def test_warnings_are_recorded_as_warned(tmp_path, docs):
         "created_at": [stamp],
     }
     result = validate_landed_batch("web_events", [land(tmp_path, "web_events", rows)], "late-run", DS, docs=docs)
-    record_results(warehouse, result)
+    record_results(warehouse, result, settings=SETTINGS)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         statuses = dict(
             con.execute("select status, count(*) from ops.data_health where gate = 'gate1' group by 1").fetchall()
@@ -438,15 +444,15 @@ def test_warnings_are_recorded_as_warned(tmp_path, docs):
 def test_gate2_fails_on_a_day_that_was_never_loaded(tmp_path, docs):
     # The mart's calendar spine turns a day that was never landed into a zero day, not a gap.
     warehouse = make_warehouse(tmp_path / "w.duckdb", unloaded_day=DAYS[3])
-    result = validate_marts(warehouse, "run-unloaded", docs=docs)
+    result = validate_marts(warehouse, "run-unloaded", docs=docs, settings=SETTINGS)
     assert failed(result) == {"expect_column_values_to_be_null(unloaded_revenue_date)"}
     assert "observed 1 of 5 unexpected, e.g. ['2026-03-04']" in result.reason
 
 
 def test_gate2_fails_when_the_run_day_is_not_in_the_mart(tmp_path, docs):
     warehouse = make_warehouse(tmp_path / "w.duckdb")
-    assert validate_marts(warehouse, "run-ok", ds=DAYS[-1], docs=docs).success
-    result = validate_marts(warehouse, "run-late", ds=DAYS[-1] + dt.timedelta(days=1), docs=docs)
+    assert validate_marts(warehouse, "run-ok", ds=DAYS[-1], docs=docs, settings=SETTINGS).success
+    result = validate_marts(warehouse, "run-late", ds=DAYS[-1] + dt.timedelta(days=1), docs=docs, settings=SETTINGS)
     assert failed(result) == {"expect_column_max_to_be_between(revenue_date)"}
     assert "observed 2026-03-05" in result.reason and result.ds == "2026-03-06"
 
@@ -456,7 +462,7 @@ def test_gate2_without_a_run_date_needs_the_newest_loaded_day(tmp_path, docs):
     warehouse = make_warehouse(tmp_path / "w.duckdb")
     with duckdb.connect(str(warehouse)) as con:
         write_ledger(con, [DAYS[-1] + dt.timedelta(days=1)])
-    result = validate_marts(warehouse, "run-behind", docs=docs)
+    result = validate_marts(warehouse, "run-behind", docs=docs, settings=SETTINGS)
     assert failed(result) == {"expect_column_max_to_be_between(revenue_date)"}
     outcome = result.failures[0]
     assert outcome.details["kwargs"]["min_value"] == "2026-03-06" and outcome.observed_value == "2026-03-05"
@@ -495,13 +501,19 @@ def published_history(tmp_path) -> Path:
 
     nets = {day: ordinary(day) for day in HISTORY[:-1]}
     serving = tmp_path / "serving.duckdb"
-    publish(revenue_warehouse(tmp_path / "published.duckdb", nets), serving, "published", require_audit=False)
+    publish(
+        revenue_warehouse(tmp_path / "published.duckdb", nets),
+        serving,
+        "published",
+        require_audit=False,
+        settings=SETTINGS,
+    )
     return serving
 
 
 def anomaly_result(tmp_path, docs, serving: Path | None, nets: dict[dt.date, float], run: str):
     warehouse = revenue_warehouse(tmp_path / f"{run}.duckdb", nets)
-    return validate_marts(warehouse, run, ds=HISTORY[-1], serving_path=serving, docs=docs)
+    return validate_marts(warehouse, run, ds=HISTORY[-1], serving_path=serving, docs=docs, settings=SETTINGS)
 
 
 def test_gate2_passes_an_ordinary_new_day(tmp_path, docs, published_history):
@@ -554,7 +566,9 @@ def test_gate2_does_not_judge_published_days_again(tmp_path, docs, published_his
 
     nets = {day: ordinary(day) for day in HISTORY[:-1]}
     nets[HISTORY[30]] = 5 * ordinary(HISTORY[30])
-    publish(revenue_warehouse(tmp_path / "p2.duckdb", nets), published_history, "p2", require_audit=False)
+    publish(
+        revenue_warehouse(tmp_path / "p2.duckdb", nets), published_history, "p2", require_audit=False, settings=SETTINGS
+    )
     nets[HISTORY[-1]] = ordinary(HISTORY[-1])
     result = anomaly_result(tmp_path, docs, published_history, nets, "after-spike")
     assert result.success, result.reason

@@ -26,8 +26,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.settings import get_settings
 from serving.publish import publication, publish
 from tests.serving.conftest import DAYS, revenue_warehouse
+
+# The stack's DuckDB limits for the sessions under test; the files they open are the tests' own.
+SETTINGS = get_settings()
 
 PUBLICATIONS = 15
 READER_PROCESSES = 3
@@ -76,7 +80,7 @@ def check_row(row: list[str]) -> str:
 def publish_version(tmp_path: Path, serving: Path, version: int) -> None:
     warehouse = revenue_warehouse(tmp_path / "warehouse.duckdb", version=version)
     # The audit itself is covered in test_publish.py; here only the swap is under test.
-    publish(warehouse, serving, f"pub-{version}", require_audit=False)
+    publish(warehouse, serving, f"pub-{version}", require_audit=False, settings=SETTINGS)
 
 
 def test_readers_in_other_processes_see_whole_publications_and_never_fail(tmp_path):
@@ -184,6 +188,6 @@ def test_a_failed_publish_leaves_readers_on_the_previous_file(tmp_path):
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         con.execute("drop table marts.fct_daily_revenue")
     with pytest.raises(RuntimeError, match="nothing to publish"):
-        publish(tmp_path / "warehouse.duckdb", serving, "pub-2", require_audit=False)
+        publish(tmp_path / "warehouse.duckdb", serving, "pub-2", require_audit=False, settings=SETTINGS)
     assert publication(serving)["run_id"] == "pub-1"
     assert not list(tmp_path.glob(".serving-*"))

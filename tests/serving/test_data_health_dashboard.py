@@ -51,7 +51,7 @@ def _land_and_gate(settings: Settings, table: str, rows: dict[str, list], run_id
     manifest = write_partition(settings.lake_raw_dir, "shop", table, BAD_DAY, [batch], schema, run_id)
     folder = settings.lake_raw_dir / "shop" / table / f"ds={BAD_DAY}"
     result = validate_landed_batch(table, [folder / manifest.file], run_id, str(BAD_DAY))
-    record_results(settings.warehouse_path, result)
+    record_results(settings.warehouse_path, result, settings=settings)
     if not result.success:
         quarantine.quarantine_partition(settings, manifest, result)
 
@@ -109,14 +109,16 @@ def health(tmp_path_factory: pytest.TempPathFactory, gx_project) -> Iterator[Hea
         settings = get_settings()
         # What the pipeline leaves behind: a published day, two bad batches held, a late source.
         revenue_warehouse(settings.warehouse_path)
-        audited = validate_marts(settings.warehouse_path, "elt-1", serving_path=settings.serving_path)
-        record_results(settings.warehouse_path, audited)
-        publish(settings.warehouse_path, settings.serving_path, "elt-1")
+        audited = validate_marts(
+            settings.warehouse_path, "elt-1", serving_path=settings.serving_path, settings=settings
+        )
+        record_results(settings.warehouse_path, audited, settings=settings)
+        publish(settings.warehouse_path, settings.serving_path, "elt-1", settings=settings)
         _land_and_gate(settings, "order_items", _order_items([1999, -5, 250]), "shop-1")
         _land_and_gate(settings, "order_items", _order_items([1999, 250, 250]), "shop-2")  # re-landed, fixed
         with pytest.raises(FreshnessBreach):
             check_freshness(settings, alert=False)  # the days are months old by the wall clock
-        publish_health(settings.warehouse_path, settings.serving_path, "health-1")
+        publish_health(settings.warehouse_path, settings.serving_path, "health-1", settings=settings)
         try:
             provision.init_metadata(settings, log=lambda message: None)
             provision.start(settings, log=lambda message: None)
@@ -211,7 +213,7 @@ def test_dashboard_queries_never_fail_while_publish_swaps_the_file(health):
     try:
         for n in range(8):
             set_held(2 if n % 2 == 0 else 1)
-            publish_health(settings.warehouse_path, settings.serving_path, f"health-loop-{n}")
+            publish_health(settings.warehouse_path, settings.serving_path, f"health-loop-{n}", settings=settings)
             time.sleep(0.3)
     finally:
         stop.set()

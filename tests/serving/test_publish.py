@@ -9,16 +9,20 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from core.settings import get_settings
 from quality import record_results, validate_marts
 from serving.publish import PublishRefused, publication, publish, publish_health
 from serving.schema import ML_TABLES, PUBLISHED_OPS_TABLES
 from tests.serving.conftest import DAYS, revenue_warehouse
 
+# The stack's DuckDB limits for the sessions under test; the files they open are the tests' own.
+SETTINGS = get_settings()
+
 
 def audit(warehouse: Path, run_id: str, docs: Path, serving: Path | None = None):
     """Gate 2 and its record, as the pipeline's gate_marts step does."""
-    result = validate_marts(warehouse, run_id, ds=DAYS[-1], serving_path=serving, docs=docs)
-    record_results(warehouse, result)
+    result = validate_marts(warehouse, run_id, ds=DAYS[-1], serving_path=serving, docs=docs, settings=SETTINGS)
+    record_results(warehouse, result, settings=SETTINGS)
     return result
 
 
@@ -42,7 +46,7 @@ def test_publish_copies_the_audited_marts_and_the_health_tables_only(paths, docs
     warehouse, serving = paths
     result = audit(warehouse, "run-1", docs)
     assert result.success, result.reason
-    published = publish(warehouse, serving, "run-1")
+    published = publish(warehouse, serving, "run-1", settings=SETTINGS)
     assert published.marts_fingerprint == result.fingerprint
     tables = served(serving, "select table_schema || '.' || table_name from information_schema.tables order by 1")
     assert [t for (t,) in tables] == sorted(
@@ -60,20 +64,20 @@ def test_publish_copies_the_audited_marts_and_the_health_tables_only(paths, docs
 def test_publish_refuses_marts_nobody_audited(paths):
     warehouse, serving = paths
     with pytest.raises(PublishRefused, match="no gate 2 audit recorded for run 'run-1'"):
-        publish(warehouse, serving, "run-1")
+        publish(warehouse, serving, "run-1", settings=SETTINGS)
     assert not serving.exists()
 
 
 def test_publish_refuses_a_run_whose_gate_2_failed(paths, docs):
     warehouse, serving = paths
     audit(warehouse, "good", docs)
-    publish(warehouse, serving, "good")
+    publish(warehouse, serving, "good", settings=SETTINGS)
     before = digest(serving)
     with duckdb.connect(str(warehouse)) as con:  # a build that lost a day of loads
         con.execute("delete from ops.run_ledger where ds = ?", [DAYS[5]])
     assert not audit(warehouse, "bad", docs).success
     with pytest.raises(PublishRefused, match=r"gate 2 failed for run 'bad': .*unloaded_revenue_date"):
-        publish(warehouse, serving, "bad")
+        publish(warehouse, serving, "bad", settings=SETTINGS)
     assert digest(serving) == before and publication(serving)["run_id"] == "good"
 
 
@@ -82,7 +86,7 @@ def test_publish_refuses_marts_changed_after_the_audit(paths, docs):
     assert audit(warehouse, "run-1", docs).success
     revenue_warehouse(warehouse, version=2)  # dbt ran again between gate 2 and publish
     with pytest.raises(PublishRefused, match="the marts changed since gate 2 audited them"):
-        publish(warehouse, serving, "run-1")
+        publish(warehouse, serving, "run-1", settings=SETTINGS)
     assert not serving.exists()
     assert not list(serving.parent.glob(".serving-*")), "no staging file left behind"
 
@@ -90,7 +94,7 @@ def test_publish_refuses_marts_changed_after_the_audit(paths, docs):
 def test_publish_health_refreshes_ops_and_keeps_the_served_marts(paths, docs):
     warehouse, serving = paths
     audit(warehouse, "run-1", docs)
-    publish(warehouse, serving, "run-1")
+    publish(warehouse, serving, "run-1", settings=SETTINGS)
     marts_before = served(serving, "select * from marts.fct_daily_revenue order by 1")
     # The next build is bad: gate 2 fails, the failure is recorded, nothing is published ...
     revenue_warehouse(warehouse, version=2)
@@ -99,7 +103,7 @@ def test_publish_health_refreshes_ops_and_keeps_the_served_marts(paths, docs):
     failed = audit(warehouse, "run-2", docs, serving)
     assert not failed.success
     # ... but the Data health tables in serving show it, next to the last good marts.
-    refreshed = publish_health(warehouse, serving, "health-1")
+    refreshed = publish_health(warehouse, serving, "health-1", settings=SETTINGS)
     assert refreshed.run_id == "run-1"
     assert served(serving, "select * from marts.fct_daily_revenue order by 1") == marts_before
     meta = publication(serving)
@@ -112,7 +116,7 @@ def test_publish_health_refreshes_ops_and_keeps_the_served_marts(paths, docs):
 
 def test_publish_health_before_any_publication_does_nothing(paths):
     warehouse, serving = paths
-    assert publish_health(warehouse, serving, "health").tables == {}
+    assert publish_health(warehouse, serving, "health", settings=SETTINGS).tables == {}
     assert not serving.exists()
 
 
@@ -121,7 +125,7 @@ def test_published_tables_carry_their_fingerprint(paths, docs):
 
     warehouse, serving = paths
     audit(warehouse, "run-1", docs)
-    publish(warehouse, serving, "run-1")
+    publish(warehouse, serving, "run-1", settings=SETTINGS)
     with duckdb.connect() as con:
         con.execute(f"attach '{serving}' as s (read_only)")
         recomputed = schema_fingerprint(con, "s", "marts")
