@@ -91,8 +91,8 @@ def raw_hashes(warehouse_path: Path) -> dict[str, str]:
 def build_marts_headless(settings, run_id: str) -> None:
     """dbt build, gate 2 and publish: what `elt_marts` runs, in one process (seconds, not minutes)."""
     from core.dbt_cli import run_dbt
-    from quality.pipeline_gates import gate_marts
     from pipelines.publishing import publish_for_dashboards
+    from quality.pipeline_gates import gate_marts
 
     run_dbt(settings, "build", "--quiet", quiet=True)
     gate_marts(settings, run_id)

@@ -64,8 +64,8 @@ def running_airflow(tmp_path_factory):
     from core.dbt_cli import run_dbt
     from core.settings import get_settings
     from ingestion.simulator.run import simulate
-    from stackctl import airflow_service, procs
     from pipelines.runner import run_range
+    from stackctl import airflow_service, procs
 
     root = tmp_path_factory.mktemp("e2e")
     with stack_environment(
