@@ -18,6 +18,7 @@ WINDOWED = {
     "stg_shop__orders",
     "stg_shop__order_items",
     "fct_sessions",
+    "int_experiment_visitors",
     "fct_order_lines",
     "fct_customer_churn_features",
 }

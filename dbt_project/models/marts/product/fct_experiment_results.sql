@@ -6,23 +6,13 @@
 --   p-value: two-sided two-proportion z-test, pooled standard error;
 --   sample-ratio mismatch: chi-square goodness of fit of exposed visitors against an equal split
 --   (one degree of freedom: defined for two variants, which a data test enforces).
+--
+-- Reads int_experiment_visitors (one row per experiment x variant x visitor, kept incrementally),
+-- not every session of the history: a table, rebuilt whole, but per visitor and variant.
 with
 
-sessions as (
-    select * from {{ ref('fct_sessions') }}
-),
-
 visitors as (
-    select
-        experiment_key,
-        experiment_variant,
-        visitor_hash,
-        count(*) as sessions,
-        max(case when has_purchased then 1 else 0 end) as has_converted,
-        min(session_date) as first_session_date,
-        max(session_date) as last_session_date
-    from sessions
-    group by experiment_key, experiment_variant, visitor_hash
+    select * from {{ ref('int_experiment_visitors') }}
 ),
 
 variants as (
