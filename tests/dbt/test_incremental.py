@@ -16,6 +16,8 @@ pytestmark = pytest.mark.slow  # builds the dbt project on a simulated shop (rea
 INCREMENTAL = {
     "fct_order_lines": "marts",
     "fct_sessions": "marts",
+    "fct_daily_revenue_by_segment": "marts",
+    "int_experiment_visitors": "marts",
     "dim_customers": "marts",
     "fct_daily_customer_activity": "marts",
     "fct_daily_active_customers_by_segment": "marts",
