@@ -3,7 +3,8 @@
 `python -m quality`, `governance`, `ml`, `ingestion.partner_files`, `stackctl.dbt_portable`,
 `superset.provision` and `bench` are run by hand from a user's shell, where nobody exported
 `.env`: each calls `prepare_command()` first, so it reads the same settings `make run` wrote and
-creates what it writes private. A missing or placeholder secret is one line, not a traceback.
+creates what it writes private. A missing or placeholder secret, or a value the stack cannot
+use (`AIRFLOW_PORT=abc`), is one line, not a traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import sys
 
 from core.envfile import EnvFileError, load_env
 from core.private_files import use_private_umask
+from core.settings import SettingError, get_settings
 
 
 def prepare_command(*, required: bool = False) -> None:
@@ -19,6 +21,7 @@ def prepare_command(*, required: bool = False) -> None:
     use_private_umask()
     try:
         load_env(required=required)
-    except EnvFileError as exc:
+        get_settings()  # a bad port or size is one line here, not a traceback later
+    except (EnvFileError, SettingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

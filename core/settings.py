@@ -8,15 +8,45 @@ time, so tests can point a fresh settings object at a temporary folder.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+class SettingError(ValueError):
+    """A variable with a value the stack cannot use; the message names it and says what it takes."""
+
+
 def _path(name: str, default: Path) -> Path:
     value = os.environ.get(name)
     return Path(value).expanduser().resolve() if value else default
+
+
+def _int(name: str, default: int, low: int, high: int | None = None) -> int:
+    """A whole number from the environment, within [low, high]."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    # ASCII digits only: int() would also take '٣' or '1_000', which no one means in a port
+    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= (high if high is not None else int(value)):
+        span = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise SettingError(f"{name}={value!r} is not a whole number {span}: fix it in .env or the environment")
+    return int(value)
+
+
+# DuckDB's own size syntax ('3GB', '512MiB', '1.5 GB'); anything else would fail later, inside a task
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KIB|MIB|GIB|TIB)$", re.IGNORECASE)
+
+
+def _size(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not _SIZE.match(value):
+        raise SettingError(f"{name}={value!r} is not a size such as 3GB or 512MiB: fix it in .env or the environment")
+    return value
 
 
 @dataclass(frozen=True)
@@ -66,7 +96,7 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    """Read the environment now and return the stack's settings."""
+    """Read the environment now and return the stack's settings; `SettingError` names a bad value."""
     repo = _path("STACK_REPO_ROOT", REPO_ROOT)
     data_dir = _path("STACK_DATA_DIR", repo)
     var_dir = _path("STACK_VAR_DIR", repo / "var")
@@ -84,9 +114,9 @@ def get_settings() -> Settings:
         run_dir=var_dir / "run",
         airflow_home=_path("AIRFLOW_HOME", var_dir / "airflow"),
         superset_home=_path("SUPERSET_HOME", var_dir / "superset"),
-        airflow_port=int(os.environ.get("AIRFLOW_PORT", "8080")),
-        superset_port=int(os.environ.get("SUPERSET_PORT", "8088")),
-        duckdb_memory_limit=os.environ.get("DUCKDB_MEMORY_LIMIT", "3GB"),
-        duckdb_threads=int(os.environ.get("DUCKDB_THREADS", "2")),
-        extract_workers=max(1, int(os.environ.get("EXTRACT_WORKERS", "2"))),
+        airflow_port=_int("AIRFLOW_PORT", 8080, 1, 65535),
+        superset_port=_int("SUPERSET_PORT", 8088, 1, 65535),
+        duckdb_memory_limit=_size("DUCKDB_MEMORY_LIMIT", "3GB"),
+        duckdb_threads=_int("DUCKDB_THREADS", 2, 1),
+        extract_workers=_int("EXTRACT_WORKERS", 2, 1),
     )

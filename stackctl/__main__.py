@@ -14,7 +14,7 @@ import sys
 import time
 
 from core.orchestration import DAG_IDS, ELT_MARTS, MARKETING_API_DAILY, SHOP_DAILY
-from core.settings import get_settings
+from core.settings import SettingError, get_settings
 
 
 def _yesterday() -> dt.date:
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         "stop": cmd_stop,
         "status": cmd_status,
     }
-    known = (EnvFileError, *_known_errors())
+    known = (EnvFileError, SettingError, *_known_errors())
     try:
         if args.command == "run":
             cmd_env(args)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import restored_environ
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -181,3 +183,32 @@ def test_a_placeholder_secret_in_the_environment_is_refused_too(tmp_path, monkey
     monkeypatch.setenv("SUPERSET_SECRET_KEY", "<generated>")
     with pytest.raises(EnvFileError, match="SUPERSET_SECRET_KEY"):
         load_env(tmp_path / "absent.env", required=False)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("AIRFLOW_PORT", "abc"), ("SUPERSET_PORT", "70000"), ("DUCKDB_MEMORY_LIMIT", "lots"), ("EXTRACT_WORKERS", "0")],
+)
+def test_a_value_the_stack_cannot_use_is_one_line_naming_it(tmp_path, variable, value):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "SUPERSET", "DUCKDB", "EXTRACT"))}
+    env.update({"STACK_DATA_DIR": str(tmp_path), "STACK_VAR_DIR": str(tmp_path / "var"), variable: value})
+    env["STACK_ENV_FILE"] = str(tmp_path / "absent.env")
+    for command in (("stackctl", "status"), ("quality", "quarantine", "list")):
+        result = subprocess.run(
+            [sys.executable, "-m", *command], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 2, (command, result.stdout[-2000:], result.stderr[-2000:])
+        assert result.stderr.strip().splitlines() == [result.stderr.strip()], result.stderr[-2000:]
+        assert variable in result.stderr and repr(value) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_settings_take_the_values_people_write():
+    from core.settings import SettingError, get_settings
+
+    with restored_environ():
+        os.environ.update({"AIRFLOW_PORT": " 8090 ", "DUCKDB_MEMORY_LIMIT": "512MiB", "DUCKDB_THREADS": "4"})
+        settings = get_settings()
+        assert (settings.airflow_port, settings.duckdb_memory_limit, settings.duckdb_threads) == (8090, "512MiB", 4)
+        os.environ["AIRFLOW_PORT"] = "\uff18\uff10\uff18\uff10"  # full-width digits: int() takes them, a port must not
+        with pytest.raises(SettingError, match="AIRFLOW_PORT"):
+            get_settings()
