@@ -21,8 +21,7 @@
     after the day's orders (else every run would recompute from the last rate's day again).
 
     Cost: the order lines of the recomputed dates (a date range DuckDB prunes by zone map, then the
-    exact dates), and int_returns_converted, a view that re-ranks every version of every return on
-    each read (stg_shop__returns is still a view; small next to the order lines).
+    exact dates), and int_returns_converted, a view over stg_shop__returns (an incremental table).
 #}
 
 {#- The dates above, one row each: `revenue_date`, and `with_later_dates`, true for a reference
@@ -111,4 +110,25 @@
             select dates_with_revenue.revenue_date from dates_with_revenue
         )
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- The first and last day of fct_daily_revenue's calendar: the first and last day with a
+    non-cancelled order line or a return (two columns of each input, whole). -#}
+{% macro revenue_calendar_bounds() -%}
+    select
+        min(activity.first_date) as first_date,
+        max(activity.last_date) as last_date
+    from (
+        select
+            min(lines.ordered_date) as first_date,
+            max(lines.ordered_date) as last_date
+        from {{ ref('fct_order_lines') }} as lines
+        where not lines.is_cancelled
+        union all
+        select
+            min(refunds.returned_date) as first_date,
+            max(refunds.returned_date) as last_date
+        from {{ ref('int_returns_converted') }} as refunds
+    ) as activity
 {%- endmacro %}

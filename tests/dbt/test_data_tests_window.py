@@ -17,6 +17,7 @@ WINDOWED = {
     "stg_shop__web_events",
     "stg_shop__orders",
     "stg_shop__order_items",
+    "stg_shop__returns",
     "fct_sessions",
     "int_experiment_visitors",
     "fct_order_lines",

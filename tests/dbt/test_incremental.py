@@ -16,6 +16,7 @@ pytestmark = pytest.mark.slow  # builds the dbt project on a simulated shop (rea
 INCREMENTAL = {
     "fct_order_lines": "marts",
     "fct_sessions": "marts",
+    "fct_daily_revenue": "marts",
     "fct_daily_revenue_by_segment": "marts",
     "int_experiment_visitors": "marts",
     "dim_customers": "marts",
@@ -26,6 +27,7 @@ INCREMENTAL = {
     "stg_shop__web_events": "staging",
     "stg_shop__orders": "staging",
     "stg_shop__order_items": "staging",
+    "stg_shop__returns": "staging",
     "stg_shop__customers": "staging",
     "int_customer_order_days": "ml",
 }

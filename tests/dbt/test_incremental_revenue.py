@@ -34,11 +34,12 @@ from tests.dbt.fixture_warehouse import run_dbt
 pytestmark = pytest.mark.slow  # dbt runs on a copy of the fixture warehouse
 
 MODELS = {
+    "fct_daily_revenue": "marts",
     "fct_daily_revenue_by_segment": "marts",
     "int_experiment_visitors": "marts",
     "fct_experiment_results": "marts",
 }
-SELECT = ("+fct_daily_revenue_by_segment", "+fct_experiment_results")
+SELECT = ("+fct_daily_revenue", "+fct_daily_revenue_by_segment", "+fct_experiment_results")
 RESTATED_AT = dt.datetime(2030, 1, 1)  # later than every version the fixture wrote (updated_at)
 MARK = dt.datetime(2000, 1, 1)  # a loaded_at no real row has
 

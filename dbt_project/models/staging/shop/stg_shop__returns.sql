@@ -1,15 +1,33 @@
 -- One row per return: the latest version, refunds in the order currency.
+--
+-- A table, built incrementally like stg_shop__orders: as a view, every reader (the revenue marts
+-- and their reconciliation tests, several times a run) re-ranked all versions of every return. A
+-- run ranks every raw version of the returns that received a row loaded after the newest
+-- `loaded_at` the table holds, and replaces those returns. `--full-refresh` rebuilds it from `raw`.
+{{
+    config(
+        materialized='incremental',
+        unique_key='return_id',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 with
 
 source as (
     select * from {{ source('shop', 'returns') }}
 ),
 
+versions as (
+    {{ rows_of_keys_loaded_after_this_run('source', 'return_id', '_loaded_at', source('shop', 'returns')) }}
+),
+
 ranked as (
+    -- a row_number step rather than `qualify`, which PostgreSQL (and others) lack
     select
         *,
         row_number() over (partition by return_id order by updated_at desc, _ds desc) as version_rank
-    from source
+    from versions
 ),
 
 latest as (
