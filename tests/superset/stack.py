@@ -73,7 +73,8 @@ def _template_home(factory: pytest.TempPathFactory) -> tuple[Path, dict[str, flo
         root = factory.mktemp("superset-template")
         with pytest.MonkeyPatch.context() as env:
             env.delenv("SUPERSET_METADATA_URI", raising=False)
-            for name, value in _environment(root, root / "warehouse" / "serving.duckdb", 0).items():
+            # no server is started here, but the settings take only a valid port
+            for name, value in _environment(root, root / "warehouse" / "serving.duckdb", procs.free_port()).items():
                 env.setenv(name, value)
             began = time.monotonic()
             timings = provision.init_metadata(get_settings())
