@@ -2,7 +2,7 @@
 
 Every process of the stack shares one machine with the others (Airflow tasks, Superset, the
 app DB), so every DuckDB session it opens is bounded by `DUCKDB_MEMORY_LIMIT` and `DUCKDB_THREADS`
-(`core.settings.Settings`), and spills to disk at most `DUCKDB_MAX_TEMP_SIZE` (`max_spill_size`).
+(`core.settings.Settings`), and spills to disk at most `DUCKDB_MAX_TEMP_SIZE`.
 
 - `connect_file`: a database file (the warehouse unless another path is given: a copy, the
   serving file), read-write or read-only, spilling into `.duckdb_tmp` beside that file; with
@@ -12,29 +12,19 @@ app DB), so every DuckDB session it opens is bounded by `DUCKDB_MEMORY_LIMIT` an
 
 from __future__ import annotations
 
-import dataclasses
-import os
 import time
 from pathlib import Path
 
 import duckdb
 
-from core.settings import Settings
+from core.settings import Settings, spill_dir_beside
 
 LOCK_RETRY_SECONDS = 0.5
 
 
-def max_spill_size() -> str:
-    """How much a DuckDB process of the stack may spill to disk (DUCKDB_MAX_TEMP_SIZE, default 10GB)."""
-    return os.environ.get("DUCKDB_MAX_TEMP_SIZE", "").strip() or "10GB"
-
-
 def spill_folder(settings: Settings, path: Path | None = None) -> Path:
     """The spill folder beside the DuckDB file `path` (default: the warehouse's, `settings.duckdb_temp_dir`)."""
-    if path is None:
-        return settings.duckdb_temp_dir
-    # Settings defines where the spill folder sits relative to a warehouse file; the same rule for any file.
-    return dataclasses.replace(settings, warehouse_path=Path(path)).duckdb_temp_dir
+    return settings.duckdb_temp_dir if path is None else spill_dir_beside(path)
 
 
 def connect_file(
@@ -62,7 +52,7 @@ def connect_file(
         "memory_limit": settings.duckdb_memory_limit,
         "threads": settings.duckdb_threads,
         "temp_directory": str(spill),
-        "max_temp_directory_size": max_spill_size(),
+        "max_temp_directory_size": settings.duckdb_max_temp_size,
     }
     deadline = time.monotonic() + wait_seconds
     while True:
@@ -84,5 +74,5 @@ def connect_memory(settings: Settings, *, spill_dir: Path | None = None) -> duck
     if spill_dir is not None:
         Path(spill_dir).mkdir(parents=True, exist_ok=True)
         config["temp_directory"] = str(spill_dir)
-        config["max_temp_directory_size"] = max_spill_size()
+        config["max_temp_directory_size"] = settings.duckdb_max_temp_size
     return duckdb.connect(config=config)

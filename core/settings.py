@@ -68,6 +68,7 @@ class Settings:
     superset_port: int
     duckdb_memory_limit: str
     duckdb_threads: int
+    duckdb_max_temp_size: str  # the most a DuckDB process may spill to disk before it fails
     extract_workers: int  # app-DB tables landed at once (ingestion/shop_batch.py)
 
     @property
@@ -91,8 +92,13 @@ class Settings:
 
     @property
     def duckdb_temp_dir(self) -> Path:
-        # Spill folder for DuckDB operators that exceed the memory limit.
-        return self.warehouse_dir / ".duckdb_tmp"
+        """The warehouse's spill folder, for DuckDB operators that exceed the memory limit."""
+        return spill_dir_beside(self.warehouse_path)
+
+
+def spill_dir_beside(database_file: Path) -> Path:
+    """Where a DuckDB file spills: a hidden folder beside it, on the same disk as the data it holds."""
+    return Path(database_file).parent / ".duckdb_tmp"
 
 
 def get_settings() -> Settings:
@@ -118,5 +124,6 @@ def get_settings() -> Settings:
         superset_port=_int("SUPERSET_PORT", 8088, 1, 65535),
         duckdb_memory_limit=_size("DUCKDB_MEMORY_LIMIT", "3GB"),
         duckdb_threads=_int("DUCKDB_THREADS", 2, 1),
+        duckdb_max_temp_size=_size("DUCKDB_MAX_TEMP_SIZE", "10GB"),
         extract_workers=_int("EXTRACT_WORKERS", 2, 1),
     )

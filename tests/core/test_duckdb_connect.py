@@ -10,8 +10,8 @@ import time
 import duckdb
 import pytest
 
-from core.duckdb_connect import connect_file, connect_memory, max_spill_size, spill_folder
-from core.settings import get_settings
+from core.duckdb_connect import connect_file, connect_memory, spill_folder
+from core.settings import SettingError, get_settings
 
 
 @pytest.fixture
@@ -62,11 +62,14 @@ def test_an_in_memory_session_has_the_limits_and_spills_only_where_told(settings
     assert (tmp_path / "spill").is_dir()
 
 
-def test_the_spill_cap_defaults_to_ten_gigabytes(monkeypatch):
+def test_the_spill_cap_defaults_to_ten_gigabytes_and_refuses_a_non_size(monkeypatch):
     monkeypatch.delenv("DUCKDB_MAX_TEMP_SIZE", raising=False)
-    assert max_spill_size() == "10GB"
+    assert get_settings().duckdb_max_temp_size == "10GB"
     monkeypatch.setenv("DUCKDB_MAX_TEMP_SIZE", " 5GB ")
-    assert max_spill_size() == "5GB"
+    assert get_settings().duckdb_max_temp_size == "5GB"
+    monkeypatch.setenv("DUCKDB_MAX_TEMP_SIZE", "lots")
+    with pytest.raises(SettingError, match="DUCKDB_MAX_TEMP_SIZE='lots' is not a size"):
+        get_settings()
 
 
 def test_a_writer_waits_for_the_lock_only_when_asked(settings):
