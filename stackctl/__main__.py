@@ -101,8 +101,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     """Everything `make run` does after the environments exist."""
     from core.dbt_cli import run_dbt
     from pipelines.runner import run_range
-    from stackctl import airflow_service, fake_api_service
-    from superset import provision as superset_service
+    from stackctl import airflow_service, fake_api_service, superset_service
 
     settings = get_settings()
     began = time.monotonic()
@@ -207,8 +206,7 @@ def _wait_for_inbox(settings, timeout: float) -> None:
 
 
 def cmd_up(args: argparse.Namespace) -> None:
-    from stackctl import airflow_service, fake_api_service
-    from superset import provision as superset_service
+    from stackctl import airflow_service, fake_api_service, superset_service
 
     settings = get_settings()
     fake_api_service.up(settings, log=_indent)
@@ -237,8 +235,7 @@ def cmd_airflow_init(args: argparse.Namespace) -> None:
 
 
 def cmd_stop(args: argparse.Namespace) -> None:
-    from stackctl import airflow_service, fake_api_service
-    from superset import provision as superset_service
+    from stackctl import airflow_service, fake_api_service, superset_service
 
     settings = get_settings()
     stopped = airflow_service.stop(settings) + superset_service.down(settings) + fake_api_service.down(settings)

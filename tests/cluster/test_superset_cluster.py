@@ -28,7 +28,7 @@ def superset_cluster(tmp_path_factory):
     if reason:
         pytest.skip(reason)
     from core.settings import get_settings
-    from stackctl import cluster, procs
+    from stackctl import cluster, procs, superset_service
     from superset import provision
     from tests.superset.serving_fixture import write_serving_file
 
@@ -58,13 +58,13 @@ def superset_cluster(tmp_path_factory):
         os.environ.pop("SUPERSET_HOME", None)
         settings = get_settings()
         try:
-            provision.init_metadata(settings, log=lambda msg: None)
-            provision.start(settings, log=lambda msg: None)
+            superset_service.init_metadata(settings, log=lambda msg: None)
+            superset_service.start(settings, log=lambda msg: None)
             provision.import_assets(settings, log=lambda msg: None)
             client = provision.SupersetClient(provision.base_url(settings), provision.admin_credentials())
             yield settings, client, metadata, redis.Redis.from_url(cache)
         finally:
-            provision.stop(settings)
+            superset_service.stop(settings)
             cluster.drop_database(metadata)
             keys = list(redis.Redis.from_url(cache).scan_iter(match="shop_superset_*"))
             if keys:

@@ -34,11 +34,7 @@ LAYERS = [
 ]
 RANK = {package: rank for rank, packages in enumerate(LAYERS) for package in packages}
 # Known exceptions, each with the move that removes it.
-ALLOWED_UPWARD = {
-    # Superset's service start/stop lives in provision.py beside the asset import; it belongs with
-    # the other service managers in stackctl (airflow_service.py), which would end this import.
-    ("superset/provision.py", "stackctl"),
-}
+ALLOWED_UPWARD: set[tuple[str, str]] = set()
 
 
 def _imports(path: Path) -> set[str]:

@@ -27,7 +27,7 @@ from ingestion.lake import write_partition
 from quality import quarantine, record_results, validate_landed_batch, validate_marts
 from quality.freshness import FreshnessBreach, check_freshness
 from serving.publish import publish, publish_health
-from stackctl import procs
+from stackctl import procs, superset_service
 from superset import provision
 from tests.serving.conftest import DAYS, revenue_warehouse
 
@@ -120,15 +120,15 @@ def health(tmp_path_factory: pytest.TempPathFactory, gx_project) -> Iterator[Hea
             check_freshness(settings, alert=False)  # the days are months old by the wall clock
         publish_health(settings.warehouse_path, settings.serving_path, "health-1", settings=settings)
         try:
-            provision.init_metadata(settings, log=lambda message: None)
-            provision.start(settings, log=lambda message: None)
+            superset_service.init_metadata(settings, log=lambda message: None)
+            superset_service.start(settings, log=lambda message: None)
             provision.import_assets(settings, assets_dir=_data_health_assets(root / "assets"), log=lambda m: None)
             client = provision.SupersetClient(provision.base_url(settings), provision.admin_credentials())
             listed = client.get("/api/v1/chart/", q="(columns:!(id,uuid),page_size:100)")["result"]
             ids = {row["uuid"]: row["id"] for row in listed}
             yield Health(settings, client, {name: ids[uuid] for name, uuid in CHARTS.items()})
         finally:
-            provision.stop(settings)
+            superset_service.stop(settings)
 
 
 def chart_rows(health: Health, name: str) -> list[dict[str, Any]]:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings, get_settings
-from stackctl import procs
+from stackctl import procs, superset_service
 from superset import provision
 from tests.superset.serving_fixture import ServingData, write_serving_file
 
@@ -77,7 +77,7 @@ def _template_home(factory: pytest.TempPathFactory) -> tuple[Path, dict[str, flo
             for name, value in _environment(root, root / "warehouse" / "serving.duckdb", procs.free_port()).items():
                 env.setenv(name, value)
             began = time.monotonic()
-            timings = provision.init_metadata(get_settings())
+            timings = superset_service.init_metadata(get_settings())
             timings["init total"] = time.monotonic() - began
         _template["home"] = root / "var" / "superset"
         _template["timings"] = timings  # type: ignore[assignment]
@@ -94,7 +94,7 @@ def running_superset(factory: pytest.TempPathFactory, name: str) -> Iterator[Sta
     data = write_serving_file(serving)
     home = root / "var" / "superset"
     home.mkdir(parents=True)
-    for item in ("superset.db", provision.MARKER_NAME):
+    for item in ("superset.db", superset_service.MARKER_NAME):
         shutil.copy2(template / item, home / item)
     with pytest.MonkeyPatch.context() as env:
         env.delenv("SUPERSET_METADATA_URI", raising=False)
@@ -103,9 +103,9 @@ def running_superset(factory: pytest.TempPathFactory, name: str) -> Iterator[Sta
         settings = get_settings()
         timings = dict(timings)
         try:
-            assert provision.init_metadata(settings) == {}, "the copied metadata DB should need no init"
+            assert superset_service.init_metadata(settings) == {}, "the copied metadata DB should need no init"
             began = time.monotonic()
-            provision.start(settings)
+            superset_service.start(settings)
             timings["start to /health"] = time.monotonic() - began
             timings["import"] = provision.import_assets(settings)
             began = time.monotonic()
@@ -114,5 +114,5 @@ def running_superset(factory: pytest.TempPathFactory, name: str) -> Iterator[Sta
             client = provision.SupersetClient(provision.base_url(settings), provision.admin_credentials())
             yield Stack(settings, client, data, timings)
         finally:
-            provision.stop(settings)
-        assert not provision.is_running(settings)
+            superset_service.stop(settings)
+        assert not superset_service.is_running(settings)

@@ -35,7 +35,7 @@ from core.settings import get_settings
 from serving.publish import marts_copy_path
 from serving.schema import ML_TABLES as PUBLISHED_ML_TABLES
 from serving.schema import PUBLISHED_OPS_TABLES
-from stackctl import procs
+from stackctl import procs, superset_service
 from superset import access, asset_files, latency, provision
 from tests.superset import role_matrix
 from tests.superset.serving_fixture import build_data, write_serving_file
@@ -499,7 +499,7 @@ def _ids(stack: Stack, kind: str) -> dict[str, int]:
 
 
 def test_init_is_skipped_once_done(superset_stack: Stack) -> None:
-    assert provision.init_metadata(superset_stack.settings) == {}
+    assert superset_service.init_metadata(superset_stack.settings) == {}
 
 
 def test_importing_twice_creates_no_duplicates(superset_stack: Stack) -> None:
