@@ -123,9 +123,9 @@ def settle_seconds_default() -> float:
     return float(os.environ.get("PARTNER_FILES_SETTLE_SECONDS", "5"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class FileOutcome:
-    """What one run did with one dropped file."""
+    """What one run did with one dropped file (keyword arguments only: eleven fields read badly by position)."""
 
     partner: str
     file_name: str  # as shown in logs and reports (undecodable bytes and control characters escaped)
@@ -251,7 +251,9 @@ def _process_entry(
             refused = refusal_for(entry.kind, entry.path, entry.stat)
             return _refuse(settings, ledger, entry.partner, entry.path, refused, run_id, today)
         if not _wait_until_settled(entry.path, settle):
-            return FileOutcome(entry.partner, shown, "", "skipped", reason="still being written")
+            return FileOutcome(
+                partner=entry.partner, file_name=shown, sha256="", outcome="skipped", reason="still being written"
+            )
         return process_file(
             settings, ledger, entry.partner, entry.path, run_id, today, limits=limits, worker=worker, progress=progress
         )
@@ -259,17 +261,23 @@ def _process_entry(
         raise  # the pipeline's own fault: fail the run (the file stays in the inbox for the retry)
     except Exception as exc:
         if progress.sha256 is None and not os.path.lexists(entry.path):
-            return FileOutcome(entry.partner, shown, "", "skipped", reason="removed from the inbox before it was read")
+            return FileOutcome(
+                partner=entry.partner,
+                file_name=shown,
+                sha256="",
+                outcome="skipped",
+                reason="removed from the inbox before it was read",
+            )
         log.exception("%s/%s: processing failed; holding the file and going on", entry.partner, shown)
         try:
             return _hold_after_error(settings, ledger, entry, run_id, today, exc, progress.sha256)
         except Exception as again:
             log.exception("%s/%s: could not be quarantined either; it stays in the inbox", entry.partner, shown)
             return FileOutcome(
-                entry.partner,
-                shown,
-                progress.sha256 or "",
-                "skipped",
+                partner=entry.partner,
+                file_name=shown,
+                sha256=progress.sha256 or "",
+                outcome="skipped",
                 reason=f"processing failed ({_first_line(exc)}) and so did holding it ({_first_line(again)})",
             )
 
@@ -286,22 +294,67 @@ def process_file(
     worker: CheckWorker | None = None,
     progress: _Progress | None = None,
 ) -> FileOutcome:
-    """Land or quarantine one file, exactly once per content."""
+    """Land or quarantine one file, exactly once per content.
+
+    The steps: read it (a file refused unread, or content seen before, ends here), claim and
+    archive it, judge it against the contract and the policy, hold what is bad and land what is
+    good, then record the outcome and clear the inbox.
+    """
     limits = limits or Limits.from_env()
     worker = worker or shared_worker()
     progress = progress or _Progress()
     began = time.monotonic()
-    shown = display_name(path.name)
     try:
         data, _ = read_regular(path, limits.max_bytes)
     except Refused as refused:
         return _refuse(settings, ledger, partner, path, refused, run_id, today)
     sha = hashlib.sha256(data).hexdigest()
     progress.sha256 = sha
-    entry = ledger.get(sha)
-    if entry is not None and entry.status in DONE:
-        return _already_seen(ledger, entry, partner, path, run_id)
+    seen = ledger.get(sha)
+    if seen is not None and seen.status in DONE:
+        return _already_seen(ledger, seen, partner, path, run_id)
 
+    received = _claim_and_archive(settings, ledger, partner, path, data, sha, run_id)
+    verdict = _judge(settings, received, today, limits, worker)
+    qid = _hold(settings, received, verdict, run_id, today, limits) if verdict.decision != "loaded" else None
+    if verdict.decision != "quarantined":
+        _land(settings, received, verdict, run_id)
+    _fault_point("after_land")
+    return _record(settings, ledger, received, verdict, qid, began)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Received:
+    """One file read from the inbox and claimed in the ledger: its bytes and where they are archived."""
+
+    partner: str
+    path: Path
+    shown: str  # the name as logs and reports show it
+    data: bytes
+    sha256: str
+    contract: PartnerContract | None  # None: dropped outside any known partner folder
+    archived: Path | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Verdict:
+    """What the contract check and the policy decided for one file."""
+
+    checked: CheckedFile
+    ds: str | None  # the business date: the lake partition the good rows go to
+    decision: str  # loaded | loaded_partial | quarantined
+    reason: str
+    max_bad_row_ratio: float
+    bad_row_ratio: float | None
+    rows_loaded: int
+    rows_quarantined: int
+
+
+def _claim_and_archive(
+    settings: Settings, ledger: Ledger, partner: str, path: Path, data: bytes, sha: str, run_id: str
+) -> _Received:
+    """Start the ledger entry and keep the bytes unchanged (content-addressed) before judging them."""
+    shown = display_name(path.name)
     ledger.start(sha, partner, shown, len(data), run_id)
     contract = CONTRACTS.get(partner)
     archived = None
@@ -309,99 +362,130 @@ def process_file(
         archived = archive_path(settings, partner, sha, path.name)
         _write_once(archived, data)
     _fault_point("after_archive")
+    return _Received(
+        partner=partner, path=path, shown=shown, data=data, sha256=sha, contract=contract, archived=archived
+    )
 
-    checked = _check(data, path.name, partner, contract, archived, today, limits, worker)
+
+def _judge(settings: Settings, received: _Received, today: dt.date, limits: Limits, worker: CheckWorker) -> _Verdict:
+    """The contract check, the empty-file rule and the bad-row policy; asserts every row is counted once."""
+    contract = received.contract
+    checked = _check(
+        received.data, received.path.name, received.partner, contract, received.archived, today, limits, worker
+    )
     ratio = max_bad_row_ratio(contract) if contract is not None else 0.0
     ds = str(checked.business_date) if checked.business_date else None
     if contract is not None and ds is not None and checked.file_error is None and checked.rows_in == 0:
         checked.file_error = _empty_replacement(settings, contract, ds, limits)
     decision, reason_text, bad_ratio = _decide(checked, ratio)
     rows_loaded = checked.rows_good if decision != "quarantined" else 0
-    rows_quarantined = checked.rows_in - rows_loaded
     if decision != "quarantined" and rows_loaded + len(checked.bad_rows) != checked.rows_in:
         raise AssertionError(
-            f"{shown}: {checked.rows_in} rows read but {rows_loaded} good + {len(checked.bad_rows)} bad"
+            f"{received.shown}: {checked.rows_in} rows read but {rows_loaded} good + {len(checked.bad_rows)} bad"
         )
-
-    qid = None
-    if decision != "loaded":
-        qid = quarantine.item_id(partner, today, path.name, sha)
-        reason = {
-            "id": qid,
-            "summary": reason_text,
-            "partner": partner,
-            "partner_owner": contract.owner if contract else None,
-            "file_name": shown,
-            "held_as": quarantine.held_name(path.name, limits.max_name_bytes),
-            "sha256": sha,
-            "bytes": len(data),
-            "received_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "quarantined_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "run_id": run_id,
-            "business_date": ds,
-            "encoding": checked.encoding,
-            "decision": decision,
-            "policy": {"max_bad_row_ratio": ratio, "bad_row_ratio": bad_ratio},
-            "counts": {
-                "rows_in": checked.rows_in,
-                "rows_loaded": rows_loaded,
-                "rows_quarantined": rows_quarantined,
-                "rows_bad": len(checked.bad_rows) if not checked.file_error else rows_quarantined,
-            },
-            "file_error": asdict(checked.file_error) if checked.file_error else None,
-            "row_errors": checked.errors_as_dicts(),
-            "archive_path": str(archived) if archived else None,
-            "contract": contract.describe() if contract else None,
-        }
-        bad_rows_file = _bad_rows_file(checked, contract, path.name) if decision == "loaded_partial" else None
-        quarantine.write_item(settings, qid, reason, data, bad_rows_file)
-
-    if decision != "quarantined":
-        assert contract is not None and checked.good is not None and ds is not None
-        table = _with_lineage(checked.good, contract, sha, shown)
-        manifest = write_partition(
-            settings.lake_raw_dir,
-            SOURCE_NAME,
-            partner,
-            ds,
-            table.to_batches(),
-            contract.arrow_schema,
-            run_id,
-            watermark_column=contract.watermark_column,
-        )
-        if manifest.row_count != rows_loaded:
-            raise RuntimeError(f"{shown}: landed {manifest.row_count} rows, expected {rows_loaded}")
-    _fault_point("after_land")
-
-    superseded = ledger.finish(
-        sha,
-        status="quarantined" if decision == "quarantined" else "landed",
-        decision=decision,
-        reason=reason_text if decision != "loaded" else None,
+    return _Verdict(
+        checked=checked,
         ds=ds,
-        encoding=checked.encoding,
-        rows_in=checked.rows_in,
+        decision=decision,
+        reason=reason_text,
+        max_bad_row_ratio=ratio,
+        bad_row_ratio=bad_ratio,
         rows_loaded=rows_loaded,
-        rows_quarantined=rows_quarantined,
+        rows_quarantined=checked.rows_in - rows_loaded,
+    )
+
+
+def _hold(
+    settings: Settings, received: _Received, verdict: _Verdict, run_id: str, today: dt.date, limits: Limits
+) -> str:
+    """Write the quarantine folder (the file as received, the bad rows of a partial load); its id."""
+    checked, contract, file_name = verdict.checked, received.contract, received.path.name
+    qid = quarantine.item_id(received.partner, today, file_name, received.sha256)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    reason = {
+        "id": qid,
+        "summary": verdict.reason,
+        "partner": received.partner,
+        "partner_owner": contract.owner if contract else None,
+        "file_name": received.shown,
+        "held_as": quarantine.held_name(file_name, limits.max_name_bytes),
+        "sha256": received.sha256,
+        "bytes": len(received.data),
+        "received_at": now,
+        "quarantined_at": now,
+        "run_id": run_id,
+        "business_date": verdict.ds,
+        "encoding": checked.encoding,
+        "decision": verdict.decision,
+        "policy": {"max_bad_row_ratio": verdict.max_bad_row_ratio, "bad_row_ratio": verdict.bad_row_ratio},
+        "counts": {
+            "rows_in": checked.rows_in,
+            "rows_loaded": verdict.rows_loaded,
+            "rows_quarantined": verdict.rows_quarantined,
+            "rows_bad": len(checked.bad_rows) if not checked.file_error else verdict.rows_quarantined,
+        },
+        "file_error": asdict(checked.file_error) if checked.file_error else None,
+        "row_errors": checked.errors_as_dicts(),
+        "archive_path": str(received.archived) if received.archived else None,
+        "contract": contract.describe() if contract else None,
+    }
+    bad_rows_file = _bad_rows_file(checked, contract, file_name) if verdict.decision == "loaded_partial" else None
+    quarantine.write_item(settings, qid, reason, received.data, bad_rows_file)
+    return qid
+
+
+def _land(settings: Settings, received: _Received, verdict: _Verdict, run_id: str) -> None:
+    """The good rows, with their lineage columns, into the day's lake partition (an atomic swap)."""
+    contract, good = received.contract, verdict.checked.good
+    assert contract is not None and good is not None and verdict.ds is not None
+    table = _with_lineage(good, contract, received.sha256, received.shown)
+    manifest = write_partition(
+        settings.lake_raw_dir,
+        SOURCE_NAME,
+        received.partner,
+        verdict.ds,
+        table.to_batches(),
+        contract.arrow_schema,
+        run_id,
+        watermark_column=contract.watermark_column,
+    )
+    if manifest.row_count != verdict.rows_loaded:
+        raise RuntimeError(f"{received.shown}: landed {manifest.row_count} rows, expected {verdict.rows_loaded}")
+
+
+def _record(
+    settings: Settings, ledger: Ledger, received: _Received, verdict: _Verdict, qid: str | None, began: float
+) -> FileOutcome:
+    """The outcome in the ledger, then the file out of the inbox (in that order: see the module docstring)."""
+    reason = verdict.reason if verdict.decision != "loaded" else None
+    superseded = ledger.finish(
+        received.sha256,
+        status="quarantined" if verdict.decision == "quarantined" else "landed",
+        decision=verdict.decision,
+        reason=reason,
+        ds=verdict.ds,
+        encoding=verdict.checked.encoding,
+        rows_in=verdict.checked.rows_in,
+        rows_loaded=verdict.rows_loaded,
+        rows_quarantined=verdict.rows_quarantined,
         quarantine_id=qid,
-        archive_path=str(archived) if archived else None,
+        archive_path=str(received.archived) if received.archived else None,
     )
     _fault_point("after_ledger")
-    path.unlink()
-    ledger.inbox_cleared(sha)
-
+    received.path.unlink()
+    ledger.inbox_cleared(received.sha256)
     outcome = FileOutcome(
-        partner,
-        shown,
-        sha,
-        decision,
-        ds,
-        checked.rows_in,
-        rows_loaded,
-        rows_quarantined,
-        qid,
-        reason_text if decision != "loaded" else None,
-        round(time.monotonic() - began, 3),
+        partner=received.partner,
+        file_name=received.shown,
+        sha256=received.sha256,
+        outcome=verdict.decision,
+        ds=verdict.ds,
+        rows_in=verdict.checked.rows_in,
+        rows_loaded=verdict.rows_loaded,
+        rows_quarantined=verdict.rows_quarantined,
+        quarantine_id=qid,
+        reason=reason,
+        seconds=round(time.monotonic() - began, 3),
     )
     _log_and_alert(outcome, settings, superseded)
     return outcome
@@ -576,11 +660,11 @@ def _refuse(
         path.unlink(missing_ok=True)  # removes a link itself, never what it points at
     ledger.inbox_cleared(identity)
     outcome = FileOutcome(
-        partner,
-        shown,
-        identity,
-        "quarantined",
-        str(ds) if ds else None,
+        partner=partner,
+        file_name=shown,
+        sha256=identity,
+        outcome="quarantined",
+        ds=str(ds) if ds else None,
         quarantine_id=qid,
         reason=summary,
         seconds=round(time.monotonic() - began, 3),
@@ -604,7 +688,9 @@ def _hold_after_error(
     known = ledger.get(sha) if sha else None
     if known is not None and known.status in DONE:
         # Its outcome is recorded; only clearing the inbox failed, which the next run completes.
-        return FileOutcome(entry.partner, shown, sha or "", "skipped", known.ds, reason=message)
+        return FileOutcome(
+            partner=entry.partner, file_name=shown, sha256=sha or "", outcome="skipped", ds=known.ds, reason=message
+        )
     try:
         st = entry.path.lstat()
     except FileNotFoundError:
@@ -622,7 +708,14 @@ def _already_seen(ledger: Ledger, entry: FileEntry, partner: str, path: Path, ru
         path.unlink()
         ledger.inbox_cleared(entry.sha256)
         log.warning("%s/%s was already %s; removed it from the inbox", partner, shown, entry.status)
-        return FileOutcome(partner, shown, entry.sha256, "cleared", entry.ds, reason=f"already {entry.status}")
+        return FileOutcome(
+            partner=partner,
+            file_name=shown,
+            sha256=entry.sha256,
+            outcome="cleared",
+            ds=entry.ds,
+            reason=f"already {entry.status}",
+        )
     ledger.duplicate(entry.sha256, partner, shown, run_id)
     path.unlink()
     held = f" (quarantine item {entry.quarantine_id})" if entry.quarantine_id else ""
@@ -631,7 +724,9 @@ def _already_seen(ledger: Ledger, entry: FileEntry, partner: str, path: Path, ru
         f"{held}: not processed again"
     )
     log.warning("duplicate %s/%s: %s", partner, shown, reason)
-    return FileOutcome(partner, shown, entry.sha256, "duplicate", entry.ds, reason=reason)
+    return FileOutcome(
+        partner=partner, file_name=shown, sha256=entry.sha256, outcome="duplicate", ds=entry.ds, reason=reason
+    )
 
 
 def _with_lineage(good: pa.Table, contract: PartnerContract, sha: str, file_name: str) -> pa.Table:
@@ -702,7 +797,14 @@ def _hold_directory(settings: Settings, partner: str, path: Path, today: dt.date
     }
     (target / "reason.json").write_text(json.dumps(reason, indent=2) + "\n")
     log.warning("moved directory %s to quarantine %s", display_name(str(path)), qid)
-    return FileOutcome(partner, display_name(path.name), "", "quarantined", quarantine_id=qid, reason=reason["summary"])
+    return FileOutcome(
+        partner=partner,
+        file_name=display_name(path.name),
+        sha256="",
+        outcome="quarantined",
+        quarantine_id=qid,
+        reason=reason["summary"],
+    )
 
 
 def _make_private(path: Path) -> None:
