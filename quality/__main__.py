@@ -46,18 +46,33 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.add_argument("-v", "--verbose", action="store_true", help="print every expectation")
 
-    held = commands.add_parser("quarantine", help="list, show, patch or release batches gate 1 held back")
+    held = commands.add_parser(
+        "quarantine", help="everything held in lake/quarantine (gate-1 batches and partner files): list, act on it"
+    )
     actions = held.add_subparsers(dest="action", required=True)
-    listing = actions.add_parser("list", help="what is held and why (one line each)")
-    listing.add_argument("--all", action="store_true", help="also released and superseded batches")
-    show = actions.add_parser("show", help="the full report of one batch")
+    listing = actions.add_parser("list", help="what is held and why (one line each), both kinds")
+    listing.add_argument("--all", action="store_true", help="also released, superseded and dismissed items")
+    listing.add_argument("--kind", choices=["gate1_batch", "partner_file"], help="only this kind")
+    listing.add_argument("--json", action="store_true", help="the full records (kind, what, day, status ...)")
+    show = actions.add_parser("show", help="the full report of one item")
     show.add_argument("id", help="quarantine id (or a unique prefix), as `list` prints it")
     show.add_argument("--json", action="store_true", help="print reason.json instead of REPORT.md")
-    patch = actions.add_parser("patch", help="correct a held batch in place with one SQL statement on `batch`")
+    patch = actions.add_parser("patch", help="correct a held gate-1 batch in place with one SQL statement on `batch`")
     patch.add_argument("id")
     patch.add_argument("--sql", required=True, help='e.g. "update batch set unit_price_cents = abs(unit_price_cents)"')
-    release = actions.add_parser("release", help="re-run gate 1 on a held batch; if it passes, move it back")
+    release = actions.add_parser(
+        "release",
+        help="a gate-1 batch: re-run gate 1, if it passes move it back to lake/raw; "
+        "a partner file: move the (fixed) file back to the inbox for the next run",
+    )
     release.add_argument("id")
+    release.add_argument(
+        "--force", action="store_true", help="partner file: even if a later file for the same day was loaded"
+    )
+    release.add_argument("--partner", help="partner file: release into another partner's folder (misplaced file)")
+    dismiss = actions.add_parser("dismiss", help="close a held partner file without releasing it")
+    dismiss.add_argument("id")
+    dismiss.add_argument("--note", required=True, help="why (kept in DISMISSED.json)")
 
     freshness = commands.add_parser("freshness", help="check every source against its freshness SLA")
     freshness.add_argument("--no-alert", action="store_true", help="do not send alerts")
@@ -83,38 +98,64 @@ def _print_result(result, verbose: bool) -> int:
 
 
 def _quarantine(args, settings) -> int:
+    """The quarantine subcommands: one listing of both kinds, each action done by its kind's module."""
     import json
     from dataclasses import asdict
 
     from quality import quarantine
+    from quality import quarantine_records as records
     from quality.results import GateFailed
 
     if args.action == "list":
-        entries = quarantine.list_entries(settings, None if args.all else quarantine.HELD)
-        if not entries:
-            print("nothing held in quarantine" if not args.all else "nothing was ever quarantined")
-        for e in entries:
-            print(f"{e.status:<10} {e.quarantine_id}  {e.quarantined_at}  {e.reason}")
-        return EXIT_PASSED
-    if args.action == "show":
-        entry = quarantine.find(settings, args.id)
+        found = records.records(settings, None if args.all else quarantine.HELD, args.kind)
         if args.json:
-            print(json.dumps(asdict(entry), indent=2, default=str))
+            print(json.dumps([asdict(r) for r in found], indent=2, default=str))
+            return EXIT_PASSED
+        if not found:
+            print("nothing held in quarantine" if not args.all else "nothing was ever quarantined")
+        for r in found:
+            print(f"{r.status:<10} {r.id}  {r.quarantined_at.isoformat()}  {r.reason}")
+        return EXIT_PASSED
+    record = records.find(settings, args.id)
+    partner_file = record.kind == records.PARTNER_FILE
+    if args.action == "show":
+        if args.json:
+            print(json.dumps(records.reason_document(record), indent=2, default=str))
         else:
-            print(quarantine.render_report(entry), end="")
+            print(records.report(settings, record), end="")
+        return EXIT_PASSED
+    if args.action == "dismiss":
+        if not partner_file:
+            raise quarantine.QuarantineError(
+                f"{record.id} is a gate-1 batch: it is closed by a release or by re-landing the day (superseded)"
+            )
+        records.dismiss_partner_file(settings, record, args.note)
+        records.sync_table_best_effort(settings)
+        print(f"dismissed {record.id}")
         return EXIT_PASSED
     if args.action == "patch":
-        entry = quarantine.patch(settings, args.id, args.sql)
+        if partner_file:
+            raise quarantine.QuarantineError(
+                f"{record.id} is a partner file: fix {record.folder}/ in place (or get a corrected file), "
+                f"then `python -m quality quarantine release {record.id}`"
+            )
+        entry = quarantine.patch(settings, record.id, args.sql)
         quarantine.sync_table(settings, wait_seconds=60)
         print(f"patched {entry.quarantine_id}: {entry.history[-1]['detail']}; now release it")
         return EXIT_PASSED
+    if partner_file:
+        target = records.release_partner_file(settings, record, to_partner=args.partner, force=args.force)
+        records.sync_table_best_effort(settings)
+        print(f"released {record.id} to {target}; the next partner_files run processes it")
+        return EXIT_PASSED
+    if args.force or args.partner:
+        raise quarantine.QuarantineError("--force and --partner are for partner files; this is a gate-1 batch")
     try:
-        result = quarantine.release(settings, args.id)
+        result = quarantine.release(settings, record.id)
     except GateFailed as failed:
         print(f"still failing, kept in quarantine: {failed}")
         return EXIT_FAILED
-    entry = quarantine.find(settings, args.id)
-    print(f"released {entry.quarantine_id} to lake/raw: {result.reason}")
+    print(f"released {record.id} to lake/raw: {result.reason}")
     print("next: clear the run's `gate_landed` task (with downstream) in Airflow, so the day is loaded and published")
     return EXIT_PASSED
 

@@ -4,7 +4,7 @@
 | --- | --- | --- |
 | `ops.data_health` | expectation per gate run (passed, warned and failed alike) | `record_results` |
 | `ops.gate_runs` | suite per gate run: status, counts, the one-line reason, gate 2's fingerprint | `record_results` |
-| `ops.quarantine` | batch ever held in `lake/quarantine/` (rebuilt from the folder) | `quality.quarantine` |
+| `ops.quarantine` | batch or partner file ever held in `lake/quarantine/` | `quality.quarantine_records` |
 | `ops.source_freshness` | source: last landed day, last load, age, SLA, status (current) | `quality.freshness` |
 
 `serving.publish` copies these four into the serving file for the Data health dashboard (no
@@ -65,16 +65,18 @@ create table if not exists ops.gate_runs (
     fingerprint varchar               -- gate 2: the marts as audited (serving.publish checks it)
 );
 create table if not exists ops.quarantine (
-    quarantine_id varchar not null,   -- <source>/<table>/ds=<ds>/<run>, relative to lake/quarantine
-    source varchar not null,
-    table_name varchar not null,
-    ds date not null,
+    -- both kinds of quarantine (quality.quarantine_records): gate-1 batches and partner files
+    quarantine_id varchar not null,   -- relative to lake/quarantine: <source>/<table>/ds=<ds>/<run>, or
+                                      -- partner_files/<partner>/<day held>/<file>-<sha12> for a partner file
+    source varchar not null,          -- partner_files for a partner file
+    table_name varchar not null,      -- the partner, for a partner file
+    ds date not null,                 -- a partner file's business date, else the day it was held
     run_id varchar not null,
-    status varchar not null,          -- held | released | superseded
+    status varchar not null,          -- held | released | superseded | dismissed (partner files only)
     quarantined_at timestamp not null,
     resolved_at timestamp,
-    row_count bigint,
-    failed_expectations varchar,
+    row_count bigint,                 -- a partner file: the rows held
+    failed_expectations varchar,      -- a partner file: its error code, or code(column) of its bad rows
     reason varchar not null,
     resolution varchar
 );

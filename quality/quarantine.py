@@ -5,7 +5,8 @@ A failed batch's partition folder moves (one rename) from
 next to `reason.json` (machine-readable: the gate result, every failed expectation, the
 manifest, the history of what was done) and `REPORT.md` (the same for people). Nothing of it
 can be loaded: the loader reads only `lake/raw`. The folder is the truth; `ops.quarantine`
-in the warehouse is rebuilt from it (`sync_table`) for the Data health dashboard.
+in the warehouse is rebuilt from it (`sync_table`) for the Data health dashboard, together with
+the partner files held by the inbox: `quality.quarantine_records` reads both kinds as one record.
 
 Ways out (statuses: held -> released | superseded):
 - **Re-extract** (the usual fix, for bad data at the source): fix the source, re-run the day.
@@ -19,7 +20,8 @@ Ways out (statuses: held -> released | superseded):
   statement on the batch (a table named `batch`), rewrites the file in the contract's schema,
   updates the manifest and logs the statement in `reason.json`. Then `release`.
 
-CLI: `python -m quality quarantine list|show|patch|release`.
+CLI: `python -m quality quarantine list|show|patch|release|dismiss` (list, show and release take
+held partner files too; patch is for gate-1 batches, dismiss for partner files).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ import logging
 import os
 import re
 import shutil
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -360,59 +361,15 @@ def patch(settings: Settings, ident: str, sql: str) -> QuarantineEntry:
     return entry
 
 
-def table_rows(entries: Sequence[QuarantineEntry]) -> list[tuple]:
-    rows = []
-    for e in entries:
-        failed = ", ".join(
-            dict.fromkeys(
-                f"{f['expectation']}({f['column_name']})" if f.get("column_name") else f["expectation"]
-                for f in e.failures
-                if f.get("status", "failed") == "failed"
-            )
-        )
-        rows.append(
-            (
-                e.quarantine_id,
-                e.source,
-                e.table,
-                dt.date.fromisoformat(e.ds),
-                e.run_id,
-                e.status,
-                dt.datetime.fromisoformat(e.quarantined_at),
-                dt.datetime.fromisoformat(e.resolved_at) if e.resolved_at else None,
-                e.manifest.get("row_count"),
-                failed,
-                e.reason,
-                e.resolution,
-            )
-        )
-    return rows
-
-
 def write_table(con, settings: Settings) -> int:
-    """Rebuild `ops.quarantine` from the quarantine folder on an open read-write connection."""
-    from quality.health import ensure_ops_tables
+    """Rebuild `ops.quarantine` on an open read-write connection: gate-1 batches and partner files alike."""
+    from quality.quarantine_records import write_table as write_every_kind
 
-    rows = table_rows(list_entries(settings))
-    ensure_ops_tables(con)
-    con.execute("begin transaction")
-    try:
-        con.execute("delete from ops.quarantine")
-        if rows:
-            con.executemany(f"insert into ops.quarantine values ({', '.join(['?'] * 12)})", rows)
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
-    return len(rows)
+    return write_every_kind(con, settings)
 
 
 def sync_table(settings: Settings, wait_seconds: float = 0.0) -> int:
-    """Rebuild `ops.quarantine` in the warehouse from the folder; rows written."""
-    from core.duckdb_connect import connect_file
+    """Rebuild `ops.quarantine` in the warehouse from the folders (both kinds); rows written."""
+    from quality.quarantine_records import sync_table as sync_every_kind
 
-    con = connect_file(settings, wait_seconds=wait_seconds)
-    try:
-        return write_table(con, settings)
-    finally:
-        con.close()
+    return sync_every_kind(settings, wait_seconds=wait_seconds)

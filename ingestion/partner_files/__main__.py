@@ -9,6 +9,10 @@
     python -m ingestion.partner_files samples [--day D] [--kind K ...]
                                                                  drop example files (default: the demo set)
 
+`list`, `release` and `dismiss` act on held partner files only; `python -m quality quarantine`
+lists them together with the batches gate 1 held (and its `show`, `release` and `dismiss` do for a
+partner file what this command does).
+
 Paths come from the stack's settings (LAKE_DIR, WAREHOUSE_PATH ...). `process` loads the warehouse
 itself, so do not run it while the Airflow DAG holds the warehouse (it is the same single writer).
 """

@@ -13,6 +13,10 @@ chooses can make it too long or climb out of its folder. It contains:
 - `REPORT.md`: the same for a human, with what to do next.
 A folder is written beside its final place and renamed in, so a reader never sees half of one.
 `release` moves the (fixed) file back to the inbox and leaves `RELEASED.json` as the trail.
+
+These folders are also read by the quality layer, which lists them with the batches gate 1 held
+(`python -m quality quarantine list`) and mirrors both into `ops.quarantine` for the Data health
+dashboard; this module stays the one that writes and acts on them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections import Counter
@@ -33,6 +38,8 @@ from ingestion.partner_files.ledger import Ledger
 from ingestion.partner_files.limits import Limits
 
 REPORT_ROW_LIMIT = 50  # REPORT.md lists this many row errors; reason.json lists them all
+
+log = logging.getLogger(__name__)
 
 
 def quarantine_root(settings: Settings) -> Path:
@@ -177,7 +184,12 @@ def items(settings: Settings, ledger: Ledger | None = None, include_closed: bool
         folder = reason_file.parent
         if folder.name.startswith("."):
             continue
-        reason = json.loads(reason_file.read_text())
+        try:
+            reason = json.loads(reason_file.read_text())
+        except (OSError, ValueError) as error:
+            # One unreadable folder (edited by hand) must not hide the others, nor fail a sync.
+            log.warning("%s cannot be read, skipped: %s", reason_file, error)
+            continue
         state = "held"
         if (folder / "RELEASED.json").exists():
             state = "released"
