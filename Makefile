@@ -90,21 +90,21 @@ docs: install ## build dbt docs (lineage, KPI dictionary) on the dev target and 
 	DBT_TARGET=dev $(STACKCTL) dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
 quarantine: install ## what gate 1 holds in lake/quarantine and why; ARGS="show|patch|release <id>"
-	$(PIPELINE_PY) -m quality quarantine $(or $(ARGS),list)
+	$(STACKCTL) quality quarantine $(or $(ARGS),list)
 
 freshness: install ## check every source against its freshness SLA (alerts when late)
-	$(PIPELINE_PY) -m quality freshness
+	$(STACKCTL) quality freshness
 
 GX_DOCS_PORT ?= 8082
 gx-docs: install ## rebuild Great Expectations Data Docs and serve them on 127.0.0.1:$(GX_DOCS_PORT)
-	@site=$$($(PIPELINE_PY) -m quality docs --keep-days 90) && echo "GX Data Docs: http://127.0.0.1:$(GX_DOCS_PORT)/index.html" && $(PIPELINE_PY) -m http.server --bind 127.0.0.1 --directory "$$(dirname $$site)" $(GX_DOCS_PORT)
+	@site=$$($(STACKCTL) quality docs --keep-days 90) && echo "GX Data Docs: http://127.0.0.1:$(GX_DOCS_PORT)/index.html" && $(PIPELINE_PY) -m http.server --bind 127.0.0.1 --directory "$$(dirname $$site)" $(GX_DOCS_PORT)
 
 superset-export: install ## write dashboards edited in the Superset UI back to superset/assets/ (review, then commit)
-	$(PIPELINE_PY) -m superset.provision export
+	$(STACKCTL) superset export
 
 
 bench: install browser ## benchmarks: pipeline per stage vs the DuckDB floor and pandas, Superset latency (about two hours; BENCH_ARGS="--scales 100k" for minutes)
-	$(PIPELINE_PY) -m bench $(BENCH_ARGS)
+	$(STACKCTL) bench $(BENCH_ARGS)
 
 lint: install ## ruff on Python, sqlfluff (dbt templater) on the dbt models
 	$(VENV)/pipeline/bin/ruff check .

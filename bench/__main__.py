@@ -1,4 +1,4 @@
-"""`python -m bench` (`make bench`): simulate, run the pipeline, run the baselines, compare, report.
+"""`python -m stackctl bench` (`make bench`): simulate, run the pipeline, run the baselines, compare, report.
 
 Per scale, in `var/bench/<scale>/` (never the demo data): simulate a year of the shop; run the
 real pipeline headless over the whole history (`pipelines.runner.run_range`, the functions the
@@ -10,7 +10,7 @@ batches of 30 days and one more day, "+1 day after two years", and check the flo
 daily cost grows with history is the ratio of the two +1 day runs. Each step is its own process,
 measured for wall time and peak RSS. Then Superset latency (if `superset/latency.py` and Superset are there) and,
 with `--setup`, the cost of installing from a fresh clone. Writes `bench/results/<date>.{md,json,
-svg,png}` and prints the summary table.
+svg,png}` and prints the summary table. `python -m bench` is the same command line.
 """
 
 from __future__ import annotations
@@ -406,32 +406,75 @@ def _merge_with_earlier(results: dict, earlier_path: Path) -> dict:
     return merged
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--scales", default="1m,10m", help="orders over the period, comma-separated (default 1m,10m)")
-    parser.add_argument("--days", type=int, default=DEFAULT_DAYS, help="simulated history (default 365)")
+def _scale_list(text: str) -> list[str]:
+    """An argparse `type=`: comma-separated scales such as `100k,1m` ('' is none), each checked now."""
+    names = [part.strip() for part in text.split(",") if part.strip()]
+    for name in names:
+        try:
+            parse_scale(name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return names
+
+
+def _positive(kind: type[int] | type[float]):
+    """An argparse `type=` for a number above zero (days, GiB caps)."""
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+        return value
+
+    return parse
+
+
+def _share(text: str) -> float:
+    """An argparse `type=`: a share above 0 and at most 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a share above 0 and at most 1")
+    return value
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scales",
+        type=_scale_list,
+        default="1m,10m",
+        help="orders over the period, comma-separated (default 1m,10m)",
+    )
+    parser.add_argument("--days", type=_positive(int), default=DEFAULT_DAYS, help="simulated history (default 365)")
     parser.add_argument(
         "--browse-sample",
-        type=float,
+        type=_share,
         default=0.02,
         help="share of sessions without a purchase the simulator writes (default 0.02; 1 = all traffic)",
     )
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
     parser.add_argument("--note", action="append", default=[], help="a remark for the report (repeatable)")
-    parser.add_argument("--pandas-rss-cap-gib", type=float, default=12.0, help="kill pandas above this RSS")
+    parser.add_argument("--pandas-rss-cap-gib", type=_positive(float), default=12.0, help="kill pandas above this RSS")
     parser.add_argument(
         "--pipeline-rss-cap-gib",
-        type=float,
+        type=_positive(float),
         default=12.0,
         help="kill the pipeline above this RSS (protects the machine)",
     )
     parser.add_argument(
         "--history-batch-days",
-        type=int,
+        type=_positive(int),
         help="run the full history as consecutive batches of this many days (a chunked backfill); default: one batch",
     )
     parser.add_argument(
         "--two-year-scales",
+        type=_scale_list,
         default="1m",
         help="scales also run over a second year, then +1 day after two years (flat volume: simulator growth 0); "
         "comma-separated, '' for none (default 1m)",
@@ -448,11 +491,10 @@ def main(argv: list[str] | None = None) -> int:
     # Superset's credentials and DuckDB limits, if the user has a .env (data paths are overridden).
     prepare_command()
 
-    two_year = {parse_scale(s).name for s in args.two_year_scales.split(",") if s.strip()}
+    two_year = {parse_scale(s).name for s in args.two_year_scales}
     scales = [
         parse_scale(s, args.days, args.browse_sample, **({"growth": 0.0} if parse_scale(s).name in two_year else {}))
-        for s in args.scales.split(",")
-        if s.strip()
+        for s in args.scales
     ]
     args.results_dir.mkdir(parents=True, exist_ok=True)
     results: dict = {

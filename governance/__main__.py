@@ -1,18 +1,23 @@
 """The governance CLI: data subject requests, PII and catalog checks, access log, audit log.
 
-    python -m governance dsr export --customer-id 42 | --email ana@example.com [--out FILE.zip]
-    python -m governance dsr erase  --customer-id 42 | --email ana@example.com --yes
-    python -m governance dsr reapply                 erase again any erased subject that came back
-    python -m governance check                       untagged PII in the source contracts (exit 1 if any)
-    python -m governance catalog check               owners and descriptions in dbt's manifest (exit 1 if missing)
-    python -m governance catalog stale [--days N]    stale assets: ops.stale_assets, var/governance/stale_assets.md
-    python -m governance access-log collect          Superset + Airflow + governance -> ops.access_log
-    python -m governance audit verify                the audit log is whole: chain, anchor file, warehouse anchors
-                                                     ("ok, N entries, head <hash>"; exit 1 and the problems if not)
+    python -m stackctl governance dsr export --customer-id 42 | --email ana@example.com [--out FILE.zip]
+    python -m stackctl governance dsr erase  --customer-id 42 | --email ana@example.com --yes
+    python -m stackctl governance dsr reapply               erase again any erased subject that came back
+    python -m stackctl governance check                     untagged PII in the source contracts (exit 1 if any)
+    python -m stackctl governance catalog check             owners and descriptions in dbt's manifest (exit 1 if
+                                                            missing)
+    python -m stackctl governance catalog stale [--days N]  stale assets: ops.stale_assets,
+                                                            var/governance/stale_assets.md
+    python -m stackctl governance access-log collect        Superset + Airflow + governance -> ops.access_log
+    python -m stackctl governance audit verify              the audit log is whole: chain, anchor file, warehouse
+                                                            anchors ("ok, N entries, head <hash>"; exit 1 and the
+                                                            problems if not)
 
-The requester is recorded as GOVERNANCE_ACTOR (default: the OS user). The stack's `.env` is read
-first (the caller's environment wins), so no setting has to be exported by hand; a missing or
-unusable setting, an unreachable service or a broken audit log is one line on stderr, exit 1.
+(`python -m governance ...` is the same command line.) The requester is recorded as
+GOVERNANCE_ACTOR (default: the OS user). The stack's `.env` is read first (the caller's environment
+wins), so no setting has to be exported by hand; a missing or unusable setting, an unreachable
+service, a missing file or a broken audit log is one line on stderr, exit 1; a bad argument or a
+subject found nowhere is one line, exit 2.
 """
 
 from __future__ import annotations
@@ -25,41 +30,79 @@ from pathlib import Path
 from core.settings import get_settings
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m governance", description=__doc__.split("\n\n")[0])
+def _customer_id(text: str) -> int:
+    """An argparse `type=`: a customer id is a whole number above zero."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a customer id (a whole number above 0)")
+    return int(text)
+
+
+def _email(text: str) -> str:
+    """An argparse `type=`: something that can be an e-mail address (the lookup decides the rest)."""
+    local, at, domain = text.strip().partition("@")
+    if not (local and at and domain) or any(c.isspace() for c in text.strip()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an e-mail address")
+    return text.strip()
+
+
+def _days(text: str) -> int:
+    """An argparse `type=`: a number of days above zero."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days (a whole number above 0)")
+    return int(text)
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    dsr = sub.add_parser("dsr", help="data subject requests").add_subparsers(dest="action", required=True)
-    for action in ("export", "erase"):
-        request = dsr.add_parser(action)
+
+    def command(group, name: str, text: str) -> argparse.ArgumentParser:
+        return group.add_parser(name, help=text, description=text)
+
+    dsr = command(sub, "dsr", "data subject requests").add_subparsers(dest="action", required=True)
+    for action, text in (
+        ("export", "everything held about one person, as a zip archive"),
+        ("erase", "erase one person everywhere, then rebuild and republish the marts"),
+    ):
+        request = command(dsr, action, text)
         who = request.add_mutually_exclusive_group(required=True)
-        who.add_argument("--customer-id", type=int)
-        who.add_argument("--email")
+        who.add_argument("--customer-id", type=_customer_id)
+        who.add_argument("--email", type=_email)
         if action == "export":
             request.add_argument("--out", type=Path, help="archive path (default var/governance/exports/<id>.zip)")
         else:
             request.add_argument("--yes", action="store_true", help="confirm: the erasure cannot be undone")
-    dsr.add_parser("reapply")
-    sub.add_parser("check")
-    catalog = sub.add_parser("catalog").add_subparsers(dest="action", required=True)
-    catalog.add_parser("check")
-    stale = catalog.add_parser("stale")
-    stale.add_argument("--days", type=int)
-    sub.add_parser("access-log").add_subparsers(dest="action", required=True).add_parser("collect")
-    sub.add_parser("audit").add_subparsers(dest="action", required=True).add_parser("verify")
+    command(dsr, "reapply", "erase again any erased subject that came back")
+    command(sub, "check", "untagged PII in the source contracts (exit 1 if any)")
+    catalog = command(sub, "catalog", "the data catalog: owners, descriptions, stale assets")
+    catalog_actions = catalog.add_subparsers(dest="action", required=True)
+    command(catalog_actions, "check", "owners and descriptions in dbt's manifest (exit 1 if missing)")
+    stale = command(catalog_actions, "stale", "stale assets: ops.stale_assets and var/governance/stale_assets.md")
+    stale.add_argument("--days", type=_days, help="stale after this many days (default: the stack's setting)")
+    access_log = command(sub, "access-log", "who read what: ops.access_log")
+    collect = "Superset + Airflow + governance -> ops.access_log"
+    command(access_log.add_subparsers(dest="action", required=True), "collect", collect)
+    audit = command(sub, "audit", "the governance audit log")
+    verify = "the audit log is whole: chain, anchor file, warehouse anchors"
+    command(audit.add_subparsers(dest="action", required=True), "verify", verify)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m governance") -> int:
+    args = _parser(prog).parse_args(argv)
     from core.command import prepare_command
     from governance.access_log import AuditLogBroken
     from governance.airflow_audit import AirflowAuditUnavailable
     from governance.audit import MissingSetting
+    from stackctl.cluster import use_mode
+    from stackctl.procs import ServiceError
 
     prepare_command()  # the stack's .env (a bad one is one line, exit 2); files created private
     try:
+        # An erasure republishes, which clears Superset's cache: in cluster mode, in Redis.
+        use_mode(None)
         return _run(args)
-    except (MissingSetting, AirflowAuditUnavailable, AuditLogBroken) as exc:
+    except (MissingSetting, AirflowAuditUnavailable, AuditLogBroken, ServiceError, FileNotFoundError) as exc:
         # The reason and the fix are in the message; a traceback would only hide them.
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -75,7 +118,7 @@ def _run(args: argparse.Namespace) -> int:
             print(json.dumps(dsr.reapply_erasures(settings, republish=rebuild_and_publish)))
             return 0
         if args.action == "erase" and not args.yes:
-            print("erasure cannot be undone: add --yes", file=sys.stderr)
+            print("error: erasure cannot be undone: add --yes", file=sys.stderr)
             return 2
         try:
             summary = dsr.run_request(
@@ -87,8 +130,9 @@ def _run(args: argparse.Namespace) -> int:
                 out=getattr(args, "out", None),
             )
         except dsr.SubjectNotFound as exc:
-            print(exc, file=sys.stderr)
-            return 1
+            # An unknown id or address is a bad argument: one line, like argparse's own.
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(json.dumps(summary, indent=2, default=str))
         return 0
     if args.command == "check":

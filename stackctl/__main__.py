@@ -1,17 +1,31 @@
-"""`python -m stackctl <command>`: what the Makefile's targets run.
+"""`python -m stackctl`: the stack's one command line, what the Makefile's targets run.
 
-Every command turns the stack's known failure modes (missing .env, unreachable app DB, a port
-in use, a failing gate) into one line saying what to do, instead of a stack trace.
+    python -m stackctl <command> ...          the stack itself: env, run, up, stop, status, pipeline, dbt ...
+    python -m stackctl <area> <command> ...   an area's own commands: quality, partner-files, governance,
+                                              ml, superset, bench, dbt-portable
+
+`--help` works at every level. An area's module (`quality/__main__.py` ...) is imported only when
+that area runs, so `--help` and the stack commands stay fast; the older `python -m quality` style
+entry points still work and run the same `main()`.
+
+Every command turns the stack's known failure modes (missing .env, unreachable app DB, a port in
+use, a failing gate, a bad argument) into one line, `error: ...`, exit status 2, instead of a
+stack trace or a usage screen.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import importlib
+import inspect
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 from core.orchestration import DAG_IDS, ELT_MARTS, MARKETING_API_DAILY, SHOP_DAILY
 from core.settings import SettingError, get_settings
@@ -19,6 +33,36 @@ from core.settings import SettingError, get_settings
 
 def _yesterday() -> dt.date:
     return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+
+
+def date_argument(text: str) -> dt.date:
+    """An argparse `type=`: a calendar date, YYYY-MM-DD (a bad one is argparse's one-line error)."""
+    try:
+        return dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def positive_int(text: str) -> int:
+    """An argparse `type=`: a whole number above zero (days, counts)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse `type=`: a number of seconds above zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    return value
 
 
 def cmd_env(args: argparse.Namespace) -> None:
@@ -61,7 +105,7 @@ def cmd_simulate(args: argparse.Namespace) -> None:
     from ingestion.simulator.run import simulate
 
     settings = get_settings()
-    end = dt.date.fromisoformat(args.end) if args.end else _yesterday()
+    end = args.end or _yesterday()
     start, seed, scale = _simulation_window(settings.app_db_url, args.days, end)
     totals = simulate(
         settings.app_db_url, start, end, seed=seed, scale=scale, drift_from=_drift_from(settings.app_db_url)
@@ -75,7 +119,7 @@ def cmd_pipeline(args: argparse.Namespace) -> None:
     from pipelines.runner import run_range
 
     settings = get_settings()
-    start, end = dt.date.fromisoformat(args.start), dt.date.fromisoformat(args.end)
+    start, end = args.start, args.end
     run_id = args.run_id or f"headless__{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}"
     timings = run_range(settings, start, end, run_id)
     print("pipeline done: " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()))
@@ -113,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     yesterday = _yesterday()
     history_end = yesterday - dt.timedelta(days=1)
     step(f"demo data: simulating the shop's operational database up to {history_end}")
-    cmd_simulate(argparse.Namespace(days=args.days - 1, end=str(history_end)))
+    cmd_simulate(argparse.Namespace(days=args.days - 1, end=history_end))
     start, _, _ = _simulation_window(settings.app_db_url, args.days, yesterday)
 
     step("dbt: parsing the project (the manifest Cosmos renders in Airflow)")
@@ -132,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> None:
     else:
         step(f"pipeline: history already published through {done_through}")
     step(f"demo data: simulating {yesterday}, the day Airflow will process, and partner files")
-    cmd_simulate(argparse.Namespace(days=args.days, end=str(yesterday)))
+    cmd_simulate(argparse.Namespace(days=args.days, end=yesterday))
     from ingestion.partner_files.process import inbox_dir
     from ingestion.partner_files.samples import write_demo
 
@@ -202,7 +246,7 @@ def _wait_for_inbox(settings, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("partner files are still in lake/inbox/: see the partner_files DAG in the Airflow UI")
         time.sleep(3)
-    print("    partner files processed (python -m ingestion.partner_files list shows the quarantine)", flush=True)
+    print("    partner files processed (python -m stackctl partner-files list shows the quarantine)", flush=True)
 
 
 def cmd_up(args: argparse.Namespace) -> None:
@@ -265,31 +309,140 @@ def _stepper():
     return step
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="stackctl", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("env", help="create/complete the untracked .env with generated credentials")
-    p = sub.add_parser("simulate", help="generate or extend the shop's app DB")
-    p.add_argument("--days", type=int, default=int(os.environ.get("DEMO_DAYS", "90")))
-    p.add_argument("--end", help="last day to simulate (default: yesterday, UTC)")
-    p = sub.add_parser("pipeline", help="run the pipeline headless for a date range")
-    p.add_argument("--from", dest="start", required=True)
-    p.add_argument("--to", dest="end", required=True)
+@dataclass(frozen=True)
+class Area:
+    """A package's own command line, run as `python -m stackctl <name> ...`."""
+
+    module: str  # imported when the area runs: its `main(argv)` parses the rest
+    help: str
+
+
+# This file is a command line, the top of the stack (tests/core/test_layers.py): it may import any
+# layer, the benchmark beside it included. Dispatching to an area's CLI is not a dependency of the
+# library code, and the imports stay inside `run_area` so an area loads only when it runs.
+AREAS = {
+    "quality": Area("quality.__main__", "quality gates, quarantine (list/show/patch/release), freshness, GX docs"),
+    "partner-files": Area(
+        "ingestion.partner_files.__main__", "partner files: process the inbox, quarantine, release, ledger, samples"
+    ),
+    "governance": Area(
+        "governance.__main__", "data subject requests, PII and catalog checks, access log, audit log verify"
+    ),
+    "ml": Area("ml.__main__", "churn model: daily drift check, retraining and scoring; registry status"),
+    "superset": Area("stackctl.superset_service", "Superset: up/down/status, metadata init, asset import/export"),
+    "bench": Area("bench.__main__", "the benchmark: the pipeline against the DuckDB floor and pandas, per scale"),
+    "dbt-portable": Area("stackctl.dbt_portable", "copy the warehouse's raw layer to PostgreSQL (dbt postgres target)"),
+}
+
+
+def _one_line_error(parser: argparse.ArgumentParser, message: str) -> None:
+    parser.exit(2, f"error: {message} (see `{parser.prog} --help`)\n")
+
+
+@contextlib.contextmanager
+def one_line_usage_errors() -> Iterator[None]:
+    """A bad argument, in any area's parser, is one line `error: ...` and exit 2, not a usage screen.
+
+    The areas build their own parsers (the older `python -m <area>` entry points keep argparse's
+    usual output); this one command line sets the rule for every parser it runs.
+    """
+    original = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = _one_line_error  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = original  # type: ignore[method-assign]
+
+
+def run_area(name: str, argv: list[str]) -> int:
+    """Run `python -m stackctl <name> <argv...>` through the area's own `main(argv)`."""
+    area_main = importlib.import_module(AREAS[name].module).main
+    prog = f"python -m stackctl {name}"
+    # An area whose main takes `prog` names itself as run here in its usage and help.
+    kwargs = {"prog": prog} if "prog" in inspect.signature(area_main).parameters else {}
+    try:
+        with one_line_usage_errors():
+            return int(area_main(argv, **kwargs) or 0)
+    except Exception as exc:
+        # What the stack commands turn into one line (a bad .env is already one line, from the
+        # area's prepare_command); anything else is a bug and keeps its traceback.
+        if isinstance(exc, _known_errors()):
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _parser() -> argparse.ArgumentParser:
+    areas = "\n".join(f"  {name:<16}{area.help}" for name, area in AREAS.items())
+    parser = argparse.ArgumentParser(
+        prog="python -m stackctl",
+        usage="python -m stackctl [-h] <command> ... | <area> <command> ...",
+        description=__doc__.split("\n\n")[0],
+        epilog=f"areas (`python -m stackctl <area> --help` lists an area's commands):\n{areas}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, title="stack commands", metavar="<command>", prog="python -m stackctl"
+    )
+
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text)
+
+    command("env", "create/complete the untracked .env with generated credentials")
+    days_help = "days of history (default: DEMO_DAYS or 90)"
+    p = command("simulate", "generate or extend the shop's app DB")
+    p.add_argument("--days", type=positive_int, default=_demo_days(), help=days_help)
+    p.add_argument(
+        "--end", type=date_argument, metavar="DAY", help="last day to simulate, YYYY-MM-DD (default: yesterday, UTC)"
+    )
+    p = command("pipeline", "run the pipeline headless for a date range")
+    p.add_argument(
+        "--from", dest="start", type=date_argument, required=True, metavar="DAY", help="first day, YYYY-MM-DD"
+    )
+    p.add_argument("--to", dest="end", type=date_argument, required=True, metavar="DAY", help="last day, YYYY-MM-DD")
     p.add_argument("--run-id")
-    sub.add_parser("dbt-parse", help="write dbt_project/target/manifest.json")
-    p = sub.add_parser("dbt", help="run dbt in the project with the stack's settings (DBT_TARGET=prod|dev)")
-    p.add_argument("dbt_args", nargs=argparse.REMAINDER)
+    command("dbt-parse", "write dbt_project/target/manifest.json")
+    p = command("dbt", "run dbt in the project with the stack's settings (DBT_TARGET=prod|dev)")
+    p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="dbt's own arguments, e.g. build --select fct_orders")
     mode_help = "embedded (SQLite, LocalExecutor; default) or cluster (PostgreSQL, Celery on Redis); or STACK_MODE"
-    p = sub.add_parser("run", help="set up data and start the whole stack")
-    p.add_argument("--days", type=int, default=int(os.environ.get("DEMO_DAYS", "90")))
-    p.add_argument("--run-timeout", type=float, default=900)
+    p = command("run", "set up data and start the whole stack")
+    p.add_argument("--days", type=positive_int, default=_demo_days(), help=days_help)
+    p.add_argument("--run-timeout", type=positive_float, default=900, help="seconds to wait for the DAG runs")
     p.add_argument("--mode", choices=["embedded", "cluster"], help=mode_help)
-    p = sub.add_parser("up", help="start Airflow and Superset")
+    p = command("up", "start Airflow and Superset")
     p.add_argument("--mode", choices=["embedded", "cluster"], help=mode_help)
-    sub.add_parser("airflow-init", help="create/upgrade Airflow's metadata DB and pools")
-    sub.add_parser("stop", help="stop what `run`/`up` started")
-    sub.add_parser("status", help="which services are running")
-    args = parser.parse_args(argv)
+    command("airflow-init", "create/upgrade Airflow's metadata DB and pools")
+    command("stop", "stop what `run`/`up` started")
+    command("status", "which services are running")
+    for name in AREAS:
+        # Dispatched before parsing and listed in the epilog; here (without a help line, so not
+        # listed twice) only so that a mistyped command's error names them too.
+        sub.add_parser(name, add_help=False)
+    return parser
+
+
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return action.choices[command]
+
+
+def _demo_days() -> int:
+    value = os.environ.get("DEMO_DAYS", "90")
+    try:
+        return positive_int(value)
+    except argparse.ArgumentTypeError as exc:
+        raise SystemExit(f"error: DEMO_DAYS: {exc}") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in AREAS:
+        return run_area(argv[0], argv[1:])
+    parser = _parser()
+    with one_line_usage_errors():
+        args = parser.parse_args(argv)
+        if args.command == "pipeline" and args.start > args.end:
+            _subparser(parser, "pipeline").error(f"--from {args.start} is after --to {args.end}")
 
     from core.envfile import EnvFileError, load_env
     from core.private_files import tighten_data_dirs, use_private_umask
@@ -330,12 +483,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    """The failures with a message that says what to do (imported only when one is raised)."""
+    from core.envfile import EnvFileError
     from ingestion.app_db.connection import AppDbError
     from ingestion.simulator.run import SimulatorError
     from quality.results import GateFailed
     from stackctl.procs import ServiceError
+    from superset.provision import ProvisionError
 
-    return (AppDbError, SimulatorError, ServiceError, GateFailed)
+    return (EnvFileError, SettingError, AppDbError, SimulatorError, ServiceError, GateFailed, ProvisionError)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ cannot be installed offline (its PyPI packages stop at older DuckDB releases), s
 through a CSV file: DuckDB's COPY TO, then PostgreSQL's COPY FROM STDIN (psycopg), both streaming,
 no row-by-row inserts.
 
-    python -m stackctl.dbt_portable copy-raw   # WAREHOUSE_PATH -> the DBT_PG_* database
+    python -m stackctl dbt-portable copy-raw   # WAREHOUSE_PATH -> the DBT_PG_* database
+    (python -m stackctl.dbt_portable copy-raw is the same command)
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -115,10 +117,12 @@ def copy_raw_to_postgres(warehouse_path: Path, conninfo: str, schema: str = "raw
     return copied
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=["copy-raw"])
-    parser.add_argument("--warehouse", type=Path, help="DuckDB warehouse (default: the stack's WAREHOUSE_PATH)")
+def main(argv: list[str] | None = None, prog: str = "python -m stackctl.dbt_portable") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    text = "replace the DBT_PG_* database's schema raw with the warehouse's raw tables"
+    copy_raw = sub.add_parser("copy-raw", help=text, description=text)
+    copy_raw.add_argument("--warehouse", type=Path, help="DuckDB warehouse (default: the stack's WAREHOUSE_PATH)")
     args = parser.parse_args(argv)
     from core.command import prepare_command
 
@@ -127,9 +131,25 @@ def main(argv: list[str] | None = None) -> None:
         from core.settings import get_settings
 
         args.warehouse = get_settings().warehouse_path
-    for table, rows in copy_raw_to_postgres(args.warehouse, pg_conninfo()).items():
+    if not args.warehouse.is_file():
+        print(
+            f"error: no DuckDB warehouse at {args.warehouse}: run the pipeline first (`make pipeline`)", file=sys.stderr
+        )
+        return 2
+    try:
+        copied = copy_raw_to_postgres(args.warehouse, pg_conninfo())
+    except psycopg.OperationalError as exc:
+        # Unreachable server, bad password, no such database: libpq's first line says which.
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        print(f"error: PostgreSQL (DBT_PG_* settings): {reason}", file=sys.stderr)
+        return 2
+    except duckdb.IOException as exc:
+        print(f"error: the warehouse {args.warehouse} cannot be read now: {exc}", file=sys.stderr)
+        return 2
+    for table, rows in copied.items():
         print(f"raw.{table}: {rows} rows")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
