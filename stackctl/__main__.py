@@ -319,9 +319,11 @@ class Area:
 
 # This file is a command line, the top of the stack (tests/core/test_layers.py): it may import any
 # layer, the benchmark beside it included. Dispatching to an area's CLI is not a dependency of the
-# library code, and the imports stay inside `run_area` so an area loads only when it runs.
+# library code; `run_area` imports an area's module only when that area runs.
 AREAS = {
-    "quality": Area("quality.__main__", "quality gates, quarantine (list/show/patch/release), freshness, GX docs"),
+    "quality": Area(
+        "quality.__main__", "quality gates, the quarantine (list/show/patch/release/dismiss), freshness, GX docs"
+    ),
     "partner-files": Area(
         "ingestion.partner_files.__main__", "partner files: process the inbox, quarantine, release, ledger, samples"
     ),

@@ -311,7 +311,7 @@ ACTIONS = {
 
 def main(argv: list[str] | None = None, prog: str = "python -m stackctl superset") -> int:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="action", required=True, metavar="{" + ",".join(ACTIONS) + "}")
+    sub = parser.add_subparsers(dest="action", required=True, title="actions", metavar="<action>")
     for action, text in ACTIONS.items():
         command = sub.add_parser(action, help=text, description=text)
         if action == "export":

@@ -151,6 +151,11 @@ def test_an_unknown_quarantine_id_is_one_line_and_exit_2(tmp_path):
     _one_line_error(_stackctl(tmp_path, "quality", "quarantine", "show", "no-such-batch"), "'no-such-batch'")
 
 
+def test_an_unknown_data_subject_is_one_line_and_exit_2(tmp_path):
+    result = _stackctl(tmp_path, "governance", "dsr", "export", "--customer-id", "999999")
+    _one_line_error(result, "not found")
+
+
 def test_an_area_command_runs_through_the_one_cli(tmp_path):
     result = _stackctl(tmp_path, "quality", "quarantine", "list")
     assert result.returncode == 0, result.stderr[-2000:]
