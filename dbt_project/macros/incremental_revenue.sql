@@ -112,23 +112,3 @@
     {%- endif -%}
 {%- endmacro %}
 
-
-{#- The first and last day of fct_daily_revenue's calendar: the first and last day with a
-    non-cancelled order line or a return (two columns of each input, whole). -#}
-{% macro revenue_calendar_bounds() -%}
-    select
-        min(activity.first_date) as first_date,
-        max(activity.last_date) as last_date
-    from (
-        select
-            min(lines.ordered_date) as first_date,
-            max(lines.ordered_date) as last_date
-        from {{ ref('fct_order_lines') }} as lines
-        where not lines.is_cancelled
-        union all
-        select
-            min(refunds.returned_date) as first_date,
-            max(refunds.returned_date) as last_date
-        from {{ ref('int_returns_converted') }} as refunds
-    ) as activity
-{%- endmacro %}

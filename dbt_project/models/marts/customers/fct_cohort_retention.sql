@@ -15,33 +15,16 @@
 -- the last order day, if earlier. The last order day comes from a scan of two columns of
 -- fct_order_lines. An order's day never changes; rows deleted from the source are not seen (rebuild
 -- with --full-refresh).
+-- The post-hook deletes the months that left the range (its first or last month's orders were all
+-- cancelled since). Every month in the range has a row of the first cohort, so inside it every
+-- recomputed month is replaced.
 {{
     config(
         materialized='incremental',
         unique_key='activity_month',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook=[
-            "{% if is_incremental() %}
-            -- Months that left the range (the first or last month's orders were all cancelled since): no
-            -- recomputed row has their month, so the replace above does not reach them. Every month in
-            -- the range has a row of the first cohort, so inside it every recomputed month is replaced.
-            delete from {{ this }}
-            where not exists (
-                select 1
-                from (
-                    select
-                        min(lines.ordered_date) as first_date,
-                        max(lines.ordered_date) as last_date
-                    from {{ ref('fct_order_lines') }} as lines
-                    where not lines.is_cancelled
-                ) as bounds
-                where
-                    activity_month between cast({{ dbt.date_trunc('month', 'bounds.first_date') }} as date)
-                    and bounds.last_date
-            )
-            {% endif %}"
-        ]
+        post_hook=["{{ delete_rows_outside_calendar('activity_month', order_day_bounds(), grain='month') }}"]
     )
 }}
 

@@ -15,31 +15,15 @@
 -- earlier is closed by then). The segments and their first days come from one scan of four columns
 -- of fct_order_lines. An order's day, country and channel never change; rows deleted from the source
 -- are not seen (rebuild with --full-refresh).
+-- The post-hook deletes the days that left the calendar (its first or last day's orders were all
+-- cancelled since).
 {{
     config(
         materialized='incremental',
         unique_key='activity_date',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook=[
-            "{% if is_incremental() %}
-            -- Days that left the calendar (the shop's first or last day's orders were all cancelled
-            -- since): no recomputed row has their date, so the replace above does not reach them. Inside
-            -- the calendar every day is recomputed whole, so no segment needs its own bound here.
-            delete from {{ this }}
-            where not exists (
-                select 1
-                from (
-                    select
-                        min(lines.ordered_date) as first_date,
-                        max(lines.ordered_date) as last_date
-                    from {{ ref('fct_order_lines') }} as lines
-                    where not lines.is_cancelled
-                ) as bounds
-                where activity_date between bounds.first_date and bounds.last_date
-            )
-            {% endif %}"
-        ]
+        post_hook=["{{ delete_rows_outside_calendar('activity_date', order_day_bounds()) }}"]
     )
 }}
 

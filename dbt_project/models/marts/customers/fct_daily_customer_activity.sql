@@ -17,30 +17,15 @@
 -- recomputed then. The bounds come from a scan of two columns of fct_order_lines. An order's day never
 -- changes; rows deleted from the source are not seen (as in fct_order_lines: rebuild with
 -- --full-refresh).
+-- The post-hook deletes the days that left the calendar (its first or last day's orders were all
+-- cancelled since).
 {{
     config(
         materialized='incremental',
         unique_key='activity_date',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook=[
-            "{% if is_incremental() %}
-            -- Days that left the calendar (the first or last day's orders were all cancelled since): no
-            -- recomputed row has their date, so the replace above does not reach them.
-            delete from {{ this }}
-            where not exists (
-                select 1
-                from (
-                    select
-                        min(lines.ordered_date) as first_date,
-                        max(lines.ordered_date) as last_date
-                    from {{ ref('fct_order_lines') }} as lines
-                    where not lines.is_cancelled
-                ) as bounds
-                where activity_date between bounds.first_date and bounds.last_date
-            )
-            {% endif %}"
-        ]
+        post_hook=["{{ delete_rows_outside_calendar('activity_date', order_day_bounds()) }}"]
     )
 }}
 
@@ -73,11 +58,7 @@ customers as (
 
 -- the first and last non-cancelled order day of the whole history (two columns of the input)
 bounds as (
-    select
-        min(ordered_date) as first_date,
-        max(ordered_date) as last_date
-    from {{ ref('fct_order_lines') }}
-    where not is_cancelled
+    {{ order_day_bounds() }}
 ),
 
 customer_days as (

@@ -13,24 +13,15 @@
 -- come from two columns of each input. An order's day and a return's day never change; rows
 -- deleted from the source are not seen (rebuild with --full-refresh, as upstream). `loaded_at` is
 -- the newest load time of the lines (cancelled ones too) and returns of the day: the watermark.
+-- The post-hook deletes the days that left the calendar (its first or last day's orders were all
+-- cancelled since).
 {{
     config(
         materialized='incremental',
         unique_key='revenue_date',
         incremental_strategy='delete+insert',
         on_schema_change='fail',
-        post_hook=[
-            "{% if is_incremental() %}
-            -- Days that left the calendar: no recomputed row has their date, so the replace above
-            -- does not reach them.
-            delete from {{ this }}
-            where not exists (
-                select 1
-                from ({{ revenue_calendar_bounds() }}) as bounds
-                where revenue_date between bounds.first_date and bounds.last_date
-            )
-            {% endif %}"
-        ]
+        post_hook=["{{ delete_rows_outside_calendar('revenue_date', revenue_calendar_bounds()) }}"]
     )
 }}
 
