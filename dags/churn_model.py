@@ -35,8 +35,10 @@ from __future__ import annotations
 import datetime as dt
 
 from _common.assets import SERVING_MARTS
-from _common.defaults import CHURN_MODEL, DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS
 from airflow.sdk import dag, task
+
+from core.orchestration import CHURN_MODEL, WAREHOUSE_POOL
 
 
 @dag(

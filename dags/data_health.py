@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _common.defaults import DATA_HEALTH, DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS
 from _common.run_state import all_work_succeeded
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+from core.orchestration import DATA_HEALTH, WAREHOUSE_POOL
 
 
 @dag(

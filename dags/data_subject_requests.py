@@ -29,8 +29,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _common.defaults import DATA_SUBJECT_REQUESTS, DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS
 from airflow.sdk import Param, dag, get_current_context, task
+
+from core.orchestration import DATA_SUBJECT_REQUESTS, WAREHOUSE_POOL
 
 
 @dag(

@@ -24,9 +24,11 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _common.defaults import DATA_TESTS_FULL, DEFAULT_ARGS, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+from core.orchestration import DATA_TESTS_FULL, WAREHOUSE_POOL
 
 
 @dag(

@@ -31,9 +31,11 @@ import datetime as dt
 
 from _common.assets import SERVING_MARTS, WAREHOUSE_RAW_MARKETING_API, WAREHOUSE_RAW_SHOP
 from _common.dbt import dbt_configs, writes_warehouse
-from _common.defaults import DEFAULT_ARGS, ELT_MARTS, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS
 from airflow.sdk import task
 from cosmos import DbtDag
+
+from core.orchestration import ELT_MARTS, WAREHOUSE_POOL
 
 # A DbtDag (not a task group in a plain DAG): in watcher mode Cosmos then puts the dbt run
 # upstream of every model's task, so they also work when tasks run one by one (`airflow dags test`).

@@ -31,10 +31,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from _common.defaults import DEFAULT_ARGS, GOVERNANCE_MAINTENANCE, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS
 from _common.run_state import all_work_succeeded
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+from core.orchestration import GOVERNANCE_MAINTENANCE, WAREHOUSE_POOL
 
 
 @dag(

@@ -31,9 +31,11 @@ from __future__ import annotations
 import datetime as dt
 
 from _common.assets import LAKE_RAW_MARKETING_API, WAREHOUSE_RAW_MARKETING_API
-from _common.defaults import DEFAULT_ARGS, MARKETING_API_DAILY, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+from core.orchestration import MARKETING_API_DAILY, WAREHOUSE_POOL
 
 
 @dag(

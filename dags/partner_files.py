@@ -44,9 +44,11 @@ from __future__ import annotations
 import datetime as dt
 
 from _common.assets import LAKE_RAW_PARTNER_FILES, WAREHOUSE_RAW_PARTNER_FILES
-from _common.defaults import DEFAULT_ARGS, PARTNER_FILES, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS
 from airflow.providers.standard.sensors.filesystem import FileSensor
 from airflow.sdk import dag, task
+
+from core.orchestration import PARTNER_FILES, WAREHOUSE_POOL
 
 INBOX_CONN_ID = "partner_inbox"  # fs connection whose path is lake/inbox (set by stackctl)
 

@@ -37,9 +37,11 @@ from __future__ import annotations
 import datetime as dt
 
 from _common.assets import LAKE_RAW_SHOP, WAREHOUSE_RAW_SHOP
-from _common.defaults import DEFAULT_ARGS, SHOP_DAILY, WAREHOUSE_POOL
+from _common.defaults import DEFAULT_ARGS
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+from core.orchestration import SHOP_DAILY, WAREHOUSE_POOL
 
 
 @dag(

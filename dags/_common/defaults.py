@@ -1,26 +1,14 @@
 """Defaults every DAG uses: owner, retries with exponential backoff, the failure alert.
 
-The DAG ids, the warehouse pool and the tag vocabulary are defined in `core.orchestration` (Airflow-free,
-so `stackctl` and the tests read the same ones); the ids and the pool are re-exported here because a
-DAG file imports only `_common` (besides Airflow and the standard library) at module level.
+The DAG ids, the warehouse pool and the tag vocabulary are not here: they are defined once in
+`core.orchestration` (Airflow-free, so `stackctl` and the tests read the same ones), which DAG
+files import directly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from core.orchestration import (
-    CHURN_MODEL,
-    DATA_HEALTH,
-    DATA_SUBJECT_REQUESTS,
-    DATA_TESTS_FULL,
-    ELT_MARTS,
-    GOVERNANCE_MAINTENANCE,
-    MARKETING_API_DAILY,
-    PARTNER_FILES,
-    SHOP_DAILY,
-    WAREHOUSE_POOL,
-)
 from core.private_files import use_private_umask
 from quality.task_failures import alert_task_failure
 
@@ -45,22 +33,6 @@ def create_files_private(context) -> None:
     also when the scheduler was started without `python -m stackctl` and its umask."""
     use_private_umask()
 
-
-__all__ = [
-    "CHURN_MODEL",
-    "DATA_HEALTH",
-    "DATA_SUBJECT_REQUESTS",
-    "DATA_TESTS_FULL",
-    "DEFAULT_ARGS",
-    "ELT_MARTS",
-    "GOVERNANCE_MAINTENANCE",
-    "MARKETING_API_DAILY",
-    "PARTNER_FILES",
-    "SHOP_DAILY",
-    "WAREHOUSE_POOL",
-    "alert_on_failure",
-    "create_files_private",
-]
 
 DEFAULT_ARGS = {
     "owner": "data-engineering",

@@ -75,13 +75,15 @@ def test_marts_are_rebuilt_when_both_raw_sources_have_new_data(dagbag):
 
 
 def test_no_work_at_import_time():
-    """DAG files may import only airflow, cosmos, the stdlib and _common at module level."""
+    """DAG files may import only airflow, cosmos, the stdlib, _common and the DAG ids at module level."""
     for path in DAGS_DIR.glob("*.py"):
         tree = ast.parse(path.read_text())
         for node in tree.body:
             if isinstance(node, ast.ImportFrom | ast.Import):
                 names = [node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
                 for name in names:
+                    if name == "core.orchestration":  # constants only: the DAG ids, the pool, the tags
+                        continue
                     root = (name or "").split(".")[0]
                     assert root in {"__future__", "airflow", "cosmos", "_common", "datetime", "pendulum"}, (
                         f"{path.name} imports {name} at module level; import it inside the task"
