@@ -109,7 +109,7 @@ def sqlalchemy_batches(engine: Engine, queries: list[Select], schema: pa.Schema)
     """The queries' rows through SQLAlchemy's server-side cursor, converted row by row to `schema`.
 
     The path for databases without an Arrow-native driver here (and the reference the ADBC path
-    is tested against: tests/unit/test_arrow_extraction.py).
+    is tested against: tests/ingestion/app_db/test_arrow_extraction.py).
     """
     with engine.connect() as conn:
         for query in queries:

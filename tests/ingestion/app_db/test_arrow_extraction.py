@@ -15,7 +15,6 @@ from ingestion.app_db.contract import CONTRACTS
 from ingestion.app_db.extract import KeyWindow, day_queries, extract_day, key_ceiling, sqlalchemy_batches
 from ingestion.simulator.run import simulate
 from tests.conftest import DAY0
-from tests.unit.test_postgres_source import pg_url  # noqa: F401  (the fixture: a fresh database, or a skip)
 
 END = DAY0 + dt.timedelta(days=5)
 DAYS = [DAY0 + dt.timedelta(days=n) for n in range(7)]  # the last one is after the history: empty
@@ -60,13 +59,13 @@ def test_adbc_and_sqlalchemy_extract_identical_tables_from_sqlite(tmp_path):
 
 
 @pytest.mark.postgres
-def test_adbc_and_sqlalchemy_extract_identical_tables_from_postgres(pg_url):  # noqa: F811
+def test_adbc_and_sqlalchemy_extract_identical_tables_from_postgres(pg_url):
     simulate(pg_url, DAY0, END, seed=3, progress=False)
     assert_same_extracts(pg_url)
 
 
 @pytest.mark.postgres
-def test_batches_stay_bounded_and_in_key_order_on_both_drivers(tmp_path, pg_url):  # noqa: F811
+def test_batches_stay_bounded_and_in_key_order_on_both_drivers(tmp_path, pg_url):
     events = CONTRACTS["web_events"]
     for url in (f"sqlite:///{tmp_path}/shop.sqlite", pg_url):
         simulate(url, DAY0, DAY0 + dt.timedelta(days=1), seed=3, progress=False)
