@@ -13,7 +13,8 @@ carried over (GX 1.24's `suites.add_or_update` would give every expectation a ne
 
 Great Expectations is imported lazily (it costs ~2 s), and one process at a time uses the
 project (an flock beside the docs): GX rewrites `great_expectations.yml` and the Data Docs
-index without locking, and parallel gate tasks would otherwise race on them.
+index without locking, and parallel gate tasks would otherwise race on them
+(docs/decisions/0006-great-expectations-project.md).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ How dbt runs is chosen by `DBT_EXECUTION_MODE`:
   so a single model can be retried by clearing just its task. Slower, but the most granular.
 
 Only the task that runs dbt writes to DuckDB, so only it takes the one-slot warehouse pool.
+Why watcher by default: docs/decisions/0007-cosmos-watcher-mode.md.
 """
 
 from __future__ import annotations
