@@ -72,11 +72,10 @@ def data_health():
 
     @task(trigger_rule="all_done")
     def data_docs() -> str:
-        import os
-
         from quality.context import build_docs
+        from quality.settings import gx_docs_keep_days
 
-        return str(build_docs(keep_days=int(os.environ.get("GX_DOCS_KEEP_DAYS", "90"))))
+        return str(build_docs(keep_days=gx_docs_keep_days()))
 
     check_freshness() >> refresh_dashboard() >> data_docs()
     # The dashboard and docs are refreshed after a failed check too; the run must still say failed.

@@ -25,13 +25,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 from dataclasses import astuple, dataclass
 from pathlib import Path
 
 from core.settings import Settings
 from governance import airflow_audit, audit
+from governance.settings import access_log_retention_days, superset_metadata_url
 from governance.sql_redaction import redact_sql
 from serving.schema import ACCESS_LOG_DDL as DDL
 
@@ -83,17 +83,9 @@ class AccessEvent:
     outcome: str | None
 
 
-def retention_days() -> int:
-    return int(os.environ.get("ACCESS_LOG_RETENTION_DAYS", "365"))
-
-
 def tables_in_sql(sql: str | None) -> str | None:
     found = sorted({f"{schema.lower()}.{table.lower()}" for schema, table in _TABLE_REF.findall(sql or "")})
     return ",".join(found) or None
-
-
-def superset_metadata_url(settings: Settings) -> str:
-    return os.environ.get("SUPERSET_METADATA_URI") or f"sqlite:///{settings.superset_home / 'superset.db'}"
 
 
 def _engine(url: str):
@@ -280,7 +272,7 @@ def collect(settings: Settings, now: dt.datetime | None = None) -> dict[str, int
     from core.duckdb_connect import connect_file
 
     now = _utc(now) or dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    since = now - dt.timedelta(days=retention_days())
+    since = now - dt.timedelta(days=access_log_retention_days())
     events: list[AccessEvent] = [
         *superset_events(superset_metadata_url(settings), since),
         *airflow_events(settings, _resume_from(settings, "airflow", since)),

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import getpass
 import hashlib
 import hmac
 import json
@@ -31,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.settings import Settings
+from governance.settings import audit_log_file, current_actor
 
 GENESIS = "0" * 64
 
@@ -41,8 +41,7 @@ def governance_dir(settings: Settings) -> Path:
 
 
 def audit_log_path(settings: Settings) -> Path:
-    override = os.environ.get("GOVERNANCE_AUDIT_LOG")
-    return Path(override) if override else governance_dir(settings) / "audit.jsonl"
+    return audit_log_file(settings)
 
 
 class MissingSetting(RuntimeError):
@@ -69,11 +68,6 @@ def subject_hash(kind: str, value: object) -> str:
 
 def new_request_id(action: str) -> str:
     return f"{action}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
-
-
-def current_actor() -> str:
-    """Who asked: `GOVERNANCE_ACTOR` (the DAG passes the triggering user), else the OS user."""
-    return os.environ.get("GOVERNANCE_ACTOR") or getpass.getuser()
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.settings import Settings
+from governance.settings import stale_after_days
 
 PROJECT = "shop_analytics"
 
@@ -115,10 +115,6 @@ def completeness(
 
 
 # --- stale assets ----------------------------------------------------------------------------------
-
-
-def stale_after_days() -> int:
-    return int(os.environ.get("STALE_AFTER_DAYS", "30"))
 
 
 def _run_results(paths: list[Path]) -> list[tuple[str, str, dt.datetime, str]]:

@@ -12,11 +12,10 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.settings import Settings, get_settings
+from core.settings import Settings, env_float, env_int, env_path, get_settings
 
 
 @dataclass(frozen=True)
@@ -31,13 +30,13 @@ class MLSettings:
 
 
 def ml_settings(settings: Settings | None = None) -> MLSettings:
+    """The churn model's knobs; a value it cannot use is a `SettingError` naming the variable."""
     settings = settings or get_settings()
-    registry = os.environ.get("ML_REGISTRY_DIR")
     return MLSettings(
-        registry_dir=Path(registry).expanduser().resolve() if registry else settings.var_dir / "ml" / "churn",
-        psi_threshold=float(os.environ.get("CHURN_PSI_THRESHOLD", "0.2")),
-        max_model_age_days=int(os.environ.get("CHURN_MAX_MODEL_AGE_DAYS", "28")),
-        min_auc_gain=float(os.environ.get("CHURN_MIN_AUC_GAIN", "0.0")),
-        min_auc=float(os.environ.get("CHURN_MIN_AUC", "0.6")),
-        seed=int(os.environ.get("CHURN_SEED", "42")),
+        registry_dir=env_path("ML_REGISTRY_DIR", settings.var_dir / "ml" / "churn"),
+        psi_threshold=env_float("CHURN_PSI_THRESHOLD", 0.2),
+        max_model_age_days=env_int("CHURN_MAX_MODEL_AGE_DAYS", 28, 1),
+        min_auc_gain=env_float("CHURN_MIN_AUC_GAIN", 0.0, 0.0, 1.0),
+        min_auc=env_float("CHURN_MIN_AUC", 0.6, 0.0, 1.0),
+        seed=env_int("CHURN_SEED", 42, 0),
     )

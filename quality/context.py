@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,13 +42,10 @@ log = logging.getLogger(__name__)
 
 
 def docs_dir() -> Path:
-    """Where validation results and Data Docs go (untracked run output)."""
-    override = os.environ.get("GX_DOCS_DIR")
-    if override:
-        return Path(override).expanduser().resolve()
-    from core.settings import get_settings
+    """Where validation results and Data Docs go (untracked run output; `GX_DOCS_DIR`)."""
+    from quality.settings import gx_docs_dir
 
-    return get_settings().var_dir / "gx_docs"
+    return gx_docs_dir()
 
 
 def import_gx() -> Any:

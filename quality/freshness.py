@@ -23,13 +23,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.settings import Settings
+from quality.settings import freshness_slas
 
 if TYPE_CHECKING:
     import duckdb
@@ -37,7 +37,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EXPECTED_SOURCES = ("shop",)
-DEFAULT_SLA_HOURS = 30.0
 OK, LATE, MISSING = "ok", "late", "missing"
 
 
@@ -89,20 +88,6 @@ class SourceFreshness:
             self.lagging_tables,
             self.checked_at,
         )
-
-
-def sla_hours() -> tuple[dict[str, float], float]:
-    """(per-source SLAs from FRESHNESS_SLA_HOURS, the default from FRESHNESS_DEFAULT_SLA_HOURS)."""
-    default = float(os.environ.get("FRESHNESS_DEFAULT_SLA_HOURS") or DEFAULT_SLA_HOURS)
-    slas: dict[str, float] = {}
-    for item in (os.environ.get("FRESHNESS_SLA_HOURS") or "").split(","):
-        if not item.strip():
-            continue
-        name, sep, hours = item.partition("=")
-        if not sep:
-            raise ValueError(f"FRESHNESS_SLA_HOURS: expected source=hours, got {item!r}")
-        slas[name.strip()] = float(hours)
-    return slas, default
 
 
 def landed_days(raw_dir: Path) -> dict[str, dict[str, tuple[dt.date, dt.datetime | None]]]:
@@ -171,7 +156,7 @@ def compute_freshness(
     now = now or dt.datetime.now(dt.UTC)
     if now.tzinfo is not None:
         now = now.astimezone(dt.UTC).replace(tzinfo=None)
-    slas, default = sla_hours()
+    slas, default = freshness_slas()
     landed = landed_days(settings.lake_raw_dir)
     loaded = loaded_by_source(con) if con is not None else _loaded_read_only(settings)
     rows = []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from quality.gates import (
 from quality.health import write_results
 from quality.loaders import read_landed_batch
 from quality.results import FAILED, ExpectationOutcome, GateFailed, GateResult, combine, make_reason
+from quality.settings import gate1_chunk_rows
 
 __all__ = ["GateFailed", "gate_landed_batches", "gate_marts"]
 
@@ -47,16 +47,6 @@ def _is_snapshot(manifest: PartitionManifest) -> bool:
 def _validate_day(settings: Settings, table: str, manifest: PartitionManifest, run_id: str) -> GateResult:
     path = partition_file(settings.lake_raw_dir, manifest)
     return validate_landed_batch(table, [path], run_id, manifest.ds, expected_row_count=manifest.row_count)
-
-
-# Gate 1 reads at most this many rows into one pandas frame (GATE1_CHUNK_ROWS): a bulk run's
-# history of a table is validated in chunks of whole days. ~0.5 KiB a row in pandas plus what GX
-# computes on it: 1M rows peak at about 1 GiB, whatever the history's length.
-DEFAULT_CHUNK_ROWS = 1_000_000
-
-
-def chunk_rows() -> int:
-    return max(1, int(os.environ.get("GATE1_CHUNK_ROWS") or DEFAULT_CHUNK_ROWS))
 
 
 def day_chunks(manifests: Sequence[PartitionManifest], limit: int) -> list[list[PartitionManifest]]:
@@ -80,14 +70,14 @@ def _validate_table(
 
     A bulk run (history, backfill) audits all its days of a table as one batch, except snapshot
     tables (every day repeats their keys). Memory stays bounded: the batch is read and validated
-    in chunks of whole days (`chunk_rows`), and the key's uniqueness across chunks is checked on
+    in chunks of whole days (`GATE1_CHUNK_ROWS`), and the key's uniqueness across chunks is checked on
     the key column alone (`_keys_in_several_chunks`); the chunks' outcomes are merged into the
     batch's one result. When it fails, each day of the failing chunks is validated again on its
     own, so only the bad days are quarantined, each with its own reason.
     """
     if len(manifests) == 1 or _is_snapshot(manifests[0]):
         return [(_validate_day(settings, table, m, run_id), [m]) for m in manifests]
-    chunks = day_chunks(manifests, chunk_rows())
+    chunks = day_chunks(manifests, gate1_chunk_rows())
     chunk_results = []
     for chunk in chunks:
         paths = [partition_file(settings.lake_raw_dir, m) for m in chunk]

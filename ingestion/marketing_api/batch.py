@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import time
 from collections.abc import Iterable
 from dataclasses import asdict
 
-from core.settings import Settings
+from core.settings import Settings, env_flag
 from ingestion.lake import read_manifest, write_partition
 from ingestion.marketing_api.client import ClientConfig, MarketingApiClient, MarketingApiError
 from ingestion.marketing_api.contract import CONTRACTS, SOURCE_NAME
@@ -45,7 +44,7 @@ class EmptyDayError(MarketingApiError):
 
 def _emptied_days(settings: Settings, contracts, stages, ds: dt.date) -> list[str]:
     """The tables this fetch would replace with zero rows although the lake holds rows for `ds`."""
-    if os.environ.get(ALLOW_EMPTY_VARIABLE, "").strip().lower() in {"1", "true", "yes"}:
+    if env_flag(ALLOW_EMPTY_VARIABLE):
         return []
     emptied = []
     for contract, stage in zip(contracts, stages, strict=True):

@@ -33,6 +33,7 @@ from urllib.parse import urlencode
 
 import requests
 
+from core.settings import env_float, env_int
 from ingestion import strict_json
 from ingestion.marketing_api.deadline import DeadlineAdapter, deadline
 
@@ -71,13 +72,14 @@ class ClientConfig:
         token = os.environ.get("MARKETING_API_TOKEN", "")
         if not token and "token" not in overrides:
             raise MarketingApiAuthError("MARKETING_API_TOKEN is not set: put the API token in .env (make env)")
-        values: dict = {"base_url": os.environ.get("MARKETING_API_URL") or DEFAULT_URL, "token": token}
-        if os.environ.get("MARKETING_API_RPS"):
-            values["requests_per_second"] = float(os.environ["MARKETING_API_RPS"]) or None
-        if os.environ.get("MARKETING_API_REQUEST_DEADLINE"):
-            values["request_deadline"] = float(os.environ["MARKETING_API_REQUEST_DEADLINE"])
-        if os.environ.get("MARKETING_API_MAX_RESPONSE_BYTES"):
-            values["max_response_bytes"] = int(os.environ["MARKETING_API_MAX_RESPONSE_BYTES"])
+        values: dict = {
+            "base_url": os.environ.get("MARKETING_API_URL") or DEFAULT_URL,
+            "token": token,
+            # 0 turns the client-side limit off
+            "requests_per_second": env_float("MARKETING_API_RPS", cls.requests_per_second) or None,
+            "request_deadline": env_float("MARKETING_API_REQUEST_DEADLINE", cls.request_deadline, 0.001),
+            "max_response_bytes": env_int("MARKETING_API_MAX_RESPONSE_BYTES", cls.max_response_bytes, 1),
+        }
         return cls(**{**values, **overrides})
 
 
