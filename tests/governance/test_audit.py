@@ -130,7 +130,9 @@ def test_the_cli_reads_the_stacks_env_file_and_fails_in_one_line(
     assert audit.verify(stack).problems[0].endswith("the audit log is missing"), "nothing was recorded"
     # With the stack's .env (as `make run` writes it), the key comes from there.
     env_file.write_text("PII_HASH_KEY=from-the-env-file\n")
-    assert main(["dsr", "export", "--customer-id", "42"]) == 1, "not found in an empty stack, not a missing key"
+    # not found in an empty stack (a bad argument: one line, exit 2), not a missing key
+    assert main(["dsr", "export", "--customer-id", "42"]) == 2
+    assert capsys.readouterr().err.startswith("error: no data held for this subject")
     assert audit.entries(stack)[-1].outcome == "not_found"
 
 
