@@ -107,7 +107,7 @@ class Settings:
     duckdb_memory_limit: str
     duckdb_threads: int
     duckdb_max_temp_size: str  # the most a DuckDB process may spill to disk before it fails
-    extract_workers: int  # app-DB tables landed at once (ingestion/shop_batch.py)
+    extract_workers: int  # app-DB tables landed at once (ingestion/app_db/batch.py)
 
     @property
     def lake_raw_dir(self) -> Path:

@@ -62,7 +62,7 @@ def shop_daily():
     @task(outlets=[LAKE_RAW_SHOP], depends_on_past=True)
     def land(ds: str | None = None, run_id: str | None = None) -> dict[str, dict]:
         from core.settings import get_settings
-        from ingestion.shop_batch import land_day
+        from ingestion.app_db.batch import land_day
 
         return land_day(get_settings(), dt.date.fromisoformat(ds), run_id)
 
@@ -76,7 +76,7 @@ def shop_daily():
     @task(pool=WAREHOUSE_POOL, outlets=[WAREHOUSE_RAW_SHOP])
     def load(ds: str | None = None, run_id: str | None = None) -> None:
         from core.settings import get_settings
-        from ingestion.shop_batch import load_days
+        from ingestion.app_db.batch import load_days
 
         load_days(get_settings(), [dt.date.fromisoformat(ds)], run_id)
 

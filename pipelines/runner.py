@@ -15,7 +15,7 @@ from collections.abc import Callable
 from core.dbt_cli import run_dbt
 from core.memory import release_freed_memory
 from core.settings import Settings
-from ingestion.shop_batch import land_days, load_days
+from ingestion.app_db.batch import land_days, load_days
 from pipelines.publishing import publish_for_dashboards
 from quality.pipeline_gates import gate_landed_batches, gate_marts
 

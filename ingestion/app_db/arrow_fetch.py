@@ -117,7 +117,7 @@ def _bind_value(compiled, name: str, engine: Engine):
 # Opening an ADBC PostgreSQL database loads the server's type catalogue (~40 ms, per table and
 # day); connections cloned from one kept per engine cost a libpq connect, like SQLAlchemy's pool.
 _PG_ANCHORS: weakref.WeakKeyDictionary[Engine, adbc_driver_manager.dbapi.Connection] = weakref.WeakKeyDictionary()
-# tables are landed from several threads (shop_batch.land_day): one anchor per engine, cloned one at a time
+# tables are landed from several threads (ingestion.app_db.batch.land_day): one anchor per engine, cloned one at a time
 _PG_ANCHORS_LOCK = threading.Lock()
 
 

@@ -7,8 +7,8 @@ import datetime as dt
 
 from bench import report
 from bench.extraction import extraction_cost, sample_days
+from ingestion.app_db.batch import land_days
 from ingestion.app_db.contract import CONTRACTS
-from ingestion.shop_batch import land_days
 from ingestion.simulator.run import simulate
 from tests.conftest import DAY0
 

@@ -78,9 +78,9 @@ def test_warehouse_tasks_share_the_one_writer_pool_and_the_rest_is_declared_lake
 def test_landing_runs_while_another_process_holds_the_warehouse_write_lock(stack):
     """A lake-only task must not need the warehouse: land a shop day and process partner files
     while a separate process keeps warehouse.duckdb open read-write (as a running load would)."""
+    from ingestion.app_db.batch import land_day
     from ingestion.partner_files.process import inbox_dir, process_inbox
     from ingestion.partner_files.samples import write_demo
-    from ingestion.shop_batch import land_day
     from ingestion.simulator.run import simulate
     from tests.conftest import DAY0
 

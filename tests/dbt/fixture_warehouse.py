@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 from core.settings import Settings
-from ingestion.shop_batch import land_day, load_days
+from ingestion.app_db.batch import land_day, load_days
 from ingestion.simulator.generate import eur_rate
 from ingestion.simulator.run import simulate
 

@@ -25,7 +25,7 @@ import pytest
 from core.settings import Settings
 from governance import audit, dsr
 from governance.pii_scan import scan
-from ingestion.shop_batch import land_day
+from ingestion.app_db.batch import land_day
 from pipelines.marts import rebuild_and_publish
 from tests.governance.conftest import PII_KEY, SHOP_DAYS
 

@@ -9,10 +9,10 @@ import datetime as dt
 import duckdb
 import pytest
 
-import ingestion.shop_batch as shop_batch
+import ingestion.app_db.batch as app_db_batch
+from ingestion.app_db.batch import land_day
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import partition_dir
-from ingestion.shop_batch import land_day
 from ingestion.simulator.run import simulate
 from tests.conftest import DAY0
 
@@ -41,14 +41,14 @@ def test_concurrent_landing_writes_what_serial_landing_writes(stack, tmp_path):
 
 def test_a_failing_table_fails_the_landing_and_the_others_still_land(stack, monkeypatch):
     simulate(stack.app_db_url, DAY0, DAY0, progress=False)
-    real_extract = shop_batch.extract_day
+    real_extract = app_db_batch.extract_day
 
     def source_drops_mid_read(engine, contract, ds, window=None):
         if contract.name == "orders":
             raise ConnectionError("the app DB went away while orders were read")
         return real_extract(engine, contract, ds, window)
 
-    monkeypatch.setattr(shop_batch, "extract_day", source_drops_mid_read)
+    monkeypatch.setattr(app_db_batch, "extract_day", source_drops_mid_read)
     settings = dataclasses.replace(stack, extract_workers=2)
     with pytest.raises(ConnectionError, match="orders were read"):
         land_day(settings, DAY0, "run-1")

@@ -16,9 +16,9 @@ import duckdb
 import pytest
 from sqlalchemy import insert
 
+from ingestion.app_db.batch import land_day, load_days
 from ingestion.app_db.connection import connect
 from ingestion.app_db.schema import customers, metadata, order_items, orders, products
-from ingestion.shop_batch import land_day, load_days
 from quality.pipeline_gates import gate_landed_batches
 from tests.conftest import DAY0
 from tests.dbt.fixture_warehouse import dbt_env, run_dbt

@@ -18,7 +18,7 @@ import time
 import duckdb
 import pytest
 
-from ingestion.shop_batch import land_day, load_days
+from ingestion.app_db.batch import land_day, load_days
 from ingestion.simulator.run import simulate
 from tests.conftest import DAY0
 
@@ -30,7 +30,7 @@ CHILD = textwrap.dedent(
     import sys, time, datetime as dt
     from pathlib import Path
     import ingestion.warehouse as wh
-    from ingestion.shop_batch import load_days
+    from ingestion.app_db.batch import load_days
     from core.settings import get_settings
 
     original = wh._replace_days

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import Settings
-from ingestion.shop_batch import land_day
+from ingestion.app_db.batch import land_day
 from tests.conftest import DAY0, stack_environment
 from tests.dbt.fixture_warehouse import days_between, dbt_env, load_shop, run_dbt
 

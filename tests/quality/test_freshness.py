@@ -18,9 +18,9 @@ import duckdb
 import pytest
 
 from core.settings import Settings
+from ingestion.app_db.batch import load_days
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import write_partition
-from ingestion.shop_batch import load_days
 from quality.freshness import FreshnessBreach, check_freshness, compute_freshness
 
 REPO = Path(__file__).resolve().parents[2]

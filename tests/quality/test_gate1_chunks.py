@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from core.settings import Settings
+from ingestion.app_db.batch import land_day
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import PartitionManifest, partition_file, write_partition
-from ingestion.shop_batch import land_day
 from ingestion.simulator.run import simulate
 from quality import GateFailed, quarantine
 from quality.pipeline_gates import day_chunks, gate_landed_batches

@@ -16,9 +16,9 @@ import pytest
 
 from core.settings import get_settings
 from ingestion import run_ledger
+from ingestion.app_db.batch import land_day
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import partition_file, read_manifest
-from ingestion.shop_batch import land_day
 from ingestion.simulator.run import simulate
 from quality import GateFailed, context, record_results, validate_landed_batch, validate_marts
 from quality.specs import RAW_TABLES

@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from core.settings import Settings
+from ingestion.app_db.batch import land_day, load_days
 from ingestion.lake import partition_dir, write_partition
-from ingestion.shop_batch import land_day, load_days
 from ingestion.simulator.run import simulate
 from quality import GateFailed, quarantine
 from quality.pipeline_gates import gate_landed_batches

@@ -18,7 +18,7 @@ import duckdb
 import pytest
 
 from core.settings import Settings, get_settings
-from ingestion.shop_batch import land_day, load_days
+from ingestion.app_db.batch import land_day, load_days
 from ingestion.simulator.run import simulate
 from pipelines.publishing import publish_for_dashboards, refresh_health_for_dashboards
 from quality import GateFailed, quarantine

@@ -9,9 +9,9 @@ import sqlite3
 import duckdb
 import pytest
 
+from ingestion.app_db.batch import land_day, load_days
 from ingestion.app_db.connection import AppDbError, connect, require_tables
 from ingestion.lake import partition_dir
-from ingestion.shop_batch import land_day, load_days
 from ingestion.simulator.run import simulate
 from tests.conftest import DAY0
 

@@ -9,10 +9,10 @@ import sqlite3
 import duckdb
 from sqlalchemy import create_engine
 
+from ingestion.app_db.batch import land_day
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.app_db.extract import KeyWindow, count_queries, day_queries
 from ingestion.lake import partition_dir, read_manifest
-from ingestion.shop_batch import land_day
 from ingestion.simulator.run import simulate
 from tests.conftest import DAY0
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 
+from ingestion.app_db.batch import land_day, land_days
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import read_manifest
-from ingestion.shop_batch import land_day, land_days
 from ingestion.simulator.run import simulate
 from tests.conftest import DAY0
 
