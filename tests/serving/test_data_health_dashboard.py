@@ -1,6 +1,6 @@
-"""The Data health dashboard in a real Superset, on a serving file the real gates, quarantine,
-freshness check and publish wrote; and dashboard queries that keep succeeding while publish swaps
-the file underneath them.
+"""The Data health dashboard in a real Superset, on a serving file the real gates, quarantine
+(a gate-1 batch and a partner file), freshness check and publish wrote; and dashboard queries that
+keep succeeding while publish swaps the file underneath them.
 
 Superset runs from its own venv (gunicorn on 127.0.0.1, a temporary home), as `make run` starts it.
 """
@@ -24,6 +24,8 @@ import yaml
 from core.settings import Settings, get_settings
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import write_partition
+from ingestion.partner_files import samples
+from ingestion.partner_files.process import inbox_dir, process_inbox
 from quality import quarantine, record_results, validate_landed_batch, validate_marts
 from quality.freshness import FreshnessBreach, check_freshness
 from serving.publish import publish, publish_health
@@ -86,6 +88,17 @@ class Health:
     settings: Settings
     client: provision.SupersetClient
     chart_ids: dict[str, int]
+    partner_file_id: str  # the partner file the inbox held, as ops.quarantine names it
+    partner_file_reason: str
+
+
+def _hold_partner_file(settings: Settings) -> tuple[str, str]:
+    """A partner file with a wrong header, held whole by the inbox run: (its quarantine id, its reason)."""
+    sample = samples.build("orders_wrong_header", BAD_DAY)
+    samples.drop(inbox_dir(settings), sample.partner, sample.file_name, sample.data)
+    (held,) = process_inbox(settings, "partner-1", settle_seconds=0, today=BAD_DAY + dt.timedelta(days=1)).files
+    assert held.outcome == "quarantined" and held.quarantine_id and held.reason
+    return f"partner_files/{held.quarantine_id}", held.reason
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +106,15 @@ def health(tmp_path_factory: pytest.TempPathFactory, gx_project) -> Iterator[Hea
     root = tmp_path_factory.mktemp("data-health")
     with pytest.MonkeyPatch.context() as env:
         env.delenv("SUPERSET_METADATA_URI", raising=False)
-        for name in ("APP_DB_URL", "LAKE_DIR", "WAREHOUSE_DIR", "WAREHOUSE_PATH", "SERVING_PATH", "GX_DOCS_DIR"):
+        for name in (
+            "APP_DB_URL",
+            "LAKE_DIR",
+            "WAREHOUSE_DIR",
+            "WAREHOUSE_PATH",
+            "SERVING_PATH",
+            "GX_DOCS_DIR",
+            "ALERT_WEBHOOK_URL",
+        ):
             env.delenv(name, raising=False)
         for name, value in {
             "STACK_DATA_DIR": root,
@@ -107,7 +128,8 @@ def health(tmp_path_factory: pytest.TempPathFactory, gx_project) -> Iterator[Hea
         }.items():
             env.setenv(name, str(value))
         settings = get_settings()
-        # What the pipeline leaves behind: a published day, two bad batches held, a late source.
+        # What the pipeline leaves behind: a published day, a bad batch held (and one superseded),
+        # a partner file held, a late source.
         revenue_warehouse(settings.warehouse_path)
         audited = validate_marts(
             settings.warehouse_path, "elt-1", serving_path=settings.serving_path, settings=settings
@@ -116,8 +138,10 @@ def health(tmp_path_factory: pytest.TempPathFactory, gx_project) -> Iterator[Hea
         publish(settings.warehouse_path, settings.serving_path, "elt-1", settings=settings)
         _land_and_gate(settings, "order_items", _order_items([1999, -5, 250]), "shop-1")
         _land_and_gate(settings, "order_items", _order_items([1999, 250, 250]), "shop-2")  # re-landed, fixed
+        partner_file_id, partner_file_reason = _hold_partner_file(settings)
         with pytest.raises(FreshnessBreach):
-            check_freshness(settings, alert=False)  # the days are months old by the wall clock
+            # The days are months old by the wall clock. The check also rebuilds ops.quarantine.
+            check_freshness(settings, alert=False)
         publish_health(settings.warehouse_path, settings.serving_path, "health-1", settings=settings)
         try:
             superset_service.init_metadata(settings, log=lambda message: None)
@@ -126,7 +150,13 @@ def health(tmp_path_factory: pytest.TempPathFactory, gx_project) -> Iterator[Hea
             client = provision.SupersetClient(provision.base_url(settings), provision.admin_credentials())
             listed = client.get("/api/v1/chart/", q="(columns:!(id,uuid),page_size:100)")["result"]
             ids = {row["uuid"]: row["id"] for row in listed}
-            yield Health(settings, client, {name: ids[uuid] for name, uuid in CHARTS.items()})
+            yield Health(
+                settings,
+                client,
+                {name: ids[uuid] for name, uuid in CHARTS.items()},
+                partner_file_id,
+                partner_file_reason,
+            )
         finally:
             superset_service.stop(settings)
 
@@ -148,15 +178,21 @@ def test_the_dashboard_has_every_data_health_chart(health):
 
 
 def test_held_batches_and_late_sources(health):
-    assert chart_rows(health, "Batches held in quarantine") == [{"held_batches": 1}]
+    # The batch gate 1 holds and the partner file the inbox holds: one quarantine.
+    assert chart_rows(health, "Batches held in quarantine") == [{"held_batches": 2}]
     assert chart_rows(health, "Sources late or missing") == [{"sources_late_or_missing": 1}]
 
 
 def test_quarantined_batches_say_why(health):
-    (row,) = chart_rows(health, "Quarantined batches")
-    assert row["quarantine_id"] == f"shop/order_items/ds={BAD_DAY}/shop-1" and row["status"] == "held"
+    rows = {row["quarantine_id"]: row for row in chart_rows(health, "Quarantined batches")}
+    assert set(rows) == {f"shop/order_items/ds={BAD_DAY}/shop-1", health.partner_file_id}
+    row = rows[f"shop/order_items/ds={BAD_DAY}/shop-1"]
+    assert row["status"] == "held"
     assert row["failed_expectations"] == "expect_column_values_to_be_between(unit_price_cents)"
     assert "observed 1 of 3 unexpected, e.g. [-5]" in row["reason"]
+    partner_file = rows[health.partner_file_id]
+    assert (partner_file["status"], partner_file["failed_expectations"]) == ("held", "header")
+    assert partner_file["reason"] == health.partner_file_reason and "qty" in partner_file["reason"]
 
 
 def test_failed_gate_runs_are_listed_with_their_reason(health):
@@ -197,11 +233,11 @@ def test_dashboard_queries_never_fail_while_publish_swaps_the_file(health):
             except AssertionError as error:
                 errors.append(str(error)[:300])
 
-    def set_held(count: int) -> None:
-        # Between publications the warehouse's quarantine table says 1 or 2 batches are held.
+    def set_held(double: bool) -> None:
+        # Between publications the warehouse's quarantine table says 2 or 4 items are held.
         with duckdb.connect(str(settings.warehouse_path)) as con:
             con.execute("delete from ops.quarantine where run_id = 'extra'")
-            if count == 2:
+            if double:
                 con.execute(
                     "insert into ops.quarantine select quarantine_id || '-extra', source, table_name, ds, 'extra', "
                     "status, quarantined_at, resolved_at, row_count, failed_expectations, reason, resolution "
@@ -212,11 +248,11 @@ def test_dashboard_queries_never_fail_while_publish_swaps_the_file(health):
     reader.start()
     try:
         for n in range(8):
-            set_held(2 if n % 2 == 0 else 1)
+            set_held(n % 2 == 0)
             publish_health(settings.warehouse_path, settings.serving_path, f"health-loop-{n}", settings=settings)
             time.sleep(0.3)
     finally:
         stop.set()
         reader.join(timeout=120)
     assert errors == []
-    assert set(seen) == {1, 2}, f"{len(seen)} queries saw {sorted(set(seen))}"
+    assert set(seen) == {2, 4}, f"{len(seen)} queries saw {sorted(set(seen))}"
