@@ -13,7 +13,8 @@ After 6 h without files the sensor skips and a fresh run starts waiting.
    `_files/<sha256>`, bad rows or bad files go to `lake/quarantine/partner_files/...` with
    `reason.json` + `REPORT.md` and an alert. The same bytes dropped again are recorded as a duplicate.
 2. `load` (pool `duckdb_warehouse`) - replaces the landed days of `raw.partner_<partner>` in one
-   transaction and refreshes `ops.partner_file_ledger` / `ops.partner_file_receipts`.
+   transaction, refreshes `ops.partner_file_ledger` / `ops.partner_file_receipts`, and rebuilds
+   `ops.quarantine` (held partner files and gate-1 batches), which the Data health dashboard shows.
 
 **Policy.** A file-level fault (no date in the name, wrong encoding, wrong header, truncated ...)
 quarantines the whole file. Otherwise good rows load if bad rows are at most 5% of the file
@@ -28,9 +29,10 @@ over `PARTNER_FILES_MAX_SECONDS` (the check runs in a worker process) and any un
 quarantine that one file, with an alert naming it, and the run goes on with the next.
 
 **Runbook.**
-- *A quarantine alert*: `python -m ingestion.partner_files list` shows what is held and why; open
-  the item's `REPORT.md`. Fix the file in its quarantine folder (or get a corrected one from the
-  partner) and `python -m ingestion.partner_files release <id>`; the next run picks it up.
+- *A quarantine alert*: `make quarantine` (`python -m stackctl quality quarantine list`) shows what
+  is held and why, partner files and gate-1 batches alike; `... show <id>` prints the item's
+  `REPORT.md`. Fix the file in its quarantine folder (or get a corrected one from the partner) and
+  `python -m stackctl quality quarantine release <id>`; the next run picks it up.
 - *`process` or `load` failed*: both are safe to clear and rerun. A crash leaves the file in the
   inbox and its ledger entry unfinished, so the rerun redoes it without doubling anything.
 - *Files sit in the inbox and nothing runs*: is the triggerer up (`make status`) and the DAG
@@ -93,8 +95,13 @@ def partner_files():
 
         from core.settings import get_settings
         from ingestion.partner_files.process import load_landed
+        from quality.quarantine import sync_table
 
-        return asdict(load_landed(get_settings(), run_id))
+        settings = get_settings()
+        loaded = asdict(load_landed(settings, run_id))
+        # what `process` held shows on the Data health dashboard now, not at the next hourly check
+        loaded["quarantine_rows"] = sync_table(settings)
+        return loaded
 
     wait_for_files >> process() >> load()
 

@@ -486,3 +486,7 @@ def test_the_dag_picks_up_dropped_files_and_loads_them(pf, tmp_path):
     assert warehouse(pf, "select count(*) from raw.partner_wholesale_orders") == [(40,)]
     assert warehouse(pf, "select count(*) from raw.partner_product_reviews") == [(29,)]
     assert warehouse(pf, "select status, count(*) from ops.partner_file_ledger group by 1") == [("loaded", 2)]
+    # the bad review rows were held: the Data health dashboard's table shows them after this run
+    assert warehouse(pf, "select source, table_name, status from ops.quarantine") == [
+        ("partner_files", "product_reviews", "held")
+    ]
