@@ -89,7 +89,7 @@ docs: install ## build dbt docs (lineage, KPI dictionary) on the dev target and 
 	@echo "dbt docs on http://127.0.0.1:$(DOCS_PORT) (Ctrl-C to stop)"
 	DBT_TARGET=dev $(STACKCTL) dbt docs serve --host 127.0.0.1 --port $(DOCS_PORT) --no-browser
 
-quarantine: install ## what gate 1 holds in lake/quarantine and why; ARGS="show|patch|release <id>"
+quarantine: install ## what gate 1 and the partner inbox hold in lake/quarantine, and why; ARGS="show|release|patch|dismiss <id>"
 	$(STACKCTL) quality quarantine $(or $(ARGS),list)
 
 freshness: install ## check every source against its freshness SLA (alerts when late)
