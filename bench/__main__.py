@@ -29,6 +29,7 @@ from pathlib import Path
 from bench import compare, report
 from bench.measure import ProcessResult, machine, run_measured
 from bench.scales import DEFAULT_DAYS, Scale, parse_scale
+from core.cli_types import positive_float, positive_int
 from core.command import prepare_command
 from core.settings import REPO_ROOT, get_settings
 
@@ -417,21 +418,6 @@ def _scale_list(text: str) -> list[str]:
     return names
 
 
-def _positive(kind: type[int] | type[float]):
-    """An argparse `type=` for a number above zero (days, GiB caps)."""
-
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole ' if kind is int else ''}number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-        return value
-
-    return parse
-
-
 def _share(text: str) -> float:
     """An argparse `type=`: a share above 0 and at most 1."""
     try:
@@ -451,7 +437,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
         default="1m,10m",
         help="orders over the period, comma-separated (default 1m,10m)",
     )
-    parser.add_argument("--days", type=_positive(int), default=DEFAULT_DAYS, help="simulated history (default 365)")
+    parser.add_argument("--days", type=positive_int, default=DEFAULT_DAYS, help="simulated history (default 365)")
     parser.add_argument(
         "--browse-sample",
         type=_share,
@@ -460,16 +446,16 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
     )
     parser.add_argument("--no-pandas", action="store_true", help="skip the pandas baseline")
     parser.add_argument("--note", action="append", default=[], help="a remark for the report (repeatable)")
-    parser.add_argument("--pandas-rss-cap-gib", type=_positive(float), default=12.0, help="kill pandas above this RSS")
+    parser.add_argument("--pandas-rss-cap-gib", type=positive_float, default=12.0, help="kill pandas above this RSS")
     parser.add_argument(
         "--pipeline-rss-cap-gib",
-        type=_positive(float),
+        type=positive_float,
         default=12.0,
         help="kill the pipeline above this RSS (protects the machine)",
     )
     parser.add_argument(
         "--history-batch-days",
-        type=_positive(int),
+        type=positive_int,
         help="run the full history as consecutive batches of this many days (a chunked backfill); default: one batch",
     )
     parser.add_argument(

@@ -11,16 +11,23 @@ import argparse
 import sys
 from pathlib import Path
 
+from core.cli_types import iso_date
+
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m quality", description=__doc__)
+def _day(text: str) -> str:
+    """An argparse `type=`: a logical date, checked as YYYY-MM-DD and kept as that text."""
+    return iso_date(text).isoformat()
+
+
+def _parser(prog: str = "python -m quality") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     gate1 = commands.add_parser("gate1", help="audit a landed batch of one table before it is loaded")
     gate1.add_argument("table", help="raw table name, e.g. orders")
-    gate1.add_argument("--ds", required=True, help="logical date YYYY-MM-DD")
+    gate1.add_argument("--ds", required=True, type=_day, help="logical date YYYY-MM-DD")
     gate1.add_argument("--run-id", required=True)
     gate1.add_argument(
         "--parquet",
@@ -33,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
 
     gate2 = commands.add_parser("gate2", help="audit the marts in the warehouse before publishing")
     gate2.add_argument("--run-id", required=True)
-    gate2.add_argument("--ds", help="the day the run produced: the mart must reach it")
+    gate2.add_argument("--ds", type=_day, help="the day the run produced: the mart must reach it")
     gate2.add_argument("--warehouse", type=Path, help="warehouse file (default: settings.warehouse_path)")
     gate2.add_argument(
         "--serving", type=Path, help="published file the anomaly bounds come from (default: settings.serving_path)"
@@ -160,8 +167,8 @@ def _quarantine(args, settings) -> int:
     return EXIT_PASSED
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "python -m quality") -> int:
+    args = _parser(prog).parse_args(argv)
     from core.command import prepare_command
     from core.settings import get_settings
 

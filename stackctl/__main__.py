@@ -27,42 +27,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from core.cli_types import iso_date, positive_float, positive_int
 from core.orchestration import DAG_IDS, ELT_MARTS, MARKETING_API_DAILY, SHOP_DAILY
 from core.settings import SettingError, get_settings
 
 
 def _yesterday() -> dt.date:
     return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-
-
-def date_argument(text: str) -> dt.date:
-    """An argparse `type=`: a calendar date, YYYY-MM-DD (a bad one is argparse's one-line error)."""
-    try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
-
-
-def positive_int(text: str) -> int:
-    """An argparse `type=`: a whole number above zero (days, counts)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def positive_float(text: str) -> float:
-    """An argparse `type=`: a number of seconds above zero."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
-    return value
 
 
 def cmd_env(args: argparse.Namespace) -> None:
@@ -395,13 +366,11 @@ def _parser() -> argparse.ArgumentParser:
     p = command("simulate", "generate or extend the shop's app DB")
     p.add_argument("--days", type=positive_int, default=_demo_days(), help=days_help)
     p.add_argument(
-        "--end", type=date_argument, metavar="DAY", help="last day to simulate, YYYY-MM-DD (default: yesterday, UTC)"
+        "--end", type=iso_date, metavar="DAY", help="last day to simulate, YYYY-MM-DD (default: yesterday, UTC)"
     )
     p = command("pipeline", "run the pipeline headless for a date range")
-    p.add_argument(
-        "--from", dest="start", type=date_argument, required=True, metavar="DAY", help="first day, YYYY-MM-DD"
-    )
-    p.add_argument("--to", dest="end", type=date_argument, required=True, metavar="DAY", help="last day, YYYY-MM-DD")
+    p.add_argument("--from", dest="start", type=iso_date, required=True, metavar="DAY", help="first day, YYYY-MM-DD")
+    p.add_argument("--to", dest="end", type=iso_date, required=True, metavar="DAY", help="last day, YYYY-MM-DD")
     p.add_argument("--run-id")
     command("dbt-parse", "write dbt_project/target/manifest.json")
     p = command("dbt", "run dbt in the project with the stack's settings (DBT_TARGET=prod|dev)")

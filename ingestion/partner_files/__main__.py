@@ -26,6 +26,7 @@ import logging
 import sys
 from dataclasses import asdict
 
+from core.cli_types import iso_date
 from core.command import prepare_command
 from core.settings import get_settings
 from ingestion.partner_files import quarantine, samples
@@ -33,8 +34,8 @@ from ingestion.partner_files.ledger import Ledger
 from ingestion.partner_files.process import inbox_dir, ledger_path, load_landed, process_inbox
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ingestion.partner_files", description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None, prog: str = "python -m ingestion.partner_files") -> int:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_list = sub.add_parser("list", help="what is held in quarantine and why")
     p_list.add_argument("--all", action="store_true", help="include released, dismissed and superseded items")
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     p_led = sub.add_parser("ledger", help="every file content received and what became of it")
     p_led.add_argument("--json", action="store_true")
     p_smp = sub.add_parser("samples", help="drop example partner files into the inbox")
-    p_smp.add_argument("--day", type=dt.date.fromisoformat, default=dt.datetime.now(dt.UTC).date() - dt.timedelta(1))
+    p_smp.add_argument("--day", type=iso_date, default=dt.datetime.now(dt.UTC).date() - dt.timedelta(1))
     p_smp.add_argument("--kind", action="append", choices=sorted(samples.KINDS), help="default: the demo set")
     args = parser.parse_args(argv)
     prepare_command()  # run by hand: the stack's .env, files created private
@@ -94,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
             target = quarantine.release(
                 settings, ledger, args.id, inbox=inbox_dir(settings), to_partner=args.partner, force=args.force
             )
-        except (LookupError, RuntimeError, FileNotFoundError, FileExistsError) as exc:
+        except LookupError as exc:  # an unknown id is a bad argument: one line, exit 2, like argparse's own
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except (RuntimeError, FileNotFoundError, FileExistsError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(f"released to {target}; the next run processes it")
@@ -103,7 +107,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "dismiss":
         try:
             item = quarantine.dismiss(settings, args.id, args.note)
-        except (LookupError, RuntimeError) as exc:
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except RuntimeError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
         print(f"dismissed {item.id}")

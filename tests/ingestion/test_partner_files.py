@@ -372,6 +372,10 @@ def test_release_after_fixing_loads_the_file(pf):
     assert marker["changed"] is True and marker["sha256_released"] == loaded.sha256
     assert Ledger(ledger_path(pf)).get(held.sha256).status == "released"
     assert cli("release", held.quarantine_id).returncode == 1  # nothing left to release
+    unknown = cli("release", "wholesale_orders/2000-01-01/no-such-file")  # a typo is a bad argument
+    assert unknown.returncode == 2 and unknown.stderr.count("\n") == 1 and unknown.stderr.startswith("error: ")
+    bad_day = cli("samples", "--day", "2026-13-01")
+    assert bad_day.returncode == 2 and "'2026-13-01' is not a date (YYYY-MM-DD)" in bad_day.stderr
 
 
 def test_a_misplaced_file_is_quarantined_and_released_to_the_right_partner(pf):
