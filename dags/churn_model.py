@@ -25,7 +25,7 @@
 **Runbook.** A failed task alerts (`var/alerts.jsonl`, `ALERT_WEBHOOK_URL`) with its one-line
 reason. `FeaturesMissing`: dbt has not built the feature mart; run `elt_marts`. `NotEnoughData`:
 fewer than two labelled weekly snapshots (a young shop): nothing to learn yet. A candidate that is
-not promoted is not a failure: read the reason with `python -m ml status`. To roll back, write the
+not promoted is not a failure: read the reason with `python -m stackctl ml status`. To roll back, write the
 wanted version into `var/ml/churn/current.json` and clear `score`. Every task is idempotent: clear
 freely.
 """

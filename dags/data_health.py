@@ -22,7 +22,7 @@ that never happens, so this DAG checks from the outside.
 
 **Runbook.** `check_freshness` failed: its log names each late source, the day it is complete up
 to and its age. Look at that source's DAG (a failed or paused run, an empty inbox, a quarantined
-batch: `python -m quality quarantine list`). Nothing to fix here; the next hourly run turns green
+batch: `make quarantine`). Nothing to fix here; the next hourly run turns green
 by itself once the data lands. Every task is idempotent: clear it freely.
 """
 

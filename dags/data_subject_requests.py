@@ -22,7 +22,7 @@ dashboard.
 accordingly). A failure names the step; the task is idempotent: clear it once the cause is fixed
 (an erasure that died after deleting raw rows rebuilds the marts on the retry). Note that the run's
 parameters stay in Airflow's metadata DB: prefer `customer_id`, or the CLI
-(`python -m governance dsr erase --customer-id N --yes`), which keeps no copy.
+(`python -m stackctl governance dsr erase --customer-id N --yes`), which keeps no copy.
 """
 
 from __future__ import annotations

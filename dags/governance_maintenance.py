@@ -21,7 +21,7 @@
 **Runbook.** Every task is idempotent: clear it freely. A Superset that was never set up is skipped
 (0 rows); an Airflow API that does not answer or refuses the admin login fails `collect_access_log`
 (check `AIRFLOW_ADMIN_USER` / `_PASSWORD` in `.env`). "the governance audit log fails
-verification": run `python -m governance audit verify`, which names the line; the log is
+verification": run `python -m stackctl governance audit verify`, which names the line; the log is
 evidence, restore it from backup rather than editing it. `reapply_erasures` failing means an
 erased person is still present somewhere: its log names the place; the audit log has the failed
 entry.

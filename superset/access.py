@@ -1,6 +1,6 @@
 """Serve layer: roles, users, dashboard access and row-level security from `superset/roles.yaml`.
 
-`provision.up()` calls `apply_access()` after importing the assets, because what the file names
+`stackctl.superset_service.up()` calls `apply_access()` after importing the assets, because what the file names
 (dashboards by slug, datasets by `schema.table`) only gets ids once the assets exist in the
 metadata DB. Everything goes through the REST API (FAB's security API, enabled by
 `FAB_ADD_SECURITY_API`, and Superset's dashboard and row-level-security APIs) and is idempotent:

@@ -4,7 +4,7 @@ Superset's own process loads this file through `SUPERSET_CONFIG_PATH` (as a modu
 `superset_config`), inside the Superset venv. It therefore imports no package of this repository
 (`stackctl` lives in the pipeline venv; the modules beside it that it uses, `sqllab_guard.py`,
 `sql_policy.py` and `login_throttle.py`, are loaded by path): it reads the same environment variables as
-`core.settings.get_settings()` with the same defaults. `superset/provision.py` always passes
+`core.settings.get_settings()` with the same defaults. `stackctl/superset_service.py` always passes
 the resolved values explicitly, so the fallbacks here only matter when Superset is started by hand.
 
 What it enforces:
