@@ -35,11 +35,6 @@ from governance.settings import audit_log_file, current_actor
 GENESIS = "0" * 64
 
 
-def governance_dir(settings: Settings) -> Path:
-    """`var/governance/`: the audit log, the erasure list and export archives."""
-    return settings.var_dir / "governance"
-
-
 def audit_log_path(settings: Settings) -> Path:
     return audit_log_file(settings)
 

@@ -235,7 +235,7 @@ def stale_report_markdown(assets: list[StaleAsset], days: int, now: dt.datetime)
 
 def write_stale_report(settings: Settings, *, now: dt.datetime | None = None, days: int | None = None) -> Path:
     """The maintenance DAG's step: stale assets into `ops.stale_assets` and `var/governance/stale_assets.md`."""
-    from governance.audit import governance_dir
+    from governance.settings import governance_dir
     from serving.publish import dbt_manifest_path, unpublished_marts
 
     now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)

@@ -56,6 +56,7 @@ from core.files import safe_file_name
 from core.settings import Settings
 from governance import audit
 from governance.rewrite import rewrite_duckdb_file
+from governance.settings import governance_dir
 from ingestion.lake import fsync_path, swap_in
 
 log = logging.getLogger(__name__)
@@ -313,7 +314,7 @@ def find(
 
 
 def _exports_dir(settings: Settings) -> Path:
-    return audit.governance_dir(settings) / "exports"
+    return governance_dir(settings) / "exports"
 
 
 def export(settings: Settings, subject: Subject, request_id: str, out: Path | None = None) -> tuple[Path, list[Match]]:
@@ -466,7 +467,7 @@ def _erase_warehouse(settings: Settings, subject: Subject, schemas: tuple[str, .
 
 
 def erasure_list_path(settings: Settings) -> Path:
-    return audit.governance_dir(settings) / "erasure_list.jsonl"
+    return governance_dir(settings) / "erasure_list.jsonl"
 
 
 def erased_hashes(settings: Settings) -> dict[str, set[str]]:

@@ -33,9 +33,14 @@ def superset_metadata_url(settings: Settings) -> str:
     return os.environ.get("SUPERSET_METADATA_URI") or f"sqlite:///{settings.superset_home / 'superset.db'}"
 
 
+def governance_dir(settings: Settings) -> Path:
+    """`var/governance/`: the audit log, the erasure list and export archives."""
+    return settings.var_dir / "governance"
+
+
 def audit_log_file(settings: Settings) -> Path:
     override = os.environ.get("GOVERNANCE_AUDIT_LOG")
-    return Path(override) if override else settings.var_dir / "governance" / "audit.jsonl"
+    return Path(override) if override else governance_dir(settings) / "audit.jsonl"
 
 
 def current_actor() -> str:

@@ -25,6 +25,7 @@ import pytest
 from core.settings import Settings
 from governance import audit, dsr
 from governance.pii_scan import scan
+from governance.settings import governance_dir
 from ingestion.app_db.batch import land_day
 from pipelines.marts import rebuild_and_publish
 from tests.governance.conftest import PII_KEY, SHOP_DAYS
@@ -232,7 +233,7 @@ def test_after_erasure_the_subject_is_nowhere(requests: Requests) -> None:
             assert rows.fetchone()[0] == manifest["row_count"], manifest_path
     assert requests.erase_summary["lake_files_rewritten"] > 0
     assert requests.erase_summary["earlier_exports_deleted"] == 1
-    assert not list((audit.governance_dir(requests.settings) / "exports").glob("*.zip"))
+    assert not list((governance_dir(requests.settings) / "exports").glob("*.zip"))
     # The serving file was republished from the rebuilt marts and holds no personal data at all.
     with _app_db(requests.settings) as con:
         known = [v for row in con.execute("select email, full_name, phone, street_address from customers") for v in row]
