@@ -42,3 +42,29 @@
         where {{ loaded_after_this_run('changed.' ~ column) }}
     )
 {%- endmacro %}
+
+{#
+    The latest version of every key of `source_relation` (a source() or ref() of an append-only
+    raw table, where each change of a row arrives as a new version of it) that received a row loaded
+    after this run's watermark: all raw versions of those keys ranked by `order_by`, newest first,
+    and the first kept, with its `version_rank` (1). On a first build or a full refresh, every key.
+    The staging tables of the shop read their current rows here; a reload of an older day ranks all
+    versions again, so it picks the version a rebuild would.
+#}
+{% macro latest_versions_loaded_after_this_run(source_relation, key, order_by='updated_at desc, _ds desc') -%}
+    select ranked.*
+    from (
+        -- a row_number step rather than `qualify`, which PostgreSQL (and others) lack
+        select
+            source_rows.*,
+            row_number() over (partition by source_rows.{{ key }} order by {{ order_by }}) as version_rank
+        from {{ source_relation }} as source_rows
+        {% if is_incremental() -%}
+            where source_rows.{{ key }} in (
+                select loaded.{{ key }} from {{ source_relation }} as loaded
+                where {{ loaded_after_this_run('loaded._loaded_at') }}
+            )
+        {%- endif %}
+    ) as ranked
+    where ranked.version_rank = 1
+{%- endmacro %}

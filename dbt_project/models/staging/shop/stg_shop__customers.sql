@@ -16,25 +16,9 @@
 }}
 with
 
-source as (
-    select * from {{ source('shop', 'customers') }}
-),
-
-versions as (
-    {{ rows_of_keys_loaded_after_this_run('source', 'customer_id', '_loaded_at', source('shop', 'customers')) }}
-),
-
-ranked as (
-    -- a row_number step rather than `qualify`, which PostgreSQL (and others) lack
-    select
-        *,
-        row_number() over (partition by customer_id order by updated_at desc, _ds desc) as version_rank
-    from versions
-),
-
 latest as (
-    select * from ranked
-    where version_rank = 1
+    -- a re-sent or updated row counts once: its latest version
+    {{ latest_versions_loaded_after_this_run(source('shop', 'customers'), 'customer_id') }}
 ),
 
 renamed as (

@@ -15,24 +15,9 @@
 }}
 with
 
-source as (
-    select * from {{ source('shop', 'order_items') }}
-),
-
-versions as (
-    {{ rows_of_keys_loaded_after_this_run('source', 'order_item_id', '_loaded_at', source('shop', 'order_items')) }}
-),
-
-ranked as (
-    select
-        *,
-        row_number() over (partition by order_item_id order by updated_at desc, _ds desc) as version_rank
-    from versions
-),
-
 latest as (
-    select * from ranked
-    where version_rank = 1
+    -- a re-sent or updated row counts once: its latest version
+    {{ latest_versions_loaded_after_this_run(source('shop', 'order_items'), 'order_item_id') }}
 ),
 
 renamed as (

@@ -14,25 +14,9 @@
 }}
 with
 
-source as (
-    select * from {{ source('shop', 'returns') }}
-),
-
-versions as (
-    {{ rows_of_keys_loaded_after_this_run('source', 'return_id', '_loaded_at', source('shop', 'returns')) }}
-),
-
-ranked as (
-    -- a row_number step rather than `qualify`, which PostgreSQL (and others) lack
-    select
-        *,
-        row_number() over (partition by return_id order by updated_at desc, _ds desc) as version_rank
-    from versions
-),
-
 latest as (
-    select * from ranked
-    where version_rank = 1
+    -- a re-sent or updated row counts once: its latest version
+    {{ latest_versions_loaded_after_this_run(source('shop', 'returns'), 'return_id') }}
 ),
 
 renamed as (

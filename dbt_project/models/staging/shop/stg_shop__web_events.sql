@@ -19,25 +19,9 @@
 
 with
 
-source as (
-    select * from {{ source('shop', 'web_events') }}
-),
-
-versions as (
-    {{ rows_of_keys_loaded_after_this_run('source', 'event_id', '_loaded_at', source('shop', 'web_events')) }}
-),
-
-ranked as (
-    -- a re-sent event must not count twice
-    select
-        *,
-        row_number() over (partition by event_id order by _ds desc) as version_rank
-    from versions
-),
-
-deduplicated as (
-    select * from ranked
-    where version_rank = 1
+latest as (
+    -- a re-sent or updated row counts once: its latest version
+    {{ latest_versions_loaded_after_this_run(source('shop', 'web_events'), 'event_id', order_by='_ds desc') }}
 ),
 
 renamed as (
@@ -53,7 +37,7 @@ renamed as (
         occurred_at,
         cast(occurred_at as date) as occurred_date,
         _loaded_at as loaded_at
-    from deduplicated
+    from latest
 )
 
 select * from renamed
