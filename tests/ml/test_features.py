@@ -61,18 +61,38 @@ def test_an_incremental_build_equals_a_full_refresh(shop: Shop, tmp_path: Path) 
             [complete_until + dt.timedelta(days=7 - 90)],
         ).fetchone()[0]
     assert carried_orders > 1000, (complete_until, carried_orders)
-    # ... and a full rebuild from the same raw data gives exactly the same rows.
-    rebuilt = tmp_path / "full-refresh.duckdb"
-    shutil.copyfile(shop.late, rebuilt)
-    env = {**shop.dbt_env, "WAREHOUSE_PATH": str(rebuilt), "DBT_TARGET_PATH": str(tmp_path / "target")}
-    run_dbt(env, "run", "--full-refresh", "--select", "fct_customer_churn_features")
-    with duckdb.connect() as con:
-        con.execute(f"attach '{shop.late}' as incremental (read_only)")
-        con.execute(f"attach '{rebuilt}' as full_refresh (read_only)")
-        rows = con.execute(f"select count(*) from full_refresh.{FEATURE_TABLE}").fetchall()[0][0]
-        assert rows > 10_000
-        for a, b in (("incremental", "full_refresh"), ("full_refresh", "incremental")):
-            extra = con.execute(
-                f"select count(*) from (select * from {a}.{FEATURE_TABLE} except all select * from {b}.{FEATURE_TABLE})"
-            ).fetchall()[0][0]
-            assert extra == 0, f"{extra} rows in the {a} build that the {b} build does not have"
+    # ... and a full rebuild from the same raw data gives exactly the same rows, whether it builds
+    # the as-of dates three at a time (the post-hook inserts the batches after the first) or all
+    # in one statement.
+    with duckdb.connect(str(shop.late), read_only=True) as con:
+        dates = con.execute(f"select count(distinct as_of_date) from {FEATURE_TABLE}").fetchone()[0]
+    assert dates > 9, "enough as-of dates for several batches of three"
+    for batch in (3, 1000):
+        rebuilt = tmp_path / f"full-refresh-{batch}.duckdb"
+        shutil.copyfile(shop.late, rebuilt)
+        target = tmp_path / f"target-{batch}"
+        env = {**shop.dbt_env, "WAREHOUSE_PATH": str(rebuilt), "DBT_TARGET_PATH": str(target)}
+        env["DBT_LOG_PATH"] = str(target / "logs")
+        run_dbt(
+            env,
+            "run",
+            "--full-refresh",
+            "--select",
+            "fct_customer_churn_features",
+            "--vars",
+            f"{{churn_dates_per_batch: {batch}}}",
+        )
+        log = (target / "logs" / "dbt.log").read_text()
+        inserts = log.count(f'insert into "{rebuilt.stem}"."ml"."fct_customer_churn_features"')
+        assert inserts == (-(-dates // 3) - 1 if batch == 3 else 0), (batch, inserts)
+        with duckdb.connect() as con:
+            con.execute(f"attach '{shop.late}' as incremental (read_only)")
+            con.execute(f"attach '{rebuilt}' as full_refresh (read_only)")
+            rows = con.execute(f"select count(*) from full_refresh.{FEATURE_TABLE}").fetchall()[0][0]
+            assert rows > 10_000
+            for a, b in (("incremental", "full_refresh"), ("full_refresh", "incremental")):
+                extra = con.execute(
+                    f"select count(*) from (select * from {a}.{FEATURE_TABLE} "
+                    f"except all select * from {b}.{FEATURE_TABLE})"
+                ).fetchall()[0][0]
+                assert extra == 0, f"batches of {batch}: {extra} rows in the {a} build that the {b} build lacks"

@@ -1,0 +1,376 @@
+{#-
+    The rows of fct_customer_churn_features (see the model for the grain, the windows and the
+    incremental rules) for at most `dates_per_batch` as-of dates: the earliest ones the table does
+    not hold when `only_missing`, else the earliest ones. The model builds one batch; its post-hook
+    (`build_remaining_churn_snapshots`) inserts the others batch by batch, so a first build or a
+    full refresh over a long history sorts a few weeks of snapshots at a time instead of all of
+    them at once (at ten million orders a year, all at once spilled more than the 10 GB cap).
+    Each batch carries the totals from before its window in (`carried`), so batches add up to the
+    same rows as one statement would.
+-#}
+{% macro churn_features(dates_per_batch, only_missing) -%}
+with
+
+returns as (
+    select * from {{ ref('stg_shop__returns') }}
+),
+
+-- web sessions from the sessions fact (incremental, one row per session), not regrouped here from
+-- every web event of the history on each run
+sessions as (
+    select * from {{ ref('fct_sessions') }}
+),
+
+customers as (
+    select * from {{ ref('stg_shop__customers') }}
+),
+
+-- orders per customer and day (incremental: only the days with new orders or lines are recomputed)
+order_days as (
+    select * from {{ ref('int_customer_order_days') }}
+),
+
+return_days as (
+    select
+        orders.customer_id,
+        cast(returns.returned_at as date) as event_date,
+        count(*) as return_lines,
+        sum(returns.returned_quantity) as returned_units
+    from returns
+    -- orders are read where needed, not through one CTE: a CTE read twice is copied whole by DuckDB
+    inner join {{ ref('stg_shop__orders') }} as orders on returns.order_id = orders.order_id
+    group by orders.customer_id, cast(returns.returned_at as date)
+),
+
+-- a session counts from its start (its first event, signed in or not), for the customer it belongs to
+session_days as (
+    select
+        customer_id,
+        session_date as event_date,
+        count(*) as sessions,
+        max(started_at) as last_session_at,
+        arg_max(experiment_variant, started_at) as experiment_variant
+    from sessions
+    where customer_id is not null
+    group by customer_id, session_date
+),
+
+customer_order_span as (
+    select
+        customer_id,
+        min(event_date) as first_order_date,
+        max(event_date) as last_order_date
+    from order_days
+    group by customer_id
+),
+
+-- The as-of dates this statement builds: the first `dates_per_batch` of those the table lacks
+-- (all of them on a first build, in batches). The snapshots the table holds are final.
+as_of_dates as (
+    select candidates.*
+    from ({{ churn_as_of_dates() }}) as candidates
+    {% if only_missing -%}
+        -- distinct first: the dates, not the table's rows (one per customer and date), meet the spine
+        where candidates.as_of_date not in (select distinct this_run.as_of_date from {{ this }} as this_run)
+    {%- endif %}
+    order by candidates.as_of_date
+    limit {{ dates_per_batch }}
+),
+
+-- Events before this day are carried in as per-customer totals instead of being windowed again.
+cutoff as (
+    select
+        cast(
+            min(as_of_dates.as_of_date) - interval {{ [90, var('churn_active_days')] | max }} day as date
+        ) as recent_from
+    from as_of_dates
+),
+
+snapshots as (
+    select
+        as_of_dates.as_of_date,
+        as_of_dates.is_latest,
+        as_of_dates.has_complete_label,
+        customers.customer_id,
+        customers.country_code,
+        customers.signed_up_at
+    from as_of_dates
+    inner join customer_order_span
+        on
+            as_of_dates.as_of_date > customer_order_span.first_order_date
+            -- the last day a customer can still be active; the exact test follows the windows
+            and as_of_dates.as_of_date
+            <= customer_order_span.last_order_date + interval {{ var('churn_active_days') }} day
+    inner join customers on customer_order_span.customer_id = customers.customer_id
+),
+
+-- One timeline per customer: a row per snapshot and a row per day with an event. Snapshot rows
+-- carry no measures, event rows no snapshot attributes (union by name fills in nulls); windows
+-- over event_date do the rest.
+timeline as (
+    select
+        customer_id,
+        as_of_date as event_date,
+        true as is_snapshot,
+        is_latest,
+        has_complete_label,
+        country_code,
+        signed_up_at
+    from snapshots
+    union all by name
+    select
+        customer_id,
+        event_date,
+        false as is_snapshot,
+        orders,
+        units,
+        revenue_eur,
+        web_orders,
+        mobile_orders,
+        marketplace_orders,
+        last_ordered_at
+    from order_days
+    where event_date >= (select cutoff.recent_from from cutoff)
+    union all by name
+    select
+        customer_id,
+        event_date,
+        false as is_snapshot,
+        return_lines,
+        returned_units
+    from return_days
+    where event_date >= (select cutoff.recent_from from cutoff)
+    union all by name
+    select
+        customer_id,
+        event_date,
+        false as is_snapshot,
+        sessions,
+        last_session_at,
+        experiment_variant
+    from session_days
+    where event_date >= (select cutoff.recent_from from cutoff)
+),
+
+windowed as (
+    select
+        customer_id,
+        event_date as as_of_date,
+        is_snapshot,
+        is_latest,
+        has_complete_label,
+        country_code,
+        signed_up_at,
+        sum(orders) over before_d as orders_total,
+        sum(orders) over last_30d as orders_30d,
+        sum(orders) over last_90d as orders_90d,
+        max(last_ordered_at) over before_d as last_ordered_at,
+        sum(units) over before_d as units_total,
+        sum(units) over last_30d as units_30d,
+        sum(revenue_eur) over before_d as revenue_eur_total,
+        sum(revenue_eur) over last_30d as revenue_eur_30d,
+        sum(revenue_eur) over last_90d as revenue_eur_90d,
+        sum(web_orders) over before_d as web_orders,
+        sum(mobile_orders) over before_d as mobile_orders,
+        sum(marketplace_orders) over before_d as marketplace_orders,
+        sum(marketplace_orders) over last_30d as marketplace_orders_30d,
+        sum(returned_units) over before_d as returned_units_total,
+        sum(return_lines) over last_90d as returns_90d,
+        sum(sessions) over before_d as sessions_total,
+        sum(sessions) over last_30d as sessions_30d,
+        max(last_session_at) over before_d as last_session_at,
+        arg_max(experiment_variant, last_session_at) over before_d as experiment_variant,
+        sum(orders) over label_window as orders_in_label_window
+    from timeline
+    window
+        before_d as (
+            partition by customer_id order by event_date
+            range between unbounded preceding and interval 1 day preceding
+        ),
+        last_30d as (
+            partition by customer_id order by event_date
+            range between interval 30 day preceding and interval 1 day preceding
+        ),
+        last_90d as (
+            partition by customer_id order by event_date
+            range between interval 90 day preceding and interval 1 day preceding
+        ),
+        label_window as (
+            partition by customer_id order by event_date
+            range between current row and interval {{ var('churn_label_days') - 1 }} day following
+        )
+    qualify is_snapshot
+),
+
+-- Per customer of this run's snapshots, the totals of everything before `recent_from` (none on a
+-- full refresh). Every event in it is older than every event on the timeline, so a maximum or a
+-- latest value from the timeline, where there is one, wins.
+carried_events as (
+    select
+        customer_id,
+        orders,
+        units,
+        revenue_eur,
+        web_orders,
+        mobile_orders,
+        marketplace_orders,
+        last_ordered_at
+    from order_days
+    where event_date < (select cutoff.recent_from from cutoff)
+    union all by name
+    select
+        customer_id,
+        returned_units
+    from return_days
+    where event_date < (select cutoff.recent_from from cutoff)
+    union all by name
+    select
+        customer_id,
+        sessions,
+        last_session_at,
+        experiment_variant
+    from session_days
+    where event_date < (select cutoff.recent_from from cutoff)
+),
+
+carried as (
+    select
+        customer_id,
+        sum(orders) as orders_total,
+        max(last_ordered_at) as last_ordered_at,
+        sum(units) as units_total,
+        sum(revenue_eur) as revenue_eur_total,
+        sum(web_orders) as web_orders,
+        sum(mobile_orders) as mobile_orders,
+        sum(marketplace_orders) as marketplace_orders,
+        sum(returned_units) as returned_units_total,
+        sum(sessions) as sessions_total,
+        max(last_session_at) as last_session_at,
+        arg_max(experiment_variant, last_session_at) as experiment_variant
+    from carried_events
+    where customer_id in (select snapshots.customer_id from snapshots)
+    group by customer_id
+),
+
+-- the window's total plus the carried one: null only when both are (no such event before D)
+combined as (
+    select
+        windowed.* replace (
+            {% for column in ['orders_total', 'units_total', 'revenue_eur_total', 'web_orders', 'mobile_orders',
+                              'marketplace_orders', 'returned_units_total', 'sessions_total'] -%}
+                {{ sum_of_nullables('windowed.' ~ column, 'carried.' ~ column) }} as {{ column }},
+            {% endfor -%}
+            coalesce(windowed.last_ordered_at, carried.last_ordered_at) as last_ordered_at,
+            coalesce(windowed.last_session_at, carried.last_session_at) as last_session_at,
+            coalesce(windowed.experiment_variant, carried.experiment_variant) as experiment_variant
+        )
+    from windowed
+    left join carried on windowed.customer_id = carried.customer_id
+),
+
+active as (
+    select * from combined
+    where last_ordered_at >= as_of_date - interval {{ var('churn_active_days') }} day
+),
+
+final as (
+    select
+        active.as_of_date,
+        active.customer_id,
+        active.is_latest,
+        active.has_complete_label,
+        active.country_code,
+        -- the channel of most orders before D, ties by name (marketplace, mobile, web); none without orders
+        case
+            when coalesce(active.orders_total, 0) = 0 then 'none'
+            when
+                active.marketplace_orders >= active.mobile_orders
+                and active.marketplace_orders >= active.web_orders
+                then 'marketplace'
+            when active.mobile_orders >= active.web_orders then 'mobile'
+            else 'web'
+        end as main_channel,
+        coalesce(active.experiment_variant, 'none') as experiment_variant,
+        date_diff('day', cast(active.signed_up_at as date), active.as_of_date) as tenure_days,
+        date_diff(
+            'day', cast(coalesce(active.last_ordered_at, active.signed_up_at) as date), active.as_of_date
+        ) as days_since_last_order,
+        cast(coalesce(active.orders_total, 0) as bigint) as orders_total,
+        cast(coalesce(active.orders_30d, 0) as bigint) as orders_30d,
+        cast(coalesce(active.orders_90d, 0) as bigint) as orders_90d,
+        cast(round(coalesce(active.revenue_eur_total, 0), 2) as double) as revenue_eur_total,
+        cast(round(coalesce(active.revenue_eur_90d, 0), 2) as double) as revenue_eur_90d,
+        cast(
+            round(coalesce(active.revenue_eur_total / active.orders_total, 0), 2) as double
+        ) as average_order_value_eur,
+        cast(coalesce(active.units_total / active.orders_total, 0) as double) as units_per_order,
+        cast(coalesce(active.marketplace_orders / active.orders_total, 0) as double) as marketplace_order_share,
+        -- the same over the last 30 days: null without a recent order (the current mix, for drift)
+        cast(active.units_30d / nullif(active.orders_30d, 0) as double) as units_per_order_30d,
+        cast(
+            round(active.revenue_eur_30d / nullif(active.orders_30d, 0), 2) as double
+        ) as average_order_value_eur_30d,
+        cast(
+            coalesce(active.marketplace_orders_30d, 0) / nullif(active.orders_30d, 0) as double
+        ) as marketplace_order_share_30d,
+        cast(coalesce(active.returns_90d, 0) as bigint) as returns_90d,
+        cast(
+            coalesce(active.returned_units_total / nullif(active.units_total, 0), 0) as double
+        ) as returns_rate,
+        cast(coalesce(active.sessions_total, 0) as bigint) as sessions_total,
+        cast(coalesce(active.sessions_30d, 0) as bigint) as sessions_30d,
+        date_diff(
+            'day',
+            cast(coalesce(active.last_session_at, active.signed_up_at) as date),
+            active.as_of_date
+        ) as days_since_last_session,
+        case
+            when not active.has_complete_label then null
+            else coalesce(active.orders_in_label_window, 0) = 0
+        end as is_churned
+    from active
+)
+
+select * from final
+{%- endmacro %}
+
+
+{#- Every as-of date of the churn snapshots: each Monday once the shop has `churn_min_history_days`
+    of orders, and the day after the last order day (the latest), with its two flags. -#}
+{% macro churn_as_of_dates() -%}
+    select
+        cast(spine.day as date) as as_of_date,
+        cast(spine.day as date) = cast(bounds.last_order_date + interval 1 day as date) as is_latest,
+        cast(spine.day + interval {{ var('churn_label_days') }} day as date)
+        <= cast(bounds.last_order_date + interval 1 day as date) as has_complete_label
+    from
+        (
+            select
+                min(ordered_date) as first_order_date,
+                max(ordered_date) as last_order_date
+            from {{ ref('stg_shop__orders') }}
+        ) as bounds,
+        generate_series(
+            cast(bounds.first_order_date + interval {{ var('churn_min_history_days') }} day as timestamp),
+            cast(bounds.last_order_date + interval 1 day as timestamp),
+            interval 1 day
+        ) as spine (day)
+    where extract(isodow from spine.day) = 1 or cast(spine.day as date) = bounds.last_order_date + 1
+{%- endmacro %}
+
+
+{#- Post-hook of fct_customer_churn_features: insert, batch by batch, the as-of dates the model's
+    own statement left for later. Nothing on a daily run, where the few new dates fit one batch. -#}
+{% macro build_remaining_churn_snapshots(dates_per_batch) -%}
+    {%- if execute -%}
+        {%- set missing_sql -%}
+            select count(*) from ({{ churn_as_of_dates() }}) as candidates
+            where candidates.as_of_date not in (select distinct this_run.as_of_date from {{ this }} as this_run)
+        {%- endset -%}
+        {%- set missing = run_query(missing_sql).columns[0].values()[0] | int -%}
+        {%- for _ in range((missing + dates_per_batch - 1) // dates_per_batch) %}
+            insert into {{ this }}
+            {{ churn_features(dates_per_batch, only_missing=true) }};
+        {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
