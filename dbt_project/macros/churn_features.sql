@@ -77,12 +77,14 @@ as_of_dates as (
     limit {{ dates_per_batch }}
 ),
 
--- Events before this day are carried in as per-customer totals instead of being windowed again.
+-- Events before `recent_from` are carried in as per-customer totals instead of being windowed
+-- again; events from `recent_until` on are after every label window of these dates.
 cutoff as (
     select
         cast(
             min(as_of_dates.as_of_date) - interval {{ [90, var('churn_active_days')] | max }} day as date
-        ) as recent_from
+        ) as recent_from,
+        cast(max(as_of_dates.as_of_date) + interval {{ var('churn_label_days') }} day as date) as recent_until
     from as_of_dates
 ),
 
@@ -130,7 +132,9 @@ timeline as (
         marketplace_orders,
         last_ordered_at
     from order_days
-    where event_date >= (select cutoff.recent_from from cutoff)
+    where
+        event_date >= (select cutoff.recent_from from cutoff)
+        and event_date < (select cutoff.recent_until from cutoff)
     union all by name
     select
         customer_id,
@@ -139,7 +143,9 @@ timeline as (
         return_lines,
         returned_units
     from return_days
-    where event_date >= (select cutoff.recent_from from cutoff)
+    where
+        event_date >= (select cutoff.recent_from from cutoff)
+        and event_date < (select cutoff.recent_until from cutoff)
     union all by name
     select
         customer_id,
@@ -149,7 +155,9 @@ timeline as (
         last_session_at,
         experiment_variant
     from session_days
-    where event_date >= (select cutoff.recent_from from cutoff)
+    where
+        event_date >= (select cutoff.recent_from from cutoff)
+        and event_date < (select cutoff.recent_until from cutoff)
 ),
 
 windowed as (
