@@ -210,8 +210,8 @@ windowed as (
     qualify is_snapshot
 ),
 
--- Per customer of this run's snapshots, the totals of everything before `recent_from` (none on a
--- full refresh). Every event in it is older than every event on the timeline, so a maximum or a
+-- Per customer of this batch's snapshots, the totals of everything before `recent_from` (none for
+-- the first batch of a full build). Every event in it is older than every event on the timeline, so a maximum or a
 -- latest value from the timeline, where there is one, wins.
 carried_events as (
     select

@@ -24,8 +24,9 @@
 -- just completed) and builds every as-of date the table does not hold: at most a few a day,
 -- whatever the history. Their cost is bounded by the day too: only events from `recent_from` (90
 -- days before the earliest date built: every window of a snapshot starts after it) to
--- `recent_until` (the end of the latest date's label window) go on the timeline, and each customer's totals from before it are carried in by one grouped sum
--- (`carried`) and added to the window's (`combined`).
+-- `recent_until` (the end of the latest date's label window) go on the timeline, and each
+-- customer's totals from before it are carried in by one grouped sum (`carried`) and added to the
+-- window's (`combined`).
 --
 -- Batches: one statement builds at most `churn_dates_per_batch` as-of dates (the earliest missing
 -- ones); the post-hook inserts the rest, batch by batch, with the same SQL. A daily run fits one
