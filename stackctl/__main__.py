@@ -217,7 +217,7 @@ def _wait_for_inbox(settings, timeout: float) -> None:
         if time.monotonic() > deadline:
             raise SystemExit("partner files are still in lake/inbox/: see the partner_files DAG in the Airflow UI")
         time.sleep(3)
-    print("    partner files processed (python -m stackctl partner-files list shows the quarantine)", flush=True)
+    print("    partner files processed (`make quarantine` shows what was held and why)", flush=True)
 
 
 def cmd_up(args: argparse.Namespace) -> None:
