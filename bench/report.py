@@ -1,29 +1,16 @@
 """The benchmark's outputs: `bench/results/<date>.json` (everything measured), `<date>.md` (tables),
 `<date>.svg` and `<date>.png` (time per stage per scale, next to the floor and pandas).
 
-The chart is drawn as SVG by hand (no plotting library in the pipeline environment) and rendered
-to PNG by the headless Chromium the Superset checks already use; without Chromium only the SVG
-is written.
+The chart is drawn by `bench.chart` (matplotlib) from the panels `chart_panels` builds here.
 """
 
 from __future__ import annotations
 
-import html
 import json
 from pathlib import Path
 
-STAGES = ("extract+land", "gate 1", "load", "dbt build", "gate 2", "publish")
-COLOURS = {
-    "extract+land": "#4e79a7",
-    "gate 1": "#f28e2b",
-    "load": "#76b7b2",
-    "dbt build": "#e15759",
-    "gate 2": "#edc948",
-    "publish": "#b07aa1",
-    "floor": "#59a14f",
-    "pandas": "#9c755f",
-}
-CHROMIUM = "/usr/bin/chromium"
+from bench import chart
+from bench.chart import STAGES, Bar, Panel
 
 
 # -- numbers ----------------------------------------------------------------------------------
@@ -623,38 +610,18 @@ def markdown(results: dict, chart_name: str | None) -> str:
 
 
 # -- chart ------------------------------------------------------------------------------------
-def svg_chart(results: dict) -> str | None:
-    """One panel per scale: stacked stage bars for the full and +1 day runs, floor and pandas bars."""
-    panels = [s for s in results["scales"] if s.get("full", {}).get("stages")]
-    if not panels:
-        return None
-    width, label_w, bar_h, gap, panel_gap, top = 900, 190, 22, 8, 46, 70
-
-    def panel_h(scale: dict) -> int:
-        rows = 4 + sum(1 for key in ("second_year", "incremental_two_years") if key in scale)
-        return rows * (bar_h + gap) + 20
-
-    height = top + sum(panel_h(s) + panel_gap for s in panels) + 10
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'font-family="DejaVu Sans, Arial, sans-serif" font-size="12">',
-        f'<rect width="{width}" height="{height}" fill="white"/>',
-        f'<text x="10" y="22" font-size="16" font-weight="bold">Time per stage per scale, next to the floor '
-        f"({html.escape(results['date'])})</text>",
-    ]
-    x = 10
-    for name in (*STAGES, "floor", "pandas"):
-        out.append(f'<rect x="{x}" y="36" width="12" height="12" fill="{COLOURS[name]}"/>')
-        out.append(f'<text x="{x + 16}" y="46">{html.escape(name)}</text>')
-        x += 22 + 7 * len(name) + 12
-    y = top
-    for scale in panels:
-        bars: list[tuple[str, list[tuple[str, float]], str]] = []  # label, segments, note after the bar
+def chart_panels(results: dict) -> list[Panel]:
+    """One panel per scale with a full run: stacked stage bars per pipeline run, floor and pandas."""
+    panels = []
+    for scale in results["scales"]:
+        if not scale.get("full", {}).get("stages"):
+            continue
+        bars = []
         for key, label in RUNS:
             if key not in ("full", "incremental") and key not in scale:
                 continue
             run = scale.get(key) or {}
-            segments = [(s, run["stages"][s]["wall_s"]) for s in STAGES if s in run.get("stages", {})]
+            segments = tuple((s, run["stages"][s]["wall_s"]) for s in STAGES if s in run.get("stages", {}))
             if key == "second_year" and "error" in run:
                 note = f" (failed: {run['error']})"
             elif _not_run(run) and key != "incremental":
@@ -664,87 +631,33 @@ def svg_chart(results: dict) -> str | None:
                 note = f" (failed in {failed})" if failed else ""
             if key == "full":
                 note += _batches(scale)
-            bars.append((f"pipeline, {_run_label(scale, key, label)}", segments, note))
+            bars.append(Bar(f"pipeline, {_run_label(scale, key, label)}", segments, note))
         floor = (scale.get("floor") or {}).get("wall_s")
-        bars.append(("floor (DuckDB SQL)", [("floor", floor)] if floor is not None else [], ""))
+        bars.append(Bar("floor (DuckDB SQL)", (("floor", floor),) if floor is not None else ()))
         pandas = _pandas_wall(scale)
         pandas_error = (scale.get("pandas") or {}).get("error")
         bars.append(
-            (
+            Bar(
                 "pandas",
-                [("pandas", pandas)] if pandas is not None else [],
+                (("pandas", pandas),) if pandas is not None else (),
                 f"failed: {pandas_error}" if pandas_error else "",
             )
         )
-        longest = max(sum(v for _, v in segs) for _, segs, _ in bars) or 1.0
-        scale_px = (width - label_w - 300) / longest  # room for the note after the longest bar
         orders = scale.get("data", {}).get("raw_rows", {}).get("distinct orders")
         what = f"{orders:,} orders" if orders else f"{scale['orders_target']:,} orders planned"
-        out.append(
-            f'<text x="10" y="{y + 14}" font-weight="bold">{html.escape(scale["name"])}: {what}, '
-            f"{scale['days']} days</text>"
-        )
-        row_y = y + 24
-        for label, segments, note in bars:
-            out.append(f'<text x="10" y="{row_y + 15}">{html.escape(label)}</text>')
-            bx = float(label_w)
-            for stage, seconds in segments:
-                w = max(seconds * scale_px, 0.5)
-                out.append(
-                    f'<rect x="{bx:.1f}" y="{row_y}" width="{w:.1f}" height="{bar_h}" fill="{COLOURS[stage]}">'
-                    f"<title>{html.escape(stage)}: {seconds:.2f} s</title></rect>"
-                )
-                bx += w
-            text = _s(sum(v for _, v in segments)) if segments else ("" if note else "not run")
-            out.append(f'<text x="{bx + 6:.1f}" y="{row_y + 15}">{html.escape((text + note).strip())}</text>')
-            row_y += bar_h + gap
-        y += panel_h(scale) + panel_gap
-    out.append("</svg>")
-    return "\n".join(out)
-
-
-def render_png(svg_path: Path, png_path: Path) -> bool:
-    """Screenshot the SVG with headless Chromium; False when no browser is available."""
-    if not Path(CHROMIUM).exists():
-        return False
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return False
-    text = svg_path.read_text()
-    width = int(text.split('width="', 1)[1].split('"', 1)[0])
-    height = int(text.split('height="', 1)[1].split('"', 1)[0])
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
-        )
-        try:
-            page = browser.new_page(viewport={"width": width, "height": height}, device_scale_factor=1)
-            page.set_content(f"<html><body style='margin:0'>{text}</body></html>")
-            page.screenshot(path=str(png_path), clip={"x": 0, "y": 0, "width": width, "height": height})
-        finally:
-            browser.close()
-    return True
+        panels.append(Panel(f"{scale['name']}: {what}, {scale['days']} days", tuple(bars)))
+    return panels
 
 
 def write(results: dict, results_dir: Path) -> list[Path]:
-    """Write json, svg, png (if Chromium renders it) and md for the run's date; return the paths."""
+    """Write json, svg and png (when a run has stages) and md for the run's date; return the paths."""
     results_dir.mkdir(parents=True, exist_ok=True)
     stem = results_dir / results["date"]
     written = [stem.with_suffix(".json")]
     stem.with_suffix(".json").write_text(json.dumps(results, indent=2, default=str))
-    chart = svg_chart(results)
-    chart_name = None
-    if chart:
-        svg = stem.with_suffix(".svg")
-        svg.write_text(chart)
-        written.append(svg)
-        chart_name = svg.name
-        png = stem.with_suffix(".png")
-        if render_png(svg, png):
-            written.append(png)
-            chart_name = png.name
+    charts = chart.save(results["date"], chart_panels(results), stem)
+    written.extend(charts)
+    chart_name = charts[-1].name if charts else None  # the PNG: every Markdown viewer shows it
     md = stem.with_suffix(".md")
     md.write_text(markdown(results, chart_name))
     written.append(md)

@@ -102,8 +102,8 @@ def test_the_growth_table_shows_both_days_and_their_ratio() -> None:
     node_runs = [(row[0], row[1]) for row in report._dbt_node_rows(results)]
     assert ("1m", "+1 day after 2 years") in node_runs and ("1m", "+1 day after 1 year") in node_runs
     assert "how the daily cost grows with history" in report.summary_table(results)
-    svg = report.svg_chart(results)
-    assert svg and "+1 day after 2 years" in svg and "second year, 13 batches" in svg
+    labels = [bar.label for panel in report.chart_panels(results) for bar in panel.bars]
+    assert "pipeline, +1 day after 2 years" in labels and "pipeline, second year, 13 batches of 30 days" in labels
 
 
 def test_without_two_year_scales_the_report_is_as_before() -> None:
@@ -142,7 +142,12 @@ def test_a_failed_or_missing_second_year_renders_as_such() -> None:
     assert "- 1m, second year, 3 batches of 30 days: FAILED: pipeline 2026-03-03..2026-04-01" in md
     assert "- 5m, +1 day after 2 years: FAILED: dbt build" in md
     assert "not compared: the second year failed" in md
-    assert report.svg_chart(results)
+    bars = {bar.label: bar for panel in report.chart_panels(results) for bar in panel.bars}
+    assert (
+        "failed: pipeline 2026-03-03..2026-04-01: dbt build: boom"
+        in bars["pipeline, second year, 3 batches of 30 days"].note
+    )
+    assert bars["pipeline, +1 day after 2 years"].note == " (failed in dbt build)"
 
 
 def test_the_flat_scale_still_yields_the_requested_orders_per_year() -> None:
@@ -208,3 +213,29 @@ def test_extract_gate_1_and_load_are_reported_per_row_of_the_batch() -> None:
     assert "## Extract+land, gate 1 and load per row of the batch" in report.markdown(results, None)
     no_rows = _results(_scale("1m", incremental=_run(1.0)), two_year=())
     assert report.per_million_rows(no_rows) == []
+
+
+def test_the_report_writes_a_chart_every_viewer_shows(tmp_path: Path) -> None:
+    """json, md, and the chart as SVG and PNG (matplotlib, no browser), linked from the Markdown."""
+    results = _results(
+        _scale(
+            "1m",
+            two_years=TWO_YEARS,
+            incremental=_run(4.0),
+            second_year=_run(50.0, batches=13),
+            incremental_two_years=_run(4.5),
+        )
+    )
+    written = report.write(results, tmp_path)
+    names = {path.suffix: path for path in written}
+    assert set(names) == {".json", ".md", ".svg", ".png"}
+    assert names[".png"].read_bytes().startswith(b"\x89PNG")
+    svg = names[".svg"].read_text()
+    assert "<svg" in svg and "+1 day after 2 years" in svg
+    assert f"]({names['.png'].name})" in names[".md"].read_text()
+
+
+def test_without_a_full_run_no_chart_is_written(tmp_path: Path) -> None:
+    results = _results(_scale("1m", full={"error": "pipeline-full: boom"}))
+    written = report.write(results, tmp_path)
+    assert {path.suffix for path in written} == {".json", ".md"}
