@@ -7,7 +7,7 @@ on 127.0.0.1 (the layout `docker-compose.yml` describes with containers):
 
 | variable | default (cluster mode) | used for |
 | --- | --- | --- |
-| `AIRFLOW_METADATA_URL` | `postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_cluster` | Airflow metadata |
+| `AIRFLOW_METADATA_URL` | `postgresql+psycopg://postgres@127.0.0.1:5432/airflow_cluster` | Airflow metadata |
 | `CELERY_BROKER_URL` | `redis://127.0.0.1:6379/0` | the Celery queue between scheduler and workers |
 | `CELERY_RESULT_BACKEND` | `db+` + `AIRFLOW_METADATA_URL` | Celery task states |
 | `CELERY_WORKERS` | `2` | `airflow celery worker` processes started |
@@ -15,7 +15,9 @@ on 127.0.0.1 (the layout `docker-compose.yml` describes with containers):
 | `SUPERSET_METADATA_URI` | `postgresql://postgres@127.0.0.1:5432/superset_cluster` | Superset metadata |
 | `SUPERSET_CACHE_REDIS_URL` | `redis://127.0.0.1:6379/1` | Superset caches (shared by every web worker) |
 
-Airflow's own `AIRFLOW__...` variables still win over these. Embedded mode (the default) reads none
+The metadata URL uses psycopg 3, the driver the app DB source uses too (and the one Airflow's async
+engine needs); a `postgresql+psycopg2://` URL still works. Airflow's own `AIRFLOW__...` variables
+still win over these. Embedded mode (the default) reads none
 of them and needs neither PostgreSQL nor Redis.
 
 The DuckDB warehouse has one writer: every task that writes it runs in the one-slot Airflow pool
@@ -38,7 +40,7 @@ MODES = ("embedded", "cluster")
 WORKER_PREFIX = "airflow-worker-"
 
 DEFAULTS = {
-    "AIRFLOW_METADATA_URL": "postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_cluster",
+    "AIRFLOW_METADATA_URL": "postgresql+psycopg://postgres@127.0.0.1:5432/airflow_cluster",
     "CELERY_BROKER_URL": "redis://127.0.0.1:6379/0",
     "CELERY_WORKERS": "2",
     "CELERY_WORKER_CONCURRENCY": "2",

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-PG_URL = os.environ.get("CLUSTER_TEST_PG_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get("CLUSTER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("CLUSTER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
@@ -115,7 +115,7 @@ class ClusterStack:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.metadata_url = f"postgresql+psycopg2://postgres@127.0.0.1:5432/airflow_ct_{self.tag}"
+        self.metadata_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/airflow_ct_{self.tag}"
         # Databases 2-15 of the shared Redis (0/1 are the cluster-mode defaults of a real stack);
         # the queue name is unique anyway.
         self.broker_url = f"{REDIS_URL}/{2 + int(self.tag, 16) % 14}"
