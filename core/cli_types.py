@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import math
 
 
 def iso_date(text: str) -> dt.date:
@@ -31,11 +32,12 @@ def positive_int(text: str) -> int:
 
 
 def positive_float(text: str) -> float:
-    """A number above zero (seconds, GiB)."""
+    """A finite number above zero (seconds, GiB)."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text!r} must be above 0")
+    # `not > 0` also refuses nan; inf would turn a cap or a timeout into none at all
+    if not value > 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
     return value

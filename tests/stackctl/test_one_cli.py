@@ -136,6 +136,7 @@ BAD_ARGUMENTS = [
     (("governance", "dsr", "export", "--customer-id", "forty-two"), ("--customer-id", "'forty-two'")),
     (("governance", "catalog", "stale", "--days", "-3"), ("--days",)),
     (("bench", "--scales", "1m,lots"), ("--scales", "'lots'")),
+    (("bench", "--pandas-rss-cap-gib", "inf"), ("--pandas-rss-cap-gib", "finite")),
     (("superset", "restart"), ("invalid choice: 'restart'",)),
     (("quality", "quarantine", "drop", "x"), ("invalid choice: 'drop'",)),
     (("nonsense",), ("invalid choice: 'nonsense'", "quality")),
