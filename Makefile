@@ -81,8 +81,12 @@ dbt-parse: install ## write the dbt manifest Cosmos renders
 
 DBT_TARGET ?= prod
 DOCS_PORT ?= 8081
-dbt-build: install ## dbt build (DBT_TARGET=dev builds your own copy in warehouse/dev.duckdb)
-	DBT_TARGET=$(DBT_TARGET) $(STACKCTL) dbt build
+# SELECT takes dbt's node selection syntax, several selectors separated by spaces (their union):
+# SELECT='fct_daily_revenue+ tag:marketing'. Each word is passed quoted, so the shell never expands
+# a `*` in it. Empty, the whole project is built.
+SELECT ?=
+dbt-build: install ## dbt build (DBT_TARGET=dev builds your own copy in warehouse/dev.duckdb; SELECT='fct_daily_revenue+' builds a selection)
+	DBT_TARGET=$(DBT_TARGET) $(STACKCTL) dbt build$(if $(strip $(SELECT)), --select $(foreach s,$(SELECT),'$(s)'))
 
 docs: install ## build dbt docs (lineage, KPI dictionary) on the dev target and serve them on 127.0.0.1:$(DOCS_PORT)
 	DBT_TARGET=dev $(STACKCTL) dbt docs generate
