@@ -17,7 +17,7 @@ removed. Each step is idempotent:
 
 In cluster mode (`stackctl/cluster.py`) the metadata lives on PostgreSQL and the caches in Redis.
 
-    python -m stackctl superset up|down|init|start|stop|status|import|export|access
+    python -m stackctl superset up|down|init|start|stop|status|import|export|access|exposures
 """
 
 from __future__ import annotations
@@ -306,7 +306,25 @@ ACTIONS = {
     "import": "import superset/assets/ into the running Superset (overwrites by UUID)",
     "export": "write dashboards edited in the UI back to superset/assets/ (review, then commit)",
     "access": "apply superset/roles.yaml: roles, users, dashboard roles, row-level security",
+    "exposures": "rewrite dbt_project's exposures from superset/assets/ (one per dashboard, with the models it reads)",
 }
+
+
+def _exposures(check: bool) -> int:
+    from superset.exposures import ExposureError, write_exposures
+
+    settings = get_settings()
+    try:
+        path, changed = write_exposures(settings, check=check)
+    except (ExposureError, RuntimeError) as exc:
+        print(f"error: superset exposures: {exc}", file=sys.stderr)
+        return 1
+    shown = path.relative_to(settings.repo_root) if path.is_relative_to(settings.repo_root) else path
+    if check and changed:
+        print(f"{shown} is out of date: run `python -m stackctl superset exposures` and commit it", file=sys.stderr)
+        return 1
+    print(f"{shown} {'rewritten' if changed else 'is up to date'}")
+    return 0
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m stackctl superset") -> int:
@@ -318,7 +336,14 @@ def main(argv: list[str] | None = None, prog: str = "python -m stackctl superset
             command.add_argument(
                 "--prune", action="store_true", help="also delete files of assets no longer in Superset"
             )
+        if action == "exposures":
+            command.add_argument(
+                "--check", action="store_true", help="write nothing; exit 1 when the committed file is out of date"
+            )
     args = parser.parse_args(argv)
+    if args.action == "exposures":
+        # Needs no running Superset and no credentials: only the asset files and a dbt parse.
+        return _exposures(check=args.check)
 
     from core.command import prepare_command
 
