@@ -3,8 +3,10 @@
 
 **What it does**, for the logical date `ds` (one UTC day, after it ends):
 
-1. `fetch_and_land` - pages through `GET /v1/spend` and `GET /v1/fx` for `ds` at
-   `MARKETING_API_URL` (token `MARKETING_API_TOKEN`), with a client-side rate limit, timeouts and
+1. `fetch_and_land` - pages through `GET /v1/spend` and `GET /v1/fx` for `ds` at the API of the
+   Airflow connection `marketing_api` (http; the token is its password, shown as *** in logs;
+   `python -m stackctl` makes it from `MARKETING_API_URL` / `MARKETING_API_TOKEN` in `.env`, a
+   secrets backend may hold it instead), with a client-side rate limit, timeouts and
    retries (backoff + jitter, Retry-After on 429). Every response page is kept unchanged in
    `lake/raw/marketing_api/{spend,fx}/ds=<ds>/` with `_manifest.json`, `_pages.json` and
    `_drift_report.json`; the typed tables go to `lake/raw/marketing_api/{marketing_spend,exchange_rates}/`.
@@ -19,8 +21,8 @@ Fix: adapt the contract (and the dbt staging model), then clear the task.
 
 **When it fails**: API unreachable or 5xx after all attempts -> the task retries with backoff,
 then fails with the request and the last error; nothing of the day is half-landed. HTTP 401 ->
-the token is wrong: fix `MARKETING_API_TOKEN` in `.env` (no retries). Alerts go to
-`var/alerts.jsonl` (and `ALERT_WEBHOOK_URL` if set).
+the token is wrong: fix `MARKETING_API_TOKEN` in `.env`, or the connection's password where it
+is kept (no retries). Alerts go to `var/alerts.jsonl` (and `ALERT_WEBHOOK_URL` if set).
 
 **Rerun / backfill**: every task replaces its day, so clearing a run or
 `airflow backfill create --dag-id marketing_api_daily --from-date ... --to-date ...` is safe.
@@ -52,6 +54,7 @@ from core.orchestration import MARKETING_API_DAILY, WAREHOUSE_POOL
 def marketing_api_daily():
     @task(outlets=[LAKE_RAW_MARKETING_API])
     def fetch_and_land(ds: str | None = None, run_id: str | None = None) -> dict[str, dict]:
+        from _common.connections import marketing_api_config
         from airflow.sdk.exceptions import AirflowFailException
 
         from core.settings import get_settings
@@ -60,7 +63,9 @@ def marketing_api_daily():
         from ingestion.marketing_api.drift import SchemaDriftError
 
         try:
-            return land_day(get_settings(), dt.date.fromisoformat(ds), run_id)
+            # URL and token from the `marketing_api` Airflow connection (dags/_common/connections.py).
+            config = marketing_api_config()
+            return land_day(get_settings(), dt.date.fromisoformat(ds), run_id, config=config)
         except (SchemaDriftError, MarketingApiAuthError) as exc:
             # Retrying cannot fix a changed schema or a wrong token: fail now, say why.
             raise AirflowFailException(str(exc)) from exc

@@ -3,12 +3,13 @@
 
 **What it does**, for the logical date `ds` (one UTC day, run after the day ends):
 
-1. `land` - extracts the day's rows of every app-DB table (customers, products, orders,
-   order_items, returns, web_events) into the lake: `lake/raw/shop/<table>/ds=<ds>/`, with a
-   manifest per partition (rows, checksum, schema hash, watermark). Updated tables are taken by
-   `updated_at`, insert-only web_events by id watermark (late rows are caught), products as a
-   daily snapshot; hard deletes (products, and deleted customer accounts found by a key-set diff
-   of the lake against the source) are reported in the manifest and the log.
+1. `land` - extracts the day's rows of every table of the app DB (the Airflow connection
+   `app_db`: customers, products, orders, order_items, returns, web_events) into the lake:
+   `lake/raw/shop/<table>/ds=<ds>/`, with a manifest per partition (rows, checksum, schema hash,
+   watermark). Updated tables are taken by `updated_at`, insert-only web_events by id watermark
+   (late rows are caught), products as a daily snapshot; hard deletes (products, and deleted
+   customer accounts found by a key-set diff of the lake against the source) are reported in the
+   manifest and the log.
 2. `gate_landed` - **gate 1**: Great Expectations validates each landed batch (schema, keys,
    values, row count = source count). A failure stops the run before anything reaches the
    warehouse.
@@ -61,10 +62,13 @@ def shop_daily():
     # gates and loads (pool) overlap with the next day's landing.
     @task(outlets=[LAKE_RAW_SHOP], depends_on_past=True)
     def land(ds: str | None = None, run_id: str | None = None) -> dict[str, dict]:
+        from _common.connections import with_app_db
+
         from core.settings import get_settings
         from ingestion.app_db.batch import land_day
 
-        return land_day(get_settings(), dt.date.fromisoformat(ds), run_id)
+        # The source is the `app_db` Airflow connection (dags/_common/connections.py).
+        return land_day(with_app_db(get_settings()), dt.date.fromisoformat(ds), run_id)
 
     @task(pool=WAREHOUSE_POOL, retries=0)
     def gate_landed(manifests: dict[str, dict], run_id: str | None = None) -> None:

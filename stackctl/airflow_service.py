@@ -30,6 +30,35 @@ def airflow_bin() -> str:
     return str(Path(sys.executable).with_name("airflow"))
 
 
+def airflow_connections(settings: Settings) -> dict[str, str]:
+    """The Airflow Connections the DAGs read, as AIRFLOW_CONN_<ID> variables (Airflow's JSON form).
+
+    Built from .env (APP_DB_URL, MARKETING_API_URL, MARKETING_API_TOKEN) for every Airflow process
+    this module starts and for `python -m stackctl airflow ...`. A variable already set (in .env or
+    the shell) is kept as given; a connection in a configured secrets backend wins over both,
+    since Airflow asks the backend first. One entry per connection: add yours here.
+    """
+    from ingestion.app_db import connection as app_db
+    from ingestion.marketing_api import client as marketing_api
+    from stackctl import fake_api_service
+
+    connections = {
+        # The partner-files sensor watches the inbox through a filesystem connection.
+        "partner_inbox": {"conn_type": "fs", "extra": {"path": str(settings.lake_dir / "inbox")}},
+        # shop_daily's source: sqlite (the file as host) or postgres.
+        app_db.CONN_ID: app_db.connection_fields(settings.app_db_url),
+        # marketing_api_daily's vendor API (http); the token is the password, which Airflow masks in task logs.
+        marketing_api.CONN_ID: marketing_api.connection_fields(
+            fake_api_service.url(), os.environ.get("MARKETING_API_TOKEN", "")
+        ),
+    }
+    out = {}
+    for conn_id, fields in connections.items():
+        name = f"AIRFLOW_CONN_{conn_id.upper()}"
+        out[name] = os.environ.get(name) or json.dumps(fields)
+    return out
+
+
 def airflow_env(settings: Settings) -> dict[str, str]:
     """The environment every Airflow process (and task) runs with."""
     home = settings.airflow_home
@@ -70,10 +99,7 @@ def airflow_env(settings: Settings) -> dict[str, str]:
         "SERVING_PATH": str(settings.serving_path),
         "LAKE_DIR": str(settings.lake_dir),
         "APP_DB_URL": settings.app_db_url,
-        # The partner-files sensor watches the inbox through a filesystem connection.
-        "AIRFLOW_CONN_PARTNER_INBOX": json.dumps(
-            {"conn_type": "fs", "extra": {"path": str(settings.lake_dir / "inbox")}}
-        ),
+        **airflow_connections(settings),
     }
     if cluster.is_cluster():
         env.update(cluster.airflow_overrides(cluster.config()))

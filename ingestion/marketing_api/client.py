@@ -13,6 +13,11 @@
 - a clear error after the last attempt, naming the request and the last failure.
 
 Each page comes back with its body exactly as received, for the lake.
+
+Where the API is and its token: `ClientConfig.from_env` reads MARKETING_API_URL / MARKETING_API_TOKEN
+(the bench, `python -m stackctl`); under Airflow the DAG reads the `marketing_api` Connection (http,
+the token as its password, masked in task logs) and passes them in. `connection_fields` and
+`base_url_from_connection` convert between the two without importing Airflow.
 """
 
 from __future__ import annotations
@@ -27,9 +32,9 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import requests
 
@@ -41,6 +46,8 @@ log = logging.getLogger(__name__)
 
 RETRYABLE_STATUS = {500, 502, 503, 504}
 DEFAULT_URL = "http://127.0.0.1:8090"
+# The Airflow Connection the DAG reads (AIRFLOW_CONN_MARKETING_API, made by stackctl from .env).
+CONN_ID = "marketing_api"
 
 
 class MarketingApiError(RuntimeError):
@@ -65,10 +72,15 @@ class ClientConfig:
     max_pages: int = 10_000  # guard against a cursor that never ends
     request_deadline: float = 60.0  # seconds for one request, connect to last body byte
     max_response_bytes: int = 50 * 1024 * 1024  # a page is kilobytes; anything near this is not a page
+    # Log every request's headers as sent (the Authorization header included), to debug an exchange
+    # with the vendor. Under Airflow the token is masked (***) in task logs; elsewhere it is printed.
+    log_headers: bool = False
 
     @classmethod
     def from_env(cls, **overrides: object) -> ClientConfig:
-        """MARKETING_API_URL (default http://127.0.0.1:8090), MARKETING_API_TOKEN (required)."""
+        """MARKETING_API_URL (default http://127.0.0.1:8090), MARKETING_API_TOKEN (required unless
+        `token` is given), the limits, MARKETING_API_LOG_HEADERS=1; `overrides` win (the DAG passes
+        `base_url` and `token` from the marketing_api connection)."""
         token = os.environ.get("MARKETING_API_TOKEN", "")
         if not token and "token" not in overrides:
             raise MarketingApiAuthError("MARKETING_API_TOKEN is not set: put the API token in .env (make env)")
@@ -79,8 +91,44 @@ class ClientConfig:
             "requests_per_second": env_float("MARKETING_API_RPS", cls.requests_per_second) or None,
             "request_deadline": env_float("MARKETING_API_REQUEST_DEADLINE", cls.request_deadline, 0.001),
             "max_response_bytes": env_int("MARKETING_API_MAX_RESPONSE_BYTES", cls.max_response_bytes, 1),
+            "log_headers": os.environ.get("MARKETING_API_LOG_HEADERS", "").strip() == "1",
         }
         return cls(**{**values, **overrides})
+
+
+def connection_fields(base_url: str, token: str) -> dict:
+    """The Airflow Connection (JSON form) of the API at `base_url`: conn type http, schema/host/port
+    from the URL as Airflow's HTTP connection has them, the token as password; a path in the URL
+    (an API mounted under a prefix) goes to extra `base_path`."""
+    parts = urlsplit(base_url)
+    if not parts.scheme or not parts.hostname:
+        raise MarketingApiError(f"MARKETING_API_URL={base_url!r} is not a URL such as https://api.example.com")
+    fields: dict = {"conn_type": "http", "schema": parts.scheme, "host": parts.hostname}
+    if parts.port:
+        fields["port"] = parts.port
+    if token:
+        fields["password"] = token
+    if parts.path.strip("/"):
+        fields["extra"] = {"base_path": parts.path.rstrip("/")}
+    return fields
+
+
+def base_url_from_connection(fields: Mapping) -> str:
+    """The API's base URL from an HTTP Connection's fields (schema, host, port, extra `base_path`).
+
+    A host that already holds a scheme (`https://api.example.com`) is taken as the base, as
+    Airflow's HTTP hook takes it."""
+    host = (fields.get("host") or "").rstrip("/")
+    if not host:
+        raise MarketingApiError("the marketing_api connection has no host: set it to the API's host name")
+    if "://" in host:
+        base = host
+    else:
+        base = f"{fields.get('schema') or 'http'}://{host}"
+        if fields.get("port"):
+            base += f":{int(fields['port'])}"
+    base_path = str((fields.get("extra") or {}).get("base_path") or "").strip("/")
+    return f"{base}/{base_path}" if base_path else base
 
 
 @dataclass(frozen=True)
@@ -233,6 +281,9 @@ class MarketingApiClient:
             with deadline(cfg.request_deadline) as guard:
                 try:
                     response = self.session.get(url, timeout=(cfg.connect_timeout, cfg.read_timeout), stream=True)
+                    if cfg.log_headers:
+                        sent = dict(response.request.headers)
+                        log.info("GET %s -> HTTP %s, sent %s", url, response.status_code, sent)
                     try:
                         body = self._read_body(response, url)  # a cut-off body raises inside the try
                     finally:
@@ -260,7 +311,8 @@ class MarketingApiClient:
                             return body, attempt, url
                 elif status in (401, 403):
                     raise MarketingApiAuthError(
-                        f"GET {url}: HTTP {status}, the API rejected the token; check MARKETING_API_TOKEN (not retried)"
+                        f"GET {url}: HTTP {status}, the API rejected the token; check MARKETING_API_TOKEN "
+                        "(under Airflow: the marketing_api connection's password) (not retried)"
                     )
                 elif status == 429 or status in RETRYABLE_STATUS:
                     retry_after = _retry_after(response.headers.get("Retry-After"))

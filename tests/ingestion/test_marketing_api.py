@@ -399,20 +399,31 @@ def _airflow(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.slow
-def test_the_dag_lands_and_loads_a_day_and_fails_fast_on_drift(stack, start_api, tmp_path):
-    """`airflow dags test` (Airflow's own run of the DAG) against the fake API, then a drifted day."""
+def test_the_dag_lands_and_loads_a_day_and_fails_fast_on_drift(stack, start_api, tmp_path, monkeypatch):
+    """`airflow dags test` (Airflow's own run of the DAG) against the fake API, then a drifted day.
+
+    The API's URL and token reach the DAG only as the Airflow connection `marketing_api`, which
+    stackctl builds from .env's variables; those are not in the run's environment. (That the token
+    stays out of task logs is checked on a scheduled run, in tests/e2e/test_scheduled_e2e.py:
+    `dags test` runs tasks in its own process, whose console Airflow does not mask.)"""
+    from stackctl.airflow_service import airflow_connections
+
     api = start_api(rate_limit=10)
     home = tmp_path / "airflow"
+    monkeypatch.setenv("MARKETING_API_URL", api.url)
+    monkeypatch.setenv("MARKETING_API_TOKEN", TOKEN)
+    monkeypatch.delenv("AIRFLOW_CONN_MARKETING_API", raising=False)
+    connection = airflow_connections(stack)["AIRFLOW_CONN_MARKETING_API"]
     env = {
-        **os.environ,  # STACK_DATA_DIR / STACK_VAR_DIR from the `stack` fixture
+        **{k: v for k, v in os.environ.items() if not k.startswith("MARKETING_API_")},
+        # STACK_DATA_DIR / STACK_VAR_DIR from the `stack` fixture
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
         "DO_NOT_TRACK": "1",
         "PYTHONPATH": str(DAGS.parent),
-        "MARKETING_API_URL": api.url,
-        "MARKETING_API_TOKEN": TOKEN,
+        "AIRFLOW_CONN_MARKETING_API": connection,
     }
     for args in (("db", "migrate"), ("pools", "set", "duckdb_warehouse", "1", "warehouse writer")):
         assert _airflow(env, *args).returncode == 0
@@ -422,6 +433,7 @@ def test_the_dag_lands_and_loads_a_day_and_fails_fast_on_drift(stack, start_api,
     assert ok.returncode == 0, ok.stdout[-3000:] + ok.stderr[-3000:]
     assert len(warehouse_rows(stack, "marketing_spend")) == len(fake_data.spend_rows(7, DAY))
     assert len(warehouse_rows(stack, "exchange_rates")) == 4
+    assert api.requests and all(r.token_ok for r in api.requests), "every request carried the connection's token"
 
     api.set_faults(drift="type_change")
     asked = len(api.requests)
