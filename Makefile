@@ -13,7 +13,7 @@ export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 # Precompiled bytecode is 2-3x faster to import; the machine sets PYTHONDONTWRITEBYTECODE.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --python
 
-.PHONY: help browser run test stop status up env install simulate pipeline dbt-parse dbt-build docs gx-docs quarantine freshness superset-export bench lint lock clean
+.PHONY: help browser run test stop status up airflow env install simulate pipeline dbt-parse dbt-build docs gx-docs quarantine freshness superset-export bench lint lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -43,6 +43,11 @@ status: ## show which services are running
 MODE ?=
 up: install ## start Airflow and Superset on existing data (MODE=cluster: PostgreSQL, Celery workers on Redis)
 	$(STACKCTL) up $(if $(MODE),--mode $(MODE))
+
+# Airflow's configuration (AIRFLOW_HOME, AIRFLOW__*, the connections) lives in the environment
+# stackctl gives Airflow, not in var/airflow/airflow.cfg: this runs the CLI inside it.
+airflow: install ## Airflow's own CLI as the stack runs it: make airflow ARGS="dags test shop_daily 2026-01-02"
+	@$(STACKCTL) airflow $(ARGS)
 
 env: install ## create the untracked .env with generated credentials
 	$(STACKCTL) env

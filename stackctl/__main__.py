@@ -3,6 +3,7 @@
     python -m stackctl <command> ...          the stack itself: env, run, up, stop, status, pipeline, dbt ...
     python -m stackctl <area> <command> ...   an area's own commands: quality, partner-files, governance,
                                               ml, superset, bench, dbt-portable
+    python -m stackctl airflow <args> ...     Airflow's own CLI with the environment the stack gives Airflow
 
 `--help` works at every level. An area's module (`quality/__main__.py` ...) is imported only when
 that area runs, so `--help` and the stack commands stay fast; the older `python -m quality` style
@@ -345,6 +346,30 @@ def run_area(name: str, argv: list[str]) -> int:
         raise
 
 
+def run_airflow(argv: list[str]) -> int:
+    """`python -m stackctl airflow <args>` (`make airflow ARGS=...`): Airflow's own CLI with exactly the
+    environment the stack's Airflow processes get: .env, AIRFLOW_HOME, the AIRFLOW__* settings, the
+    connections (AIRFLOW_CONN_*), PYTHONPATH. Airflow's configuration lives only there, not in
+    `var/airflow/airflow.cfg`, so a bare `airflow` in a shell would see another Airflow."""
+    from core.envfile import EnvFileError, load_env
+    from core.private_files import use_private_umask
+    from stackctl import airflow_service
+    from stackctl.cluster import ClusterError, use_mode
+
+    try:
+        load_env(required=True)
+        use_mode(None)
+        env = airflow_service.airflow_env(get_settings())
+    except (EnvFileError, SettingError, ClusterError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    # Airflow writes logs and metadata that may hold personal data, as the stack's services do.
+    use_private_umask()
+    binary = airflow_service.airflow_bin()
+    os.execve(binary, [binary, *argv], env)  # noqa: S606 - our own binary, the user's arguments
+    raise AssertionError("unreachable")  # execve does not return
+
+
 def _parser() -> argparse.ArgumentParser:
     areas = "\n".join(f"  {name:<16}{area.help}" for name, area in AREAS.items())
     parser = argparse.ArgumentParser(
@@ -383,6 +408,8 @@ def _parser() -> argparse.ArgumentParser:
     p = command("up", "start Airflow and Superset")
     p.add_argument("--mode", choices=["embedded", "cluster"], help=mode_help)
     command("airflow-init", "create/upgrade Airflow's metadata DB and pools")
+    p = command("airflow", "Airflow's own CLI with the stack's environment, e.g. `airflow dags list`")
+    p.add_argument("airflow_args", nargs=argparse.REMAINDER, help="e.g. dags test shop_daily 2026-01-02")
     command("stop", "stop what `run`/`up` started")
     command("status", "which services are running")
     for name in AREAS:
@@ -409,6 +436,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv and argv[0] in AREAS:
         return run_area(argv[0], argv[1:])
+    if argv and argv[0] == "airflow":
+        # Everything after `airflow` is Airflow's own (`--help` included), so it is not parsed here.
+        return run_airflow(argv[1:])
     parser = _parser()
     with one_line_usage_errors():
         args = parser.parse_args(argv)
