@@ -10,12 +10,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from core.envfile import ensure_env_file
 from superset.asset_files import read_assets
 from superset.exposures import ASSETS_DIR, EXPOSURES_FILE, exposures, model_relations, render
-from tests.dbt.fixture_warehouse import DBT_PROJECT, REPO
+from tests.dbt.fixture_warehouse import DBT_PROJECT, REPO, run_dbt
 
 pytestmark = pytest.mark.slow  # real dbt processes
 
@@ -187,3 +188,42 @@ def test_make_dbt_build_builds_only_the_selection(built, tmp_path):
     assert all(r["status"] in {"success", "pass"} for r in results), [
         (r["unique_id"], r["status"]) for r in results if r["status"] not in {"success", "pass"}
     ]
+
+
+# --- generic tests called as in dbt_utils ---------------------------------------------------------
+
+
+def test_dbt_utils_style_generic_tests_fail_on_bad_rows(built, tmp_path):
+    """`expression_is_true` under a column prefixes the column (dbt_utils' form) and fails a NULL;
+    `unique_combination_of_columns` takes `combination_of_columns`."""
+    copy = tmp_path / "tampered.duckdb"
+    shutil.copy(built.warehouse_path, copy)
+    with duckdb.connect(str(copy)) as con:
+        days = [
+            d for (d,) in con.execute("select revenue_date from marts.fct_daily_revenue order by 1 limit 2").fetchall()
+        ]
+        # net_revenue_eur: "= gross_revenue_eur - returns_eur": one day off by a euro, one unknowable
+        con.execute(
+            "update marts.fct_daily_revenue set net_revenue_eur = net_revenue_eur + 1 where revenue_date = ?", [days[0]]
+        )
+        con.execute("update marts.fct_daily_revenue set returns_eur = null where revenue_date = ?", [days[1]])
+        con.execute("insert into marts.fct_daily_marketing_spend select * from marts.fct_daily_marketing_spend limit 1")
+    env = {**built.env, "WAREHOUSE_PATH": str(copy), "DBT_TARGET_PATH": str(tmp_path / "target")}
+    result = run_dbt(
+        env,
+        "test",
+        "--select",
+        "test_name:expression_is_true,fct_daily_revenue",
+        "test_name:unique_combination_of_columns,fct_daily_marketing_spend",
+        "--vars",
+        "{data_tests_scope: all}",
+        check=False,
+    )
+    assert result.returncode != 0, result.stdout[-3000:]
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    failures = {
+        r["unique_id"].split(".")[2].split("_fct_")[0]: (r["status"], r["failures"])
+        for r in results
+        if r["unique_id"].startswith("test.")
+    }
+    assert failures == {"expression_is_true": ("fail", 2), "unique_combination_of_columns": ("fail", 1)}, failures
