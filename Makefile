@@ -71,8 +71,10 @@ $(VENV)/superset/.synced: requirements/superset.lock.txt | $(UV)
 	$(UV_SYNC) $(SUPERSET_PY) $<
 	@touch $@
 
+# Wheels only (docs/decisions/0002-dbt-parser-pin.md), but for halo (dbt-metricflow's spinner): it
+# ships only as a pure-Python sdist, whose build needs nothing beyond PyPI (setuptools).
 lock: $(UV) ## re-resolve requirements/*.in into the lock files
-	$(UV) pip compile --quiet --no-build --python-version 3.11 requirements/pipeline.in -o requirements/pipeline.lock.txt
+	$(UV) pip compile --quiet --only-binary :all: --no-binary halo --python-version 3.11 requirements/pipeline.in -o requirements/pipeline.lock.txt
 	$(UV) pip compile --quiet --python-version 3.11 requirements/superset.in -o requirements/superset.lock.txt
 
 simulate: install ## generate/extend the shop's app DB (DEMO_DAYS, SIM_SCALE, SIM_SEED, SIM_DRIFT_FROM)
