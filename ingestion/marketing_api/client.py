@@ -73,7 +73,9 @@ class ClientConfig:
     request_deadline: float = 60.0  # seconds for one request, connect to last body byte
     max_response_bytes: int = 50 * 1024 * 1024  # a page is kilobytes; anything near this is not a page
     # Log every request's headers as sent (the Authorization header included), to debug an exchange
-    # with the vendor. Under Airflow the token is masked (***) in task logs; elsewhere it is printed.
+    # with the vendor. Airflow's task logs show the token as ***; anywhere else it is printed (the
+    # console of `python -m stackctl`, of `airflow dags test`, and the scheduler's, which repeats
+    # the task logs unmasked under the LocalExecutor): for debugging only.
     log_headers: bool = False
 
     @classmethod

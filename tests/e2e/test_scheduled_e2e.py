@@ -7,8 +7,10 @@ UI's Backfills tab calls), the scheduler running one run per day, then `elt_mart
 watcher mode (one `dbt build`, a task per model). The published KPI is checked, to the cent, against
 a computation straight from the app DB. A rerun of a day whose source turned bad must fail at gate 1
 and leave both the served numbers and the day already loaded as they were. Nothing the run wrote
-holds personal data where dashboards read, or the pseudonymisation key anywhere. The module ends
-with Airflow's login throttling (it locks the admin out of new logins for a while).
+holds personal data where dashboards read, or the pseudonymisation key anywhere. The vendor API's
+token, given to the DAGs only as an Airflow connection, is masked in every task log although the
+client logs each request's headers. The module ends with Airflow's login throttling (it locks the
+admin out of new logins for a while).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ DAY0 = YESTERDAY - dt.timedelta(days=7)
 HISTORY = [DAY0 + dt.timedelta(days=n) for n in range(6)]
 BACKFILL = [DAY0 + dt.timedelta(days=6), YESTERDAY]
 PII_KEY = "e2e-pii-key-3b9d0c71f4"
+MARKETING_TOKEN = "e2e-vendor-token-8c1f5a"
 TERMINAL = {"success", "failed"}
 
 
@@ -60,7 +63,17 @@ def expected_daily_revenue(app_db: str) -> dict[dt.date, tuple[Decimal, Decimal,
 
 
 @pytest.fixture(scope="module")
-def running_airflow(tmp_path_factory):
+def vendor_api():
+    """The marketing API's stand-in on 127.0.0.1 (in this process), for marketing_api_daily."""
+    from ingestion.marketing_api.server import FakeMarketingApi, ServerConfig
+
+    server = FakeMarketingApi(ServerConfig(token=MARKETING_TOKEN, rate_limit=0)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def running_airflow(tmp_path_factory, vendor_api):
     from core.dbt_cli import run_dbt
     from core.settings import get_settings
     from ingestion.simulator.run import simulate
@@ -75,6 +88,11 @@ def running_airflow(tmp_path_factory):
         AIRFLOW_ADMIN_PASSWORD="e2e-password",
         AIRFLOW_API_SECRET="e2e-secret",
         AIRFLOW_PORT=str(procs.free_port()),
+        # stackctl turns these into the marketing_api connection (the token as its password); the
+        # client logs every request's headers, so an unmasked token would be in the task log.
+        MARKETING_API_URL=vendor_api.url,
+        MARKETING_API_TOKEN=MARKETING_TOKEN,
+        MARKETING_API_LOG_HEADERS="1",
     ):
         settings = get_settings()
         # The source already holds the backfill window; each day's rows stay as written that day
@@ -117,8 +135,8 @@ def published(running_airflow):
             break
         assert time.monotonic() < deadline, f"backfill still running after 10 min: {states}\n{out}"
         time.sleep(3)
-    # No marketing API here, so the asset condition of elt_marts is not met: trigger it by hand,
-    # as an engineer would after a shop-only backfill.
+    # marketing_api_daily stays paused until its own test, so the asset condition of elt_marts is
+    # not met: trigger it by hand, as an engineer would after a shop-only backfill.
     api.patch("/dags/elt_marts", {"is_paused": False})
     marts_run = api.post("/dags/elt_marts/dagRuns", {"logical_date": None})["dag_run_id"]
     return settings, runs, states, marts_run, api.wait_for_run("elt_marts", marts_run)
@@ -243,6 +261,36 @@ def test_the_weekly_whole_table_tests_catch_an_audited_row_broken_later(publishe
         with duckdb.connect(str(settings.warehouse_path)) as con:
             restore = "update staging.stg_shop__web_events set event_type = ? where event_id = ?"
             con.execute(restore, [event_type, event_id])
+
+
+def test_the_vendor_token_is_masked_in_every_task_log(running_airflow, vendor_api):
+    """A run of marketing_api_daily under the scheduler reads the API through the `marketing_api` connection:
+    every request carries the token, every header line the client logs shows it as ***."""
+    settings, _, api = running_airflow
+    # Its load updates the marketing Asset: no marts run may start from it while the module goes on.
+    api.patch("/dags/elt_marts", {"is_paused": True})
+    api.wait_for_dag("marketing_api_daily")
+    day = f"{YESTERDAY}T00:00:00Z"
+    run_id = api.post(
+        "/dags/marketing_api_daily/dagRuns",
+        {
+            "logical_date": day,
+            "data_interval_start": day,
+            "data_interval_end": f"{YESTERDAY + dt.timedelta(days=1)}T00:00:00Z",
+        },
+    )["dag_run_id"]
+    # Unpaused after the run for yesterday exists, so the scheduler does not add its own for that day.
+    api.patch("/dags/marketing_api_daily", {"is_paused": False})
+    assert api.wait_for_run("marketing_api_daily", run_id) == "success"
+    assert vendor_api.requests and all(r.token_ok for r in vendor_api.requests)
+
+    # Every task log (what the UI shows). Not the scheduler's own console (var/run): Airflow 3.3's
+    # LocalExecutor echoes task logs there without its task log masker, which is why header logging
+    # is for debugging only.
+    logs = [p for p in (settings.airflow_home / "logs").rglob("*") if p.is_file()]
+    task_logs = [p for p in logs if "dag_id=marketing_api_daily" in str(p)]
+    assert any(b"'Authorization': 'Bearer ***'" in p.read_bytes() for p in task_logs), "the headers were logged"
+    assert [str(p) for p in logs if MARKETING_TOKEN.encode() in p.read_bytes()] == []
 
 
 def test_repeated_wrong_passwords_are_throttled(running_airflow):
