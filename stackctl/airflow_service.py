@@ -38,6 +38,7 @@ def airflow_connections(settings: Settings) -> dict[str, str]:
     the shell) is kept as given; a connection in a configured secrets backend wins over both,
     since Airflow asks the backend first. One entry per connection: add yours here.
     """
+    from core import alerts
     from ingestion.app_db import connection as app_db
     from ingestion.marketing_api import client as marketing_api
     from stackctl import fake_api_service
@@ -51,6 +52,8 @@ def airflow_connections(settings: Settings) -> dict[str, str]:
         marketing_api.CONN_ID: marketing_api.connection_fields(
             fake_api_service.url(), os.environ.get("MARKETING_API_TOKEN", "")
         ),
+        # Failed tasks' e-mails (dags/_common/notifiers.py): alerts_smtp, only when .env sets ALERT_SMTP_URL.
+        **alerts.alert_email_connections(),
     }
     out = {}
     for conn_id, fields in connections.items():

@@ -1,4 +1,8 @@
-"""Defaults every DAG uses: owner, retries with exponential backoff, the failure alert.
+"""Defaults every DAG uses: owner, retries with exponential backoff, the failure alerts.
+
+A task that failed for good (after its retries) runs both failure callbacks: `alert_on_failure`
+(alert file, webhook, the Data health row) and Airflow's SMTP notifier (`_common.notifiers`: an
+e-mail when the `alerts_smtp` connection exists). Each one's trouble never stops the other.
 
 The DAG ids, the warehouse pool and the tag vocabulary are not here: they are defined once in
 `core.orchestration` (Airflow-free, so `stackctl` and the tests read the same ones), which DAG
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from _common.notifiers import FailureEmail, failure_reason
 from core.private_files import use_private_umask
 from quality.task_failures import alert_task_failure
 
@@ -16,14 +21,12 @@ from quality.task_failures import alert_task_failure
 def alert_on_failure(context) -> None:
     """Alert file + webhook, and a failed row in ops.data_health for the Data health dashboard."""
     ti = context["task_instance"]
-    exc = context.get("exception")
-    reason = str(exc).splitlines()[0] if exc else "unknown error"
     alert_task_failure(
         dag_id=ti.dag_id,
         task_id=ti.task_id,
         run_id=context.get("run_id"),
         ds=context.get("ds"),
-        reason=reason,
+        reason=failure_reason(context),
         try_number=ti.try_number,
     )
 
@@ -40,6 +43,6 @@ DEFAULT_ARGS = {
     "retry_delay": dt.timedelta(seconds=30),
     "retry_exponential_backoff": True,
     "max_retry_delay": dt.timedelta(minutes=10),
-    "on_failure_callback": alert_on_failure,
+    "on_failure_callback": [alert_on_failure, FailureEmail()],
     "on_execute_callback": create_files_private,
 }
