@@ -35,8 +35,10 @@ def airflow_connections(settings: Settings) -> dict[str, str]:
 
     Built from .env (APP_DB_URL, MARKETING_API_URL, MARKETING_API_TOKEN) for every Airflow process
     this module starts and for `python -m stackctl airflow ...`. A variable already set (in .env or
-    the shell) is kept as given; a connection in a configured secrets backend wins over both,
-    since Airflow asks the backend first. One entry per connection: add yours here.
+    the shell) is kept as given; set empty, it is left out (`airflow_env` drops it), so Airflow's
+    metadata DB (the UI's Connections) can hold that connection. A connection in a configured
+    secrets backend wins over all of these: Airflow asks the backend first. One entry per
+    connection: add yours here.
     """
     from core import alerts
     from ingestion.app_db import connection as app_db
@@ -58,7 +60,7 @@ def airflow_connections(settings: Settings) -> dict[str, str]:
     out = {}
     for conn_id, fields in connections.items():
         name = f"AIRFLOW_CONN_{conn_id.upper()}"
-        out[name] = os.environ.get(name) or json.dumps(fields)
+        out[name] = os.environ[name] if name in os.environ else json.dumps(fields)
     return out
 
 
@@ -106,7 +108,8 @@ def airflow_env(settings: Settings) -> dict[str, str]:
     }
     if cluster.is_cluster():
         env.update(cluster.airflow_overrides(cluster.config()))
-    return {**os.environ, **env}
+    # An empty AIRFLOW_CONN_<ID> means "not from the environment": Airflow would read it as a broken one.
+    return {k: v for k, v in {**os.environ, **env}.items() if v or not k.startswith("AIRFLOW_CONN_")}
 
 
 def _run(args: list[str], env: dict[str, str], what: str) -> str:

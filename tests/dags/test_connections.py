@@ -46,6 +46,34 @@ def test_the_tasks_read_the_sources_from_airflow_connections_first(stack, monkey
     assert (config.base_url, config.token) == ("http://127.0.0.1:1", "the-environment-s-token")
 
 
+def test_stackctl_builds_the_connections_from_env_and_keeps_one_given_or_left_out(stack, monkeypatch):
+    from stackctl.airflow_service import airflow_env
+
+    monkeypatch.setenv("MARKETING_API_URL", "https://api.vendor.example/marketing")
+    monkeypatch.setenv("MARKETING_API_TOKEN", "tok-from-env-file")
+    for name in ("AIRFLOW_CONN_APP_DB", "AIRFLOW_CONN_MARKETING_API"):
+        monkeypatch.delenv(name, raising=False)
+    env = airflow_env(stack)
+    assert json.loads(env["AIRFLOW_CONN_APP_DB"]) == {
+        "conn_type": "sqlite",
+        "host": str(stack.data_dir / "appdb" / "shop.sqlite"),
+    }
+    assert json.loads(env["AIRFLOW_CONN_MARKETING_API"]) == {
+        "conn_type": "http",
+        "schema": "https",
+        "host": "api.vendor.example",
+        "password": "tok-from-env-file",
+        "extra": {"base_path": "/marketing"},
+    }
+    # Given whole (JSON or URI), it is used as written; set empty, Airflow looks elsewhere for it
+    # (a secrets backend, its metadata DB).
+    monkeypatch.setenv("AIRFLOW_CONN_MARKETING_API", "http://:another-token@api.vendor.example:443/https")
+    monkeypatch.setenv("AIRFLOW_CONN_APP_DB", "")
+    env = airflow_env(stack)
+    assert env["AIRFLOW_CONN_MARKETING_API"] == "http://:another-token@api.vendor.example:443/https"
+    assert "AIRFLOW_CONN_APP_DB" not in env
+
+
 @pytest.mark.slow
 def test_make_airflow_runs_the_cli_with_the_stacks_environment(tmp_path, dbt_manifest):
     from core.envfile import ensure_env_file, parse_env
