@@ -2,15 +2,18 @@
 
 No Docker engine runs here, so this is a static check: the YAML parses, every build context and
 Dockerfile, bind-mounted file and `python -m` module exists, ports bind to 127.0.0.1, and no
-service carries an inline password.
+service carries an inline password. The Airflow services' connections point where the rest does.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import yaml
+
+from ingestion.app_db.connection import url_from_connection
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,3 +48,11 @@ def test_commands_refer_to_real_modules_and_ports_stay_local():
         for key, value in env.items() if isinstance(env, dict) else []:
             if key.endswith("PASSWORD"):
                 assert str(value).startswith("${"), f"{name}: {key} must come from .env"
+
+
+def test_the_airflow_services_read_the_same_app_db_as_a_connection():
+    """The DAGs read the `app_db` connection; stackctl's commands in the containers read APP_DB_URL."""
+    env = compose()["x-pipeline"]["environment"]
+    assert url_from_connection(json.loads(env["AIRFLOW_CONN_APP_DB"])) == env["APP_DB_URL"]
+    inbox = json.loads(env["AIRFLOW_CONN_PARTNER_INBOX"])["extra"]["path"]
+    assert inbox == f"{env['STACK_DATA_DIR']}/lake/inbox"
