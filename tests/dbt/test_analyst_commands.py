@@ -227,3 +227,61 @@ def test_dbt_utils_style_generic_tests_fail_on_bad_rows(built, tmp_path):
         if r["unique_id"].startswith("test.")
     }
     assert failures == {"expression_is_true": ("fail", 2), "unique_combination_of_columns": ("fail", 1)}, failures
+
+
+# --- MetricFlow -------------------------------------------------------------------------------------
+
+
+def test_mf_query_answers_from_the_warehouse_without_the_pii_key(built, tmp_path):
+    """`mf query` in dbt_project/ (semantic manifest of the last prod parse, warehouse from the profile)
+    gives the weekly net revenue the marts hold; the key is not needed to read marts, and hashing
+    without it still stops."""
+    project = tmp_path / "dbt_project"  # mf reads <cwd>/target/semantic_manifest.json: a copy, not Cosmos'
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target*", "logs", "dbt_packages"))
+    (project / "target").mkdir()
+    shutil.copy(built.target_path / "semantic_manifest.json", project / "target")
+    warehouse = tmp_path / "warehouse" / built.warehouse_path.name  # same file name: same DuckDB catalog
+    warehouse.parent.mkdir()
+    shutil.copy(built.warehouse_path, warehouse)
+    env = {**plain_shell(tmp_path), "WAREHOUSE_PATH": str(warehouse)}
+
+    out = tmp_path / "weekly.csv"
+    result = subprocess.run(
+        ["mf", "query", "--metrics", "net_revenue_eur", "--group-by", "metric_time__week", "--csv", str(out)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and out.exists(), (result.stdout + result.stderr)[-3000:]
+    with duckdb.connect() as con:
+        answered = con.execute(
+            "select cast(metric_time__week as date), net_revenue_eur from read_csv_auto(?) order by 1", [str(out)]
+        ).fetchall()
+    # the metric is sum(net_revenue_eur) over the semantic model's table, by ISO week (Monday)
+    expected = built.query(
+        "select cast(date_trunc('week', revenue_date) as date), cast(sum(net_revenue_eur) as double) "
+        "from marts.fct_daily_revenue_by_segment group by 1 order by 1"
+    )
+    assert len(expected) > 1, "several weeks of data"
+    assert [week for week, _ in answered] == [week for week, _ in expected]
+    for (week, got), (_, want) in zip(answered, expected, strict=True):
+        assert got == pytest.approx(want, rel=1e-9), week
+
+    hashed = subprocess.run(
+        [
+            "dbt",
+            "show",
+            "--inline",
+            "select {{ pseudonymise(\"'someone@example.com'\") }} as h",
+            "--log-path",
+            str(tmp_path / "logs"),
+            "--target-path",
+            str(tmp_path / "show-target"),
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert hashed.returncode != 0 and "PII_HASH_KEY is not set" in hashed.stdout, hashed.stdout[-2000:]
