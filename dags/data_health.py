@@ -4,13 +4,16 @@
 A source that stops arriving must be an alert, not silence: the daily DAGs cannot report a run
 that never happens, so this DAG checks from the outside.
 
-1. `check_freshness` (pool `duckdb_warehouse`) - for every source in `lake/raw/` (and `shop`, which
-   must always exist): the newest day landed for all its tables, its age at the end of this hour,
-   the last load (run ledger). Writes `ops.source_freshness`, rebuilds `ops.quarantine` from
-   `lake/quarantine/`, and **fails when a source is older than its SLA** (default 30 h:
-   `FRESHNESS_SLA_HOURS="shop=30,marketing_api=48"`, `FRESHNESS_DEFAULT_SLA_HOURS`), at once:
-   a retry cannot make a late source arrive. The failure callback sends the alert
-   (`var/alerts.jsonl`, `ALERT_WEBHOOK_URL`).
+1. `check_freshness` (pool `duckdb_warehouse`) - runs `dbt source freshness` (the same check as
+   `make freshness` or an analyst's own `dbt source freshness`) on every source table the warehouse's
+   `raw` schema holds, plus the `shop` tables, which must always exist. The SLAs are the sources'
+   `freshness:` blocks in `dbt_project/models/staging/<source>/_<source>__sources.yml` (age =
+   now - a table's newest `_loaded_at`) and nowhere else. Writes one row per source to
+   `ops.source_freshness`, rebuilds `ops.quarantine` from `lake/quarantine/`, and **fails when a
+   source is past its `error_after`** (or a shop table is missing, or dbt could not check a table),
+   at once: a retry cannot make a late source arrive.
+   A `warn_after` breach is only recorded. The failure callback sends the alert
+   (`var/alerts.jsonl`, `ALERT_WEBHOOK_URL`, e-mail if the `alerts_smtp` connection exists).
 2. `refresh_dashboard` (pool `duckdb_warehouse`, runs even when the check failed) - copies the
    `ops` data-health tables into `serving.duckdb` next to the *currently served* marts (which stay
    byte for byte as published) and clears Superset's cache: a failed gate or a late source shows
@@ -20,10 +23,12 @@ that never happens, so this DAG checks from the outside.
 4. `all_work_succeeded` - does nothing; it fails the run (upstream_failed) when any task above
    failed, since tasks 2 and 3 run and succeed after a failed check.
 
-**Runbook.** `check_freshness` failed: its log names each late source, the day it is complete up
-to and its age. Look at that source's DAG (a failed or paused run, an empty inbox, a quarantined
-batch: `make quarantine`). Nothing to fix here; the next hourly run turns green
-by itself once the data lands. Every task is idempotent: clear it freely.
+**Runbook.** `check_freshness` failed: its log has dbt's line per table, then names each late
+source, its lagging tables, the day it is complete up to and its age. Look at that source's DAG (a
+failed or paused run, an empty inbox, a quarantined batch: `make quarantine`). Nothing to fix here;
+the next hourly run turns green by itself once the data lands. A table in `error` means dbt could
+not check it: its message is in the log (`make freshness` reproduces it). Every task is idempotent:
+clear it freely.
 """
 
 from __future__ import annotations
@@ -50,7 +55,7 @@ from core.orchestration import DATA_HEALTH, WAREHOUSE_POOL
 )
 def data_health():
     @task(pool=WAREHOUSE_POOL)
-    def check_freshness(data_interval_end: dt.datetime | None = None) -> list[str]:
+    def check_freshness() -> list[str]:
         from airflow.sdk.exceptions import AirflowFailException
 
         from core.settings import get_settings
@@ -59,7 +64,7 @@ def data_health():
 
         # The failure callback alerts; no alert from inside as well.
         try:
-            return [row.summary for row in run_check(get_settings(), now=data_interval_end, alert=False)]
+            return [row.summary for row in run_check(get_settings(), alert=False)]
         except FreshnessBreach as exc:  # a retry in 30 s cannot make a late source arrive
             raise AirflowFailException(str(exc)) from exc
 

@@ -5,7 +5,7 @@
 | `ops.data_health` | expectation per gate run (passed, warned and failed alike) | `record_results` |
 | `ops.gate_runs` | suite per gate run: status, counts, the one-line reason, gate 2's fingerprint | `record_results` |
 | `ops.quarantine` | batch or partner file ever held in `lake/quarantine/` | `quality.quarantine_records` |
-| `ops.source_freshness` | source: last landed day, last load, age, SLA, status (current) | `quality.freshness` |
+| `ops.source_freshness` | dbt source: its worst table's freshness, age, SLA, status (current) | `quality.freshness` |
 
 `serving.publish` copies these four into the serving file for the Data health dashboard (no
 PII in them). The caller decides when to write (DuckDB has one writer per file: the DAG tasks
@@ -82,15 +82,15 @@ create table if not exists ops.quarantine (
 );
 create table if not exists ops.source_freshness (
     source varchar not null,
-    tables integer not null,
-    last_landed_ds date,
-    data_complete_at timestamp,       -- end of the last landed day: the data is complete up to here
-    last_landed_at timestamp,
+    tables integer not null,          -- tables dbt found rows in
+    last_landed_ds date,              -- the newest day (_ds) every such table holds
+    data_complete_at timestamp,       -- the stalest table's newest _loaded_at (dbt's max_loaded_at)
+    last_landed_at timestamp,         -- no longer written (landing times: ops.run_ledger)
     last_loaded_ds date,
     last_loaded_at timestamp,
     age_hours double,                 -- checked_at - data_complete_at
-    sla_hours double not null,
-    status varchar not null,          -- ok | late | missing
+    sla_hours double not null,        -- the dbt source's error_after, in hours
+    status varchar not null,          -- ok | warn | late | missing | error
     lagging_tables varchar,
     checked_at timestamp not null
 );

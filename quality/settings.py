@@ -2,13 +2,16 @@
 
 | variable | default | meaning |
 | --- | --- | --- |
-| `FRESHNESS_DEFAULT_SLA_HOURS` | 30 | a source is late when its newest landed day is older than this |
-| `FRESHNESS_SLA_HOURS` | (none) | per-source SLAs overriding the default, e.g. `shop=30,marketing_api=48` |
 | `GATE1_CHUNK_ROWS` | 1000000 | gate 1 reads at most this many rows into one frame (whole days per chunk) |
 | `GX_DOCS_DIR` | `<STACK_VAR_DIR>/gx_docs` | validation results and Data Docs (run output, outside git) |
 | `GX_DOCS_KEEP_DAYS` | 90 | the daily Data Docs rebuild drops validation results older than this |
 
 A value the gates cannot use is a `core.settings.SettingError` naming the variable.
+
+Freshness SLAs are not settings here: they live in the dbt source YAMLs only (`freshness:` in
+`dbt_project/models/staging/<source>/_<source>__sources.yml`), which `quality.freshness` runs
+through `dbt source freshness`. The retired `FRESHNESS_SLA_HOURS` / `FRESHNESS_DEFAULT_SLA_HOURS`
+are refused with that pointer, so an old override is never silently ignored.
 """
 
 from __future__ import annotations
@@ -16,27 +19,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from core.settings import SettingError, env_int, env_path, get_settings, parse_decimal
+from core.settings import SettingError, env_int, env_path, get_settings
 
-DEFAULT_SLA_HOURS = 30.0
 # ~0.5 KiB a row in pandas plus what GX computes on it: 1M rows peak at about 1 GiB, whatever the
 # history's length.
 DEFAULT_CHUNK_ROWS = 1_000_000
+RETIRED_FRESHNESS_VARIABLES = ("FRESHNESS_SLA_HOURS", "FRESHNESS_DEFAULT_SLA_HOURS")
+FRESHNESS_SLA_FILES = "dbt_project/models/staging/<source>/_<source>__sources.yml"
 
 
-def freshness_slas() -> tuple[dict[str, float], float]:
-    """(per-source SLAs in hours from FRESHNESS_SLA_HOURS, the default from FRESHNESS_DEFAULT_SLA_HOURS)."""
-    default_value = os.environ.get("FRESHNESS_DEFAULT_SLA_HOURS", "").strip()
-    default = parse_decimal("FRESHNESS_DEFAULT_SLA_HOURS", default_value) if default_value else DEFAULT_SLA_HOURS
-    slas: dict[str, float] = {}
-    for item in os.environ.get("FRESHNESS_SLA_HOURS", "").split(","):
-        if not item.strip():
-            continue
-        name, sep, hours = item.partition("=")
-        if not sep or not name.strip():
-            raise SettingError(f"FRESHNESS_SLA_HOURS: expected source=hours, got {item.strip()!r}")
-        slas[name.strip()] = parse_decimal(f"FRESHNESS_SLA_HOURS ({name.strip()})", hours)
-    return slas, default
+def refuse_retired_freshness_settings() -> None:
+    """A pointer, not a setting: the freshness SLAs moved into the dbt source YAMLs."""
+    for name in RETIRED_FRESHNESS_VARIABLES:
+        if os.environ.get(name, "").strip():
+            raise SettingError(
+                f"{name} is no longer read: freshness SLAs live in the dbt source YAMLs ({FRESHNESS_SLA_FILES}, "
+                "`freshness: warn_after / error_after`); move the value there and remove the variable"
+            )
 
 
 def gate1_chunk_rows() -> int:

@@ -22,9 +22,9 @@ def _marketing_client():
 
 
 def _freshness():
-    from quality.settings import freshness_slas
+    from quality.settings import refuse_retired_freshness_settings
 
-    return freshness_slas()
+    return refuse_retired_freshness_settings()
 
 
 def _chunk_rows():
@@ -52,8 +52,9 @@ BAD_VALUES = [
     ("MARKETING_API_RPS", "fast", _marketing_client),
     ("MARKETING_API_REQUEST_DEADLINE", "nan", _marketing_client),
     ("MARKETING_API_MAX_RESPONSE_BYTES", "50MB", _marketing_client),
-    ("FRESHNESS_DEFAULT_SLA_HOURS", "a day", _freshness),
-    ("FRESHNESS_SLA_HOURS", "shop=soon", _freshness),
+    # retired: any value is refused, pointing at the dbt source YAMLs where the SLAs live now
+    ("FRESHNESS_DEFAULT_SLA_HOURS", "30", _freshness),
+    ("FRESHNESS_SLA_HOURS", "shop=30", _freshness),
     ("GATE1_CHUNK_ROWS", "0", _chunk_rows),
     ("STALE_AFTER_DAYS", "1e3", _stale_days),
     ("ACCESS_LOG_RETENTION_DAYS", "forever", _retention_days),
@@ -75,12 +76,10 @@ def test_unset_knobs_take_their_documented_defaults(monkeypatch):
     assert (ml.psi_threshold, ml.max_model_age_days, ml.min_auc, ml.seed) == (0.2, 28, 0.6, 42)
     client = _marketing_client()
     assert (client.requests_per_second, client.request_deadline) == (15.0, 60.0)
-    assert _freshness() == ({}, 30.0)
+    assert _freshness() is None  # no retired freshness variable set: nothing to refuse
     assert (_chunk_rows(), _stale_days(), _retention_days()) == (1_000_000, 30, 365)
 
 
-def test_per_source_freshness_slas_and_a_switched_off_rate_limit(monkeypatch):
-    monkeypatch.setenv("FRESHNESS_SLA_HOURS", "shop=30, partner_files=72.5")
-    assert _freshness()[0] == {"shop": 30.0, "partner_files": 72.5}
+def test_a_switched_off_rate_limit(monkeypatch):
     monkeypatch.setenv("MARKETING_API_RPS", "0")
     assert _marketing_client().requests_per_second is None

@@ -6,9 +6,10 @@ the small governance shop, with every run triggered through the REST API as the 
 - `data_subject_requests` exports one customer; `governance_maintenance` then collects Airflow's
   audit events (through the REST API: a task may not open Airflow's metadata DB) and the request's
   audit entries into `ops.access_log`. Both runs and every task are `success`.
-- `data_health` for an hour when the shop is fresh is `success`; for now, when it is months old,
-  `check_freshness` fails at once (no retries), the dashboard refresh and Data Docs still run and
-  succeed, and the run is `failed`.
+- `data_health` right after the shop was loaded is `success`; once its loads are months old (the
+  test dates the raw tables' `_loaded_at`, which `dbt source freshness` reads, back to the shop's
+  last day), `check_freshness` fails at once (no retries), the dashboard refresh and Data Docs still
+  run and succeed, and the run is `failed`.
 
 The scheduler's cron runs are off (`use_job_schedule`): only the runs the test triggers exist.
 About two minutes on 2 cores.
@@ -26,6 +27,7 @@ import duckdb
 import pytest
 import requests
 
+from ingestion.app_db.contract import CONTRACTS
 from tests.conftest import stack_environment
 from tests.governance.conftest import PII_KEY, SHOP_DAYS
 
@@ -114,23 +116,21 @@ def test_governance_dags_under_the_scheduler(airflow) -> None:
     from governance import audit
 
     settings, api = airflow
-    fresh_hour = dt.datetime.combine(SHOP_DAYS[-1] + dt.timedelta(days=1), dt.time(0), dt.UTC)
     customer_id = _customer_id(settings)
 
     # Queued together; the one-slot warehouse pool runs their tasks one at a time.
     dsr = _trigger(api, "data_subject_requests", conf={"action": "export", "customer_id": customer_id})
-    healthy = _trigger(
-        api,
-        "data_health",
-        logical_date=fresh_hour.isoformat(),
-        data_interval_start=fresh_hour.isoformat(),
-        data_interval_end=(fresh_hour + dt.timedelta(hours=1)).isoformat(),
-    )
-    late = _trigger(api, "data_health")  # now: the shop's last day is months old
+    healthy = _trigger(api, "data_health")  # the shop was loaded minutes ago
 
     assert _finish(api, "data_subject_requests", dsr) == ("success", {"run_request": "success"})
     state, tasks = _finish(api, "data_health", healthy)
     assert (state, set(tasks.values())) == ("success", {"success"}), tasks
+    # No task holds the warehouse now: date the shop's loads back to its last day, months ago.
+    last_load = dt.datetime.combine(SHOP_DAYS[-1] + dt.timedelta(days=1), dt.time(0, 30))
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        for table in CONTRACTS:
+            con.execute(f"update raw.{table} set _loaded_at = ?", [last_load])
+    late = _trigger(api, "data_health")
     state, tasks = _finish(api, "data_health", late)
     assert tasks["check_freshness"] == "failed" and tasks["refresh_dashboard"] == tasks["data_docs"] == "success", tasks
     assert state == "failed", "the clean-up ran and succeeded; the run must still say the check failed"

@@ -1,5 +1,7 @@
-"""Freshness SLAs: a source that stops arriving raises an alert (file and webhook), is recorded in
-ops.source_freshness and fails the check. Real lake writer, loader and a real HTTP webhook."""
+"""Freshness SLAs, defined once in the dbt source YAMLs: the real `dbt source freshness` judges the
+warehouse's raw tables; a source past its error_after raises an alert (file and webhook), is
+recorded in ops.source_freshness and fails the check; a fresh one passes, a warn is only recorded.
+Real lake writer, loader, dbt and a real HTTP webhook."""
 
 from __future__ import annotations
 
@@ -15,72 +17,54 @@ from pathlib import Path
 from typing import ClassVar
 
 import duckdb
+import pyarrow as pa
 import pytest
+import yaml
 
 from core.settings import Settings
-from ingestion.app_db.batch import load_days
 from ingestion.app_db.contract import CONTRACTS
 from ingestion.lake import write_partition
-from quality.freshness import FreshnessBreach, check_freshness, compute_freshness
+from ingestion.warehouse import load_source_days
+from quality.freshness import FreshnessBreach, check_freshness
 
 REPO = Path(__file__).resolve().parents[2]
-DAYS = [dt.date(2026, 3, 1), dt.date(2026, 3, 2)]
-END_OF_LAST_DAY = dt.datetime(2026, 3, 3)
+STAGING = REPO / "dbt_project" / "models" / "staging"
+DAY = dt.date(2026, 3, 2)
+FIXTURE_SCHEMA = pa.schema([pa.field("id", pa.int64())])
 
 
-def land(settings: Settings, days: list[dt.date], tables=tuple(CONTRACTS), source: str = "shop") -> None:
-    """Land (quiet, empty) batches through the real lake writer."""
-    for day in days:
-        for table in tables:
-            schema = CONTRACTS[table].schema if table in CONTRACTS else CONTRACTS["orders"].schema
-            write_partition(settings.lake_raw_dir, source, table, day, [], schema, f"run-{day}")
+def source_spec(source: str) -> dict:
+    (path,) = STAGING.glob(f"*/_{source}__sources.yml")
+    (spec,) = yaml.safe_load(path.read_text())["sources"]
+    return spec
 
 
-@pytest.fixture
-def landed(stack: Settings) -> Settings:
-    land(stack, DAYS)
-    load_days(stack, DAYS, "load-run")
-    return stack
+def sla_hours(source: str) -> tuple[float, float]:
+    """(warn_after, error_after) in hours, as the dbt source YAML says: the tests follow the YAML."""
+    freshness = source_spec(source)["freshness"]
+    assert {freshness[k]["period"] for k in ("warn_after", "error_after")} == {"hour"}
+    return float(freshness["warn_after"]["count"]), float(freshness["error_after"]["count"])
 
 
-def by_source(rows) -> dict:
-    return {r.source: r for r in rows}
+def checked_tables(source: str) -> list[str]:
+    """The source's tables with an SLA (`freshness: null` switches one off)."""
+    return sorted(t["name"] for t in source_spec(source)["tables"] if t.get("freshness", {}) is not None)
 
 
-def test_a_source_landed_last_night_is_fresh(landed):
-    (shop,) = compute_freshness(landed, now=END_OF_LAST_DAY + dt.timedelta(hours=10))
-    assert (shop.source, shop.status, shop.tables) == ("shop", "ok", len(CONTRACTS))
-    assert shop.last_landed_ds == DAYS[-1] and shop.data_complete_at == END_OF_LAST_DAY
-    assert shop.age_hours == 10.0 and shop.sla_hours == 30.0
-    assert shop.last_loaded_ds == DAYS[-1] and shop.last_loaded_at is not None
-    assert shop.lagging_tables is None
-
-
-def test_a_source_that_stopped_arriving_is_late(landed):
-    (shop,) = compute_freshness(landed, now=END_OF_LAST_DAY + dt.timedelta(hours=31))
-    assert shop.status == "late" and shop.age_hours == 31.0
-    assert shop.summary == "shop: complete up to 2026-03-02, 31.0 h old (SLA 30 h, late)"
-
-
-def test_one_table_missing_its_day_holds_the_source_back(landed):
-    land(landed, [DAYS[-1] + dt.timedelta(days=1)], tables=[t for t in CONTRACTS if t != "order_items"])
-    (shop,) = compute_freshness(landed, now=END_OF_LAST_DAY + dt.timedelta(hours=20))
-    assert shop.last_landed_ds == DAYS[-1]
-    assert shop.lagging_tables == "order_items (2026-03-02)"
-
-
-def test_expected_and_configured_sources_are_missing_until_they_land(stack, monkeypatch):
-    monkeypatch.setenv("FRESHNESS_SLA_HOURS", "shop=12, marketing_api=48")
-    land(stack, DAYS, tables=["orders"], source="partner_files")
-    rows = by_source(compute_freshness(stack, now=END_OF_LAST_DAY))
-    assert {s: (r.status, r.sla_hours) for s, r in rows.items()} == {
-        "shop": ("missing", 12.0),
-        "marketing_api": ("missing", 48.0),
-        "partner_files": ("ok", 30.0),  # discovered in the lake, default SLA
-    }
-    monkeypatch.setenv("FRESHNESS_SLA_HOURS", "shop")
-    with pytest.raises(ValueError, match="expected source=hours"):
-        compute_freshness(stack)
+def load_tables(settings: Settings, source: str, tables: dict[str, float]) -> None:
+    """Land and load `tables` through the real lake writer and loader, then give each one row
+    loaded the given number of hours ago (the fixture data: `_loaded_at` is what dbt measures)."""
+    for table in tables:
+        schema = CONTRACTS[table].schema if source == "shop" else FIXTURE_SCHEMA
+        write_partition(settings.lake_raw_dir, source, table, DAY, [], schema, f"run-{DAY}")
+    load_source_days(settings, source, list(tables), [DAY], "load-run")
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        for table, hours_ago in tables.items():
+            con.execute(
+                f'insert into raw."{table}" (_ds, _run_id, _loaded_at) values (?, ?, ?)',
+                [DAY, "fixture", now - dt.timedelta(hours=hours_ago)],
+            )
 
 
 class Webhook(http.server.BaseHTTPRequestHandler):
@@ -110,44 +94,72 @@ def webhook(monkeypatch) -> Iterator[list[dict]]:
         server.server_close()
 
 
-def test_a_breach_alerts_records_and_raises(landed, webhook):
-    with pytest.raises(FreshnessBreach, match=r"freshness SLA breached: shop: complete up to 2026-03-02, 50\.0 h old"):
-        check_freshness(landed, now=END_OF_LAST_DAY + dt.timedelta(hours=50))
-    alerts = [json.loads(line) for line in (landed.var_dir / "alerts.jsonl").read_text().splitlines()]
-    assert [(a["check"], a["source"], a["status"], a["age_hours"]) for a in alerts] == [
-        ("freshness", "shop", "late", 50.0)
+def test_the_dbt_slas_decide_stale_sources_breach_fresh_ones_pass(stack, webhook):
+    _, shop_error = sla_hours("shop")
+    _, api_error = sla_hours("marketing_api")
+    partner_warn, partner_error = sla_hours("partner")
+    # A weekend without partner files must not alert: the partner SLA is longer than a normal one.
+    assert partner_warn > 72 and partner_error > partner_warn
+    load_tables(stack, "shop", dict.fromkeys(CONTRACTS, 1.0))
+    # One marketing table stopped arriving, the other did not: the source is late, the table named.
+    late = api_error + 4
+    load_tables(stack, "marketing_api", {"marketing_spend": late, "exchange_rates": 2.0})
+    # Friday's partner file on a Monday noon: past warn_after, short of error_after.
+    load_tables(stack, "partner_files", {"partner_wholesale_orders": (partner_warn + partner_error) / 2})
+
+    with pytest.raises(FreshnessBreach) as breach:
+        check_freshness(stack)
+
+    assert [b.source for b in breach.value.breaches] == ["marketing_api"]
+    assert str(breach.value).startswith(f"freshness SLA breached: marketing_api: loaded {late:.1f} h ago")
+    assert f"error after {api_error:g} h: late; marketing_spend (late, {late:.1f} h)" in str(breach.value)
+    alerts = [json.loads(line) for line in (stack.var_dir / "alerts.jsonl").read_text().splitlines()]
+    assert [(a["check"], a["source"], a["status"], a["sla_hours"]) for a in alerts] == [
+        ("freshness", "marketing_api", "late", api_error)
     ]
-    assert webhook == [{"text": ":red_circle: freshness: shop: complete up to 2026-03-02, 50.0 h old (SLA 30 h, late)"}]
-    with duckdb.connect(str(landed.warehouse_path), read_only=True) as con:
-        assert con.execute("select source, status, age_hours, last_landed_ds from ops.source_freshness").fetchall() == [
-            ("shop", "late", 50.0, DAYS[-1])
+    assert webhook == [{"text": f":red_circle: {alerts[0]['summary']}"}]
+    with duckdb.connect(str(stack.warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            "select source, status, tables, round(age_hours), sla_hours, last_landed_ds, lagging_tables "
+            "from ops.source_freshness order by source"
+        ).fetchall()
+    assert rows == [
+        ("marketing_api", "late", 2, round(late), api_error, DAY, f"marketing_spend (late, {late:.1f} h)"),
+        ("partner", "warn", 1, round((partner_warn + partner_error) / 2), partner_error, DAY, None),
+        ("shop", "ok", len(checked_tables("shop")), 1, shop_error, DAY, None),
+    ]
+    # dbt's own artifact says the same, in the check's own target folder (Cosmos' target is untouched).
+    verdicts = json.loads((stack.var_dir / "dbt_freshness" / "sources.json").read_text())["results"]
+    assert {r["unique_id"].split(".", 2)[2]: r["status"] for r in verdicts} == {
+        **{f"shop.{t}": "pass" for t in checked_tables("shop")},
+        "marketing_api.marketing_spend": "error",
+        "marketing_api.exchange_rates": "pass",
+        "partner.partner_wholesale_orders": "warn",
+    }
+
+
+def test_cli_fails_when_the_shop_never_loaded(stack):
+    """Nothing loaded: the shop's tables are missing (a partner that never delivered is not)."""
+    cli = subprocess.run(
+        [sys.executable, "-m", "quality", "freshness", "--no-alert"],
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert cli.returncode == 1, cli.stdout[-2000:] + cli.stderr[-2000:]
+    breach = next(line for line in cli.stdout.splitlines() if line.startswith("freshness SLA breached"))
+    assert breach.startswith("freshness SLA breached: shop: nothing loaded (")
+    assert "missing" in breach and "marketing_api" not in breach and "partner" not in breach
+    assert not (stack.var_dir / "alerts.jsonl").exists()
+    with duckdb.connect(str(stack.warehouse_path), read_only=True) as con:
+        assert con.execute("select source, status, tables from ops.source_freshness").fetchall() == [
+            ("shop", "missing", 0)
         ]
 
 
-def test_a_fresh_source_is_recorded_without_alerts(landed, webhook):
-    rows = check_freshness(landed, now=END_OF_LAST_DAY + dt.timedelta(hours=1))
-    assert [r.status for r in rows] == ["ok"]
-    assert webhook == [] and not (landed.var_dir / "alerts.jsonl").exists()
-    with duckdb.connect(str(landed.warehouse_path), read_only=True) as con:
-        assert con.execute("select status from ops.source_freshness").fetchall() == [("ok",)]
-
-
-def test_cli_exit_status_says_whether_sources_are_fresh(landed):
-    def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "quality", "freshness", *args],
-            cwd=REPO,
-            env=dict(os.environ),
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-
-    # Day 2026-03-02 ended months before the machine's clock: late, by the wall clock.
-    late = cli("--no-alert")
-    assert late.returncode == 1, late.stderr
-    assert late.stdout.startswith("freshness SLA breached: shop: complete up to 2026-03-02")
-    assert not (landed.var_dir / "alerts.jsonl").exists()
-    alerted = cli()
-    assert alerted.returncode == 1
-    assert "freshness: shop" in (landed.var_dir / "alerts.jsonl").read_text()
+def test_the_retired_python_slas_are_refused_with_a_pointer(stack, monkeypatch):
+    monkeypatch.setenv("FRESHNESS_SLA_HOURS", "partner_files=120")
+    with pytest.raises(ValueError, match=r"FRESHNESS_SLA_HOURS is no longer read: .*_<source>__sources\.yml"):
+        check_freshness(stack)

@@ -46,6 +46,21 @@ def _assets(prefix: str) -> dict[str, dict[str, Any]]:
 CHARTS = {doc["slice_name"]: doc["uuid"] for doc in _assets("data_health_").values()}
 
 
+# The shop's raw tables were last loaded when BAD_DAY ended.
+COMPLETE = dt.datetime.combine(BAD_DAY + dt.timedelta(days=1), dt.time())
+SHOP_SOURCES = Path(__file__).resolve().parents[2] / "dbt_project/models/staging/shop/_shop__sources.yml"
+
+
+def _shop_loaded_at(settings: Settings, loaded_at: dt.datetime) -> None:
+    """Give every raw table of the shop one row loaded at `loaded_at` (what `dbt source freshness` reads)."""
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        for table in CONTRACTS:
+            con.execute(f"create table if not exists raw.{table} (_ds date)")
+            con.execute(f"alter table raw.{table} add column if not exists _ds date")
+            con.execute(f"alter table raw.{table} add column if not exists _loaded_at timestamp")
+            con.execute(f"insert into raw.{table} (_ds, _loaded_at) values (?, ?)", [BAD_DAY, loaded_at])
+
+
 def _land_and_gate(settings: Settings, table: str, rows: dict[str, list], run_id: str) -> None:
     """Land a batch for BAD_DAY, run gate 1 on it, record it, quarantine it if it fails."""
     schema = CONTRACTS[table].schema
@@ -125,6 +140,7 @@ def health(tmp_path_factory: pytest.TempPathFactory, gx_project) -> Iterator[Hea
             "SUPERSET_ADMIN_PASSWORD": secrets.token_urlsafe(16),
             "SUPERSET_SECRET_KEY": secrets.token_urlsafe(32),
             "SUPERSET_WEB_WORKERS": "1",
+            "PII_HASH_KEY": secrets.token_hex(16),  # dbt's profile loads the key for every command
         }.items():
             env.setenv(name, str(value))
         settings = get_settings()
@@ -139,8 +155,9 @@ def health(tmp_path_factory: pytest.TempPathFactory, gx_project) -> Iterator[Hea
         _land_and_gate(settings, "order_items", _order_items([1999, -5, 250]), "shop-1")
         _land_and_gate(settings, "order_items", _order_items([1999, 250, 250]), "shop-2")  # re-landed, fixed
         partner_file_id, partner_file_reason = _hold_partner_file(settings)
+        _shop_loaded_at(settings, COMPLETE)
         with pytest.raises(FreshnessBreach):
-            # The days are months old by the wall clock. The check also rebuilds ops.quarantine.
+            # dbt finds the shop's loads months old by the wall clock. The check also rebuilds ops.quarantine.
             check_freshness(settings, alert=False)
         publish_health(settings.warehouse_path, settings.serving_path, "health-1", settings=settings)
         try:
@@ -213,11 +230,11 @@ def test_gate_results_per_day_count_every_run(health):
 def test_freshness_per_source_is_live(health):
     (row,) = chart_rows(health, "Freshness per source")
     assert (row["source"], row["status"], row["status_now"]) == ("shop", "late", "late")
-    # Only order_items of BAD_DAY is in the lake: the source is complete up to that day.
-    complete = dt.datetime.combine(BAD_DAY + dt.timedelta(days=1), dt.time())
-    expected_age = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - complete).total_seconds() / 3600
+    # Every table of the shop was last loaded when BAD_DAY ended: the age counts from there.
+    expected_age = (dt.datetime.now(dt.UTC).replace(tzinfo=None) - COMPLETE).total_seconds() / 3600
     assert abs(row["age_hours_now"] - expected_age) < 0.5
-    assert row["sla_hours"] == 30
+    (shop,) = yaml.safe_load(SHOP_SOURCES.read_text())["sources"]
+    assert row["sla_hours"] == shop["freshness"]["error_after"]["count"]  # the dbt source's error_after, hours
 
 
 def test_dashboard_queries_never_fail_while_publish_swaps_the_file(health):
