@@ -13,7 +13,7 @@ export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 # Precompiled bytecode is 2-3x faster to import; the machine sets PYTHONDONTWRITEBYTECODE.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --python
 
-.PHONY: help browser run test stop status up airflow env install simulate pipeline dbt-parse dbt-build docs gx-docs quarantine freshness superset-export bench lint lock clean
+.PHONY: help browser run test stop status up airflow env install simulate pipeline dbt-parse dbt-build dbt-exposures docs gx-docs quarantine freshness superset-export bench lint lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -94,6 +94,9 @@ DOCS_PORT ?= 8081
 SELECT ?=
 dbt-build: install ## dbt build (DBT_TARGET=dev builds your own copy in warehouse/dev.duckdb; SELECT='fct_daily_revenue+' builds a selection)
 	DBT_TARGET=$(DBT_TARGET) $(STACKCTL) dbt build$(if $(strip $(SELECT)), --select $(foreach s,$(SELECT),'$(s)'))
+
+dbt-exposures: install ## rewrite dbt's exposures from superset/assets/ (one per dashboard; after superset-export, commit both)
+	$(STACKCTL) superset exposures
 
 docs: install ## build dbt docs (lineage, KPI dictionary) on the dev target and serve them on 127.0.0.1:$(DOCS_PORT)
 	DBT_TARGET=dev $(STACKCTL) dbt docs generate

@@ -62,7 +62,7 @@ OWNERS: dict[str, Owner] = {
 DEFAULT_OWNER = Owner("Analytics", "analytics@shop.example")
 
 HEADER = """\
-# GENERATED from superset/assets/ by `python -m stackctl superset exposures`: do not edit by hand.
+# GENERATED from superset/assets/ by `make dbt-exposures` (python -m stackctl superset exposures): do not edit.
 # One exposure per Superset dashboard; depends_on lists the dbt models its charts and filters read.
 # After changing a dashboard, a chart or a dataset (or `make superset-export`), regenerate it and
 # commit both; tests/dbt/test_analyst_commands.py fails while this file and the assets disagree.
