@@ -196,7 +196,10 @@ def parsed_manifest(settings: Settings) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="exposures-") as tmp:
         project = Path(tmp) / "dbt_project"
         shutil.copytree(
-            settings.dbt_project_dir, project, ignore=shutil.ignore_patterns("target*", "logs", "dbt_packages")
+            settings.dbt_project_dir,
+            project,
+            # artifacts, logs and any DuckDB file someone left here: parsing needs none of them
+            ignore=shutil.ignore_patterns("target*", "logs", "dbt_packages", "*.duckdb", "*.duckdb.wal"),
         )
         (project / EXPOSURES_FILE).unlink(missing_ok=True)
         # Explicit paths: a DBT_TARGET_PATH or DBT_LOG_PATH in the caller's environment would
