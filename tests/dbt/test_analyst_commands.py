@@ -94,6 +94,20 @@ def test_exposures_file_is_what_the_superset_assets_give(parsed):
     )
 
 
+def test_the_exposures_command_repairs_a_file_naming_a_removed_model(tmp_path):
+    """`make dbt-exposures` parses without the old file, so a dashboard whose model was renamed
+    (which breaks `dbt parse` itself) is fixed by running it; the result is the committed file."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT, project, ignore=shutil.ignore_patterns("target*", "logs", "dbt_packages"))
+    stale = project / EXPOSURES_FILE
+    stale.write_text(stale.read_text().replace("ref('kpi_dictionary')", "ref('kpi_glossary')"))
+    env = {**plain_shell(tmp_path), "DBT_PROJECT_DIR": str(project), "STACK_ENV_FILE": str(tmp_path / "none.env")}
+    command = [sys.executable, "-m", "stackctl", "superset", "exposures"]
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert stale.read_text() == (DBT_PROJECT / EXPOSURES_FILE).read_text()
+
+
 def _tables_read(dashboard: dict, assets: dict, relations: dict) -> set[str]:
     """The dbt models a dashboard's datasets read, found without the generator's SQL parser: a
     virtual dataset reads every model whose `schema.name` its SQL mentions."""
