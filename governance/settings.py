@@ -3,6 +3,7 @@
 | variable | default | meaning |
 | --- | --- | --- |
 | `STALE_AFTER_DAYS` | 30 | the catalog marks a model stale when it was not built for this long |
+| `STALE_GRACE_DAYS` | 30 | days from deprecating a stale model to archiving it (0: at the next run) |
 | `ACCESS_LOG_RETENTION_DAYS` | 365 | `ops.access_log` keeps this many days of Airflow and Superset events |
 | `SUPERSET_METADATA_URI` | `sqlite:///<SUPERSET_HOME>/superset.db` | where the access log reads Superset's own log |
 | `GOVERNANCE_AUDIT_LOG` | `<STACK_VAR_DIR>/governance/audit.jsonl` | the hash-chained audit log of requests |
@@ -25,6 +26,11 @@ def stale_after_days() -> int:
     return env_int("STALE_AFTER_DAYS", 30, 1)
 
 
+def stale_grace_days() -> int:
+    """Days between deprecating a stale model (owner told) and archiving it; 0 archives at the next run."""
+    return env_int("STALE_GRACE_DAYS", 30, 0)
+
+
 def access_log_retention_days() -> int:
     return env_int("ACCESS_LOG_RETENTION_DAYS", 365, 1)
 
@@ -36,6 +42,11 @@ def superset_metadata_url(settings: Settings) -> str:
 def governance_dir(settings: Settings) -> Path:
     """`var/governance/`: the audit log, the erasure list and export archives."""
     return settings.var_dir / "governance"
+
+
+def archive_dir(settings: Settings) -> Path:
+    """`var/governance/archive/`: one dated folder per archived model, what `catalog restore` reads."""
+    return governance_dir(settings) / "archive"
 
 
 def audit_log_file(settings: Settings) -> Path:
