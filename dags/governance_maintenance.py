@@ -1,5 +1,5 @@
 """
-### governance_maintenance: access log, stale-asset report and erasure list, every day
+### governance_maintenance: access log, stale assets (report, deprecation, archive) and erasure list, every day
 
 1. `collect_access_log` (pool `duckdb_warehouse`) - who opened which dashboard or chart, ran which
    SQL Lab query (Superset's `logs` and `query` tables, literals redacted), who triggered or paused
@@ -13,9 +13,16 @@
 3. `stale_asset_report` (pool `duckdb_warehouse`) - models not built, and published marts not
    read, for `STALE_AFTER_DAYS` (30): `ops.stale_assets` and `var/governance/stale_assets.md`, for
    the owners to fix, keep or delete.
-4. `refresh_dashboard` (pool `duckdb_warehouse`) - copies the ops tables (the access log included)
+4. `retire_stale_assets` (pool `duckdb_warehouse`) - each stale model is deprecated where its users
+   look (dbt's `deprecation_date` and `config.meta.deprecated` in its YAML, a warning on its
+   Superset dataset and charts) and its owner alerted; after `STALE_GRACE_DAYS` (30) its dashboards
+   and charts are exported to `var/governance/archive/<date>/<model>/`, removed from Superset, and
+   the model disabled (`governance/lifecycle.py`, `superset/deprecation.py`). What it did is at the
+   end of `stale_assets.md`; `python -m stackctl governance catalog restore <date>/<model>` undoes
+   an archive.
+5. `refresh_dashboard` (pool `duckdb_warehouse`) - copies the ops tables (the access log included)
    into `serving.duckdb` next to the served marts, for the Governance dashboard.
-5. `all_work_succeeded` - does nothing; it fails the run (upstream_failed) when any task above
+6. `all_work_succeeded` - does nothing; it fails the run (upstream_failed) when any task above
    failed, since `refresh_dashboard` runs and succeeds after a failure too.
 
 **Runbook.** Every task is idempotent: clear it freely. A Superset that was never set up is skipped
@@ -24,7 +31,8 @@
 verification": run `python -m stackctl governance audit verify`, which names the line; the log is
 evidence, restore it from backup rather than editing it. `reapply_erasures` failing means an
 erased person is still present somewhere: its log names the place; the audit log has the failed
-entry.
+entry. `retire_stale_assets` leaves a model enabled while something still refs it (named under "Due,
+not archived" in the report) or while Superset does not answer; it archives it on a later run.
 """
 
 from __future__ import annotations
@@ -73,6 +81,13 @@ def governance_maintenance():
         now = data_interval_end.astimezone(dt.UTC).replace(tzinfo=None) if data_interval_end else None
         return str(write_stale_report(get_settings(), now=now))
 
+    @task(pool=WAREHOUSE_POOL)
+    def retire_stale_assets(data_interval_end: dt.datetime | None = None) -> dict[str, list[str]]:
+        from core.settings import get_settings
+        from superset.deprecation import daily
+
+        return daily(get_settings(), today=data_interval_end.astimezone(dt.UTC).date() if data_interval_end else None)
+
     @task(pool=WAREHOUSE_POOL, trigger_rule="all_done")
     def refresh_dashboard(run_id: str | None = None) -> dict[str, int]:
         from core.settings import get_settings
@@ -80,7 +95,7 @@ def governance_maintenance():
 
         return refresh_health_for_dashboards(get_settings(), run_id).tables
 
-    collect_access_log() >> reapply_erasures() >> stale_asset_report() >> refresh_dashboard()
+    (collect_access_log() >> reapply_erasures() >> stale_asset_report() >> retire_stale_assets() >> refresh_dashboard())
     # refresh_dashboard runs after a failure too; the run must still say failed.
     all_work_succeeded()
 

@@ -8,6 +8,11 @@
                                                             missing)
     python -m stackctl governance catalog stale [--days N]  stale assets: ops.stale_assets,
                                                             var/governance/stale_assets.md
+    python -m stackctl governance catalog deprecate         deprecate today's stale models (YAML, Superset warning),
+                                                            tell their owners
+    python -m stackctl governance catalog archive           archive deprecated models past STALE_GRACE_DAYS: export
+                                                            and remove their dashboards, disable the model
+    python -m stackctl governance catalog restore ID        undo an archive (ID: <date>/<model>, or the model's name)
     python -m stackctl governance access-log collect        Superset + Airflow + governance -> ops.access_log
     python -m stackctl governance audit verify              the audit log is whole: chain, anchor file, warehouse
                                                             anchors ("ok, N entries, head <hash>"; exit 1 and the
@@ -79,6 +84,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     command(catalog_actions, "check", "owners and descriptions in dbt's manifest (exit 1 if missing)")
     stale = command(catalog_actions, "stale", "stale assets: ops.stale_assets and var/governance/stale_assets.md")
     stale.add_argument("--days", type=_days, help="stale after this many days (default: the stack's setting)")
+    command(catalog_actions, "deprecate", "deprecate today's stale models (YAML, Superset warning), tell the owners")
+    command(catalog_actions, "archive", "archive deprecated models past STALE_GRACE_DAYS (export, remove, disable)")
+    restore = command(catalog_actions, "restore", "re-import an archive's Superset assets and re-enable its model")
+    restore.add_argument("archive_id", help="<date>/<model> as printed by `archive` (or the model's name: its latest)")
     access_log = command(sub, "access-log", "who read what: ops.access_log")
     collect = "Superset + Airflow + governance -> ops.access_log"
     command(access_log.add_subparsers(dest="action", required=True), "collect", collect)
@@ -96,13 +105,21 @@ def main(argv: list[str] | None = None, prog: str = "python -m governance") -> i
     from governance.audit import MissingSetting
     from stackctl.cluster import use_mode
     from stackctl.procs import ServiceError
+    from superset.provision import ProvisionError
 
     prepare_command()  # the stack's .env (a bad one is one line, exit 2); files created private
     try:
         # An erasure republishes, which clears Superset's cache: in cluster mode, in Redis.
         use_mode(None)
         return _run(args)
-    except (MissingSetting, AirflowAuditUnavailable, AuditLogBroken, ServiceError, FileNotFoundError) as exc:
+    except (
+        MissingSetting,
+        AirflowAuditUnavailable,
+        AuditLogBroken,
+        ServiceError,
+        FileNotFoundError,
+        ProvisionError,
+    ) as exc:
         # The reason and the fix are in the message; a traceback would only hide them.
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -153,14 +170,33 @@ def _run(args: argparse.Namespace) -> int:
                 print(finding)
             print(f"{len(findings)} finding(s)", file=sys.stderr)
             return 1 if findings else 0
-        print(catalog.write_stale_report(settings, days=args.days))
-        return 0
+        if args.action == "stale":
+            print(catalog.write_stale_report(settings, days=args.days))
+            return 0
+        return _lifecycle(settings, args)
     if args.command == "access-log":
         from governance import access_log
 
         print(json.dumps(access_log.collect(settings)))
         return 0
     return _verify_audit_log(settings)
+
+
+def _lifecycle(settings, args: argparse.Namespace) -> int:
+    # A command line may compose the layers: governance decides, superset/deprecation.py acts in Superset.
+    from governance.lifecycle import LifecycleError
+    from superset import deprecation
+
+    if args.action == "restore":
+        try:
+            print(json.dumps(deprecation.restore(settings, args.archive_id), indent=2, default=str))
+        except LifecycleError as exc:  # an unknown archive id is a bad argument
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    step = deprecation.deprecate if args.action == "deprecate" else deprecation.archive
+    print(json.dumps(step(settings), indent=2))
+    return 0
 
 
 def _verify_audit_log(settings) -> int:

@@ -300,7 +300,9 @@ AREAS = {
         "ingestion.partner_files.__main__", "partner files: process the inbox, quarantine, release, ledger, samples"
     ),
     "governance": Area(
-        "governance.__main__", "data subject requests, PII and catalog checks, access log, audit log verify"
+        "governance.__main__",
+        "data subject requests, PII and catalog checks, stale assets (report, deprecate, archive, restore), "
+        "access log, audit log verify",
     ),
     "ml": Area("ml.__main__", "churn model: daily drift check, retraining and scoring; registry status"),
     "superset": Area("stackctl.superset_service", "Superset: up/down/status, metadata init, asset import/export"),
