@@ -184,7 +184,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _lifecycle(settings, args: argparse.Namespace) -> int:
     # A command line may compose the layers: governance decides, superset/deprecation.py acts in Superset.
-    from governance.lifecycle import LifecycleError
+    from governance.lifecycle import LifecycleError, PresentationUnavailable
     from superset import deprecation
 
     if args.action == "restore":
@@ -193,6 +193,9 @@ def _lifecycle(settings, args: argparse.Namespace) -> int:
         except LifecycleError as exc:  # an unknown archive id is a bad argument
             print(f"error: {exc}", file=sys.stderr)
             return 2
+        except PresentationUnavailable as exc:  # nothing changed: the model was put back as archived
+            print(f"error: Superset is needed to restore the dashboards: {exc}", file=sys.stderr)
+            return 1
         return 0
     step = deprecation.deprecate if args.action == "deprecate" else deprecation.archive
     print(json.dumps(step(settings), indent=2))

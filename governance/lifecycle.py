@@ -286,7 +286,18 @@ def deprecate(
     project_dir = settings.dbt_project_dir
     nodes = {n["unique_id"]: n for n in models(manifest)}
     already = {m.name for m in deprecated_models(project_dir)}
-    stale = [row for row in _stale_rows(settings) if row["unique_id"] in nodes]
+    window_start = today - dt.timedelta(days=stale_after_days())
+
+    def old_enough(row: dict) -> bool:
+        # "never built" alone: it may be new. First built inside the window: "not read" only means
+        # nobody could have read it yet (a new model, or a new stack whose history was built at once).
+        reasons = [r.strip() for r in str(row["reason"]).split(";")]
+        first = row["first_built_at"]
+        return any(r.startswith(("not built", "not read")) for r in reasons) and (
+            first is not None and first.date() <= window_start
+        )
+
+    stale = [row for row in _stale_rows(settings) if row["unique_id"] in nodes and old_enough(row)]
     if nodes and len(stale) * 2 > len(nodes):
         summary = (
             f"{len(stale)} of {len(nodes)} models are stale: the pipeline looks stopped, so none is deprecated "
@@ -298,13 +309,7 @@ def deprecate(
     for row in stale:
         node = nodes[row["unique_id"]]
         name, meta = row["name"], _node_meta(node)
-        reasons = [r.strip() for r in str(row["reason"]).split(";")]
-        if node["name"] in already or not any(r.startswith(("not built", "not read")) for r in reasons):
-            continue  # deprecated before, or only "never built" (it may be new)
-        first = row["first_built_at"]
-        if first is None or first.date() > today - dt.timedelta(days=stale_after_days()):
-            # Younger than the stale window: "not read" only means nobody could have read it yet
-            # (a new model, or a new stack whose history was built in one go).
+        if node["name"] in already:
             continue
         if meta.get("keep") is True:
             result.notes.append(f"{name}: stale, kept (meta.keep)")
@@ -460,13 +465,21 @@ def restore(
     path = settings.dbt_project_dir / record["properties_file"]
     request_id = audit.new_request_id("restore")
     # The model first: the Superset side regenerates dbt's exposures, which must find it enabled.
+    archived_text = path.read_text()
     set_restored(path, record["name"], today)
     _record(settings, "asset_enabled", request_id, {"model": record["model"], "archive": record["id"]})
     imported: dict[str, Any] = {}
     if record.get("superset"):
         if presentation is None:
             raise LifecycleError(f"{record['id']} holds Superset assets: restoring needs Superset configured")
-        imported = presentation.restore(folder)
+        try:
+            imported = presentation.restore(folder)
+        except Exception:
+            # All or nothing: an enabled model whose dashboards are still archived would be half a restore.
+            path.write_text(archived_text)
+            details = {"model": record["model"], "archive": record["id"], "model_back_to": "disabled"}
+            _record(settings, "asset_restored", request_id, details, "failed")
+            raise
     _record(settings, "asset_restored", request_id, {"model": record["model"], "archive": record["id"], **imported})
     return {"archive": record["id"], "model": record["model"], "enabled": True, "superset": imported}
 

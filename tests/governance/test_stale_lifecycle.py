@@ -45,10 +45,8 @@ def superset(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 
 @pytest.fixture
-def aged_shop(
-    small_shop: Settings, superset: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> tuple[Settings, dt.date]:
-    """A copy of the shop where only MODEL is stale, six weeks after its build; (settings, that day)."""
+def shop_copy(small_shop: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The shop's warehouse, dbt target and dbt project, copied: the steps write all three."""
     root = tmp_path / "shop"
     shutil.copytree(small_shop.warehouse_dir, root / "warehouse", ignore=shutil.ignore_patterns("*.wal", "serving*"))
     shutil.copytree(Path(os.environ["DBT_TARGET_PATH"]), root / "dbt-target")
@@ -63,13 +61,23 @@ def aged_shop(
         "GOVERNANCE_ACTOR": "governance_maintenance",
     }.items():
         monkeypatch.setenv(name, value)
-    settings = get_settings()
-    assert settings.superset_port == superset.settings.superset_port
+    return get_settings()
 
+
+def _built_at(settings: Settings) -> dt.datetime:
+    run_results = dbt_manifest_path(settings).with_name("run_results.json")
+    built_at = json.loads(run_results.read_text())["metadata"]["generated_at"]
+    return dt.datetime.fromisoformat(built_at.replace("Z", "+00:00")).replace(tzinfo=None)
+
+
+@pytest.fixture
+def aged_shop(shop_copy: Settings, superset: Stack) -> tuple[Settings, dt.date]:
+    """The copy where only MODEL is stale, six weeks after its build; (settings, that day)."""
+    settings = shop_copy
+    assert settings.superset_port == superset.settings.superset_port
     manifest_path = dbt_manifest_path(settings)
     manifest = catalog.load_manifest(manifest_path)
-    built_at = json.loads(manifest_path.with_name("run_results.json").read_text())["metadata"]["generated_at"]
-    now = dt.datetime.fromisoformat(built_at.replace("Z", "+00:00")).replace(tzinfo=None) + dt.timedelta(days=42)
+    now = _built_at(settings) + dt.timedelta(days=42)
     marts = {n["name"] for n in catalog.models(manifest) if catalog._layer(n) == "marts"}
     published = marts - unpublished_marts(manifest_path)
     # Everything else was rebuilt, and every other published mart read on a dashboard, yesterday.
@@ -219,3 +227,45 @@ def test_restore_of_an_unknown_archive_is_one_line_and_exit_2(aged_shop, capsys)
     assert main(["catalog", "restore", "2026-01-01/no_such_model"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: no archive '2026-01-01/no_such_model'") and "\n" not in err
+
+
+def _alerts(settings: Settings) -> list[dict]:
+    path = settings.var_dir / "alerts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_new_stack_or_a_stopped_pipeline_deprecates_nothing(shop_copy: Settings) -> None:
+    settings = shop_copy
+    manifest = catalog.load_manifest(dbt_manifest_path(settings))
+    built = _built_at(settings)
+    projects_yaml = {p: p.read_text() for p in (settings.dbt_project_dir / "models").rglob("*.yml")}
+
+    # The day of the first build: every published mart is "not read" (nobody could have yet).
+    catalog.write_stale_report(settings, now=built, days=30)
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("select count(*) from ops.stale_assets where reason like 'not read%'").fetchone()[0] > 0
+    result = lifecycle.deprecate(settings, manifest, None, today=built.date())
+    assert (result.deprecated, result.notes, _alerts(settings)) == ([], [], [])
+
+    # Six weeks without any build: the pipeline stopped, the models were not abandoned. One alert.
+    catalog.write_stale_report(settings, now=built + dt.timedelta(days=42), days=30)
+    result = lifecycle.deprecate(settings, manifest, None, today=(built + dt.timedelta(days=42)).date())
+    assert result.deprecated == [] and "the pipeline looks stopped" in result.notes[0]
+    assert [a["kind"] for a in _alerts(settings)] == ["stale_assets_outage"]
+    assert {p: p.read_text() for p in projects_yaml} == projects_yaml
+    assert audit.entries(settings) == []
+
+
+def test_a_model_still_used_by_another_is_not_disabled(shop_copy: Settings) -> None:
+    settings = shop_copy
+    manifest = catalog.load_manifest(dbt_manifest_path(settings))
+    path = settings.dbt_project_dir / "models/marts/finance/_finance__models.yml"
+    today = dt.date(2027, 2, 1)
+    lifecycle.mark_deprecated(path, "fct_daily_revenue", since=today, archive_on=today, reason="not read")
+    marked = path.read_text()
+
+    result = lifecycle.archive_due(settings, manifest, None, today=today)
+    assert result.archived == []
+    assert result.waiting == ["fct_daily_revenue: still used by model.shop_analytics.fct_daily_marketing_efficiency"]
+    assert path.read_text() == marked, "left enabled: disabling it would break dbt parse"
+    assert audit.entries(settings) == []
