@@ -13,7 +13,11 @@ removed. Each step is idempotent:
   `superset_home` records what was done (Superset version, metadata DB, admin credentials
   fingerprint) and unchanged steps are skipped.
 - `start()`: gunicorn on 127.0.0.1:`SUPERSET_PORT` via `stackctl.procs`, then wait for /health.
-- `up()`: init, start, then the assets and the roles (`superset/provision.py`); what `make run` calls.
+- `start_scheduler()`: Superset's Celery worker and beat (Alerts & Reports: the scheduled e-mails
+  of `superset/assets/reports.yaml`); their queue is a SQLite file in `superset_home` (kombu's
+  SQLAlchemy transport, no server), or Redis in cluster mode (SUPERSET_CELERY_BROKER_URL).
+- `up()`: init, start, the scheduler, then the assets, the roles and the report schedules
+  (`superset/provision.py`); what `make run` and `make up` call. `down()` stops all three services.
 
 In cluster mode (`stackctl/cluster.py`) the metadata lives on PostgreSQL and the caches in Redis.
 
@@ -42,6 +46,7 @@ from superset.provision import (
     ProvisionError,
     admin_credentials,
     apply_access,
+    apply_reports,
     base_url,
     export_assets,
     import_assets,
@@ -49,7 +54,12 @@ from superset.provision import (
 )
 
 SERVICE = "superset"
+WORKER = "superset-worker"
+BEAT = "superset-beat"
 MARKER_NAME = ".provisioned.json"
+# Cluster mode's queue for Superset's Celery: the Redis on 127.0.0.1, a db of its own (Airflow's
+# queue is db 0, Superset's caches db 1).
+CLUSTER_CELERY_URL = "redis://127.0.0.1:6379/2"
 
 
 def _log(message: str) -> None:
@@ -83,8 +93,11 @@ def superset_env(settings: Settings) -> dict[str, str]:
         SUPERSET_CONFIG_PATH=str(CONFIG_PATH),
         SUPERSET_HOME=str(settings.superset_home),
         SERVING_PATH=str(settings.serving_path),
+        # The report worker's browser opens Superset here (superset_config.py: WEBDRIVER_BASEURL).
+        SUPERSET_PORT=str(settings.superset_port),
         PYTHONUNBUFFERED="1",
     )
+    env.update(celery_urls(settings))
     if cluster.is_cluster():
         # PostgreSQL metadata and Redis caches (superset_config.py reads these two).
         cfg = cluster.config()
@@ -92,6 +105,28 @@ def superset_env(settings: Settings) -> dict[str, str]:
             SUPERSET_METADATA_URI=cfg.superset_metadata_uri, SUPERSET_CACHE_REDIS_URL=cfg.superset_cache_redis_url
         )
     return env
+
+
+def celery_urls(settings: Settings) -> dict[str, str]:
+    """Broker and result backend of Superset's Celery (the environment wins over the mode's default).
+
+    Embedded: SQLite files in `superset_home`, through kombu's SQLAlchemy transport (no server).
+    Cluster: the Redis on 127.0.0.1, db 2.
+    """
+    if cluster.is_cluster():
+        broker = os.environ.get("SUPERSET_CELERY_BROKER_URL", "").strip() or CLUSTER_CELERY_URL
+        backend = os.environ.get("SUPERSET_CELERY_RESULT_BACKEND", "").strip() or broker
+    else:
+        home = settings.superset_home
+        broker = (
+            os.environ.get("SUPERSET_CELERY_BROKER_URL", "").strip()
+            or f"sqla+sqlite:///{home / 'celery_broker.sqlite'}"
+        )
+        backend = (
+            os.environ.get("SUPERSET_CELERY_RESULT_BACKEND", "").strip()
+            or f"db+sqlite:///{home / 'celery_results.sqlite'}"
+        )
+    return {"SUPERSET_CELERY_BROKER_URL": broker, "SUPERSET_CELERY_RESULT_BACKEND": backend}
 
 
 # --- metadata DB --------------------------------------------------------------------------------
@@ -276,6 +311,64 @@ def stop(settings: Settings | None = None) -> bool:
     return procs.stop(SERVICE, settings.run_dir)
 
 
+# --- Alerts & Reports: Celery worker and beat ---------------------------------------------------
+
+
+def start_scheduler(settings: Settings | None = None, log: Log = _log) -> list[str]:
+    """Start Superset's Celery worker and beat (unless running); the names of the services.
+
+    Neither listens on a port: the worker takes tasks from the queue, renders screenshots in
+    headless chromium against 127.0.0.1 and sends the e-mails; beat enqueues `reports.scheduler`
+    every minute, which enqueues the schedules that are due.
+    """
+    settings = settings or get_settings()
+    env = superset_env(settings)
+    if cluster.is_cluster():
+        cluster.check_redis(env["SUPERSET_CELERY_BROKER_URL"])
+    celery = _venv_bin(settings, "celery")
+    app = "--app=superset.tasks.celery_app:app"
+    concurrency = os.environ.get("SUPERSET_WORKER_CONCURRENCY", "").strip() or "2"
+    commands = {
+        WORKER: [
+            celery,
+            app,
+            "worker",
+            f"--concurrency={concurrency}",
+            "--hostname=superset-worker@%h",
+            "--loglevel=INFO",
+            # One worker on one machine: no broadcast chatter between workers.
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        BEAT: [
+            celery,
+            app,
+            "beat",
+            f"--schedule={settings.superset_home / 'celerybeat-schedule'}",
+            f"--pidfile={settings.run_dir / 'celery' / 'superset-beat.pid'}",
+            "--loglevel=INFO",
+        ],
+    }
+    (settings.run_dir / "celery").mkdir(parents=True, exist_ok=True)
+    for name, command in commands.items():
+        if not procs.is_running(name, settings.run_dir):
+            procs.start(name, command, env=env, cwd=settings.superset_home, run_dir=settings.run_dir)
+            log(f"{name} started (log: {procs.log_file(name, settings.run_dir)})")
+    return list(commands)
+
+
+def stop_scheduler(settings: Settings | None = None) -> list[str]:
+    """Stop the worker and beat; the names of those that were running."""
+    settings = settings or get_settings()
+    return [name for name in (BEAT, WORKER) if procs.stop(name, settings.run_dir, timeout=30)]
+
+
+def scheduler_running(settings: Settings | None = None) -> bool:
+    settings = settings or get_settings()
+    return all(procs.is_running(name, settings.run_dir) for name in (WORKER, BEAT))
+
+
 # --- what `make run` calls ----------------------------------------------------------------------
 
 
@@ -284,26 +377,31 @@ def up(settings: Settings | None = None, log: Log = _log) -> str:
     settings = settings or get_settings()
     init_metadata(settings, log=log)
     url = start(settings, log=log)
+    start_scheduler(settings, log=log)
     import_assets(settings, log=log)
     apply_access(settings, log=log)
+    apply_reports(settings, log=log)
     return url
 
 
 def down(settings: Settings | None = None) -> list[str]:
-    """Stop Superset; the names of the services stopped ([] if it was not running)."""
-    return [SERVICE] if stop(settings) else []
+    """Stop Superset (web server, worker, beat); the names of the services stopped."""
+    settings = settings or get_settings()
+    return stop_scheduler(settings) + ([SERVICE] if stop(settings) else [])
 
 
 # --- `python -m stackctl superset` --------------------------------------------------------------
 
 ACTIONS = {
-    "up": "initialise if needed, start, import the assets, apply the roles; print the URL",
-    "down": "stop the web server",
+    "up": "initialise if needed, start (web server, report worker and beat), import the assets, apply the roles "
+    "and the report schedules; print the URL",
+    "down": "stop the web server, the report worker and beat",
     "init": "create or upgrade the metadata DB and the admin login",
     "start": "start the web server and wait for /health; print the URL",
-    "stop": "stop the web server (same as down)",
+    "stop": "stop the web server, the report worker and beat (same as down)",
     "status": "running or not (exit 3 when not running)",
-    "import": "import superset/assets/ into the running Superset (overwrites by UUID)",
+    "import": "import superset/assets/ into the running Superset (overwrites by UUID), then the report schedules",
+    "reports": "create or update the e-mail reports and alerts of superset/assets/reports.yaml",
     "export": "write dashboards edited in the UI back to superset/assets/ (review, then commit)",
     "access": "apply superset/roles.yaml: roles, users, dashboard roles, row-level security",
     "exposures": "rewrite dbt_project's exposures from superset/assets/ (one per dashboard, with the models it reads)",
@@ -360,6 +458,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m stackctl superset
             print(start())
         elif args.action == "import":
             import_assets()
+            apply_reports()
+        elif args.action == "reports":
+            apply_reports()
         elif args.action == "export":
             export_assets(prune=args.prune)
         elif args.action == "access":
@@ -367,6 +468,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m stackctl superset
         else:
             running = is_running()
             print(f"superset {'running at ' + base_url() if running else 'not running'}")
+            print(f"superset reports (worker, beat) {'running' if scheduler_running() else 'not running'}")
             return 0 if running else 3
     except (ProvisionError, procs.ServiceError) as exc:
         print(f"error: superset: {exc}", file=sys.stderr)

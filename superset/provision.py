@@ -19,6 +19,8 @@ Into a running Superset, each step idempotent:
 - `apply_access()`: roles, users (passwords from the environment), dashboard roles and
   row-level security from `superset/roles.yaml` (`superset/access.py`); after the import,
   because the file names dashboards and datasets that only then have ids.
+- `apply_reports()`: the e-mail reports and alerts of `superset/assets/reports.yaml`
+  (`superset/reports.py`), also after the import; Superset's import does not carry them.
 
 And the way back, `export_assets()`: `GET /api/v1/assets/export/`, normalised into the YAML files
 (no ids, no secrets, the serving path re-templated; `superset/asset_files.py`), so a chart edited
@@ -324,6 +326,24 @@ def apply_access(
     try:
         return access.apply_access(client, assets_dir, log=log)
     except access.AccessError as exc:
+        raise ProvisionError(str(exc)) from exc
+
+
+# --- e-mail reports and alerts ----------------------------------------------------------------
+
+
+def apply_reports(
+    settings: Settings | None = None, reports_file: Path | None = None, log: Log = _log
+) -> dict[str, str]:
+    """The report and alert schedules of `superset/assets/reports.yaml` (`superset/reports.py`), after
+    the import, because they name dashboards and databases by uuid; name -> what was done."""
+    from superset import reports
+
+    settings = settings or get_settings()
+    client = SupersetClient(base_url(settings), admin_credentials())
+    try:
+        return reports.apply_reports(client, reports_file or reports.REPORTS_FILE, log=log)
+    except reports.ReportsError as exc:
         raise ProvisionError(str(exc)) from exc
 
 

@@ -84,8 +84,10 @@ FAB_ADD_SECURITY_API = True
 
 # DASHBOARD_RBAC: a dashboard tied to roles (superset/roles.yaml) is visible to those roles only,
 # and serves its charts' data to them without any dataset permission: executives see dashboards,
-# never datasets.
-FEATURE_FLAGS = {"DASHBOARD_RBAC": True}
+# never datasets. ALERT_REPORTS: scheduled e-mail reports and SQL alerts (see "Alerts & Reports"
+# below); PLAYWRIGHT_REPORTS_AND_THUMBNAILS: their screenshots through Playwright in Debian's
+# chromium (Selenium would need a chromedriver, which Debian's chromium does not ship).
+FEATURE_FLAGS = {"DASHBOARD_RBAC": True, "ALERT_REPORTS": True, "PLAYWRIGHT_REPORTS_AND_THUMBNAILS": True}
 
 # CSRF stays on for the UI; REST writes fetch `/api/v1/security/csrf_token/` first.
 WTF_CSRF_ENABLED = True
@@ -237,6 +239,8 @@ RATELIMIT_KEY_PREFIX = "shop_superset_ratelimit"
 
 def FLASK_APP_MUTATOR(app: Any) -> None:
     _local_module("login_throttle").install(app, LOGIN_FAILURE_LIMIT)
+    if SQLALCHEMY_DATABASE_URI.startswith("sqlite"):
+        _commit_alert_value_before_screenshot()
 
 
 # --- Caches: on disk under SUPERSET_HOME (embedded) or in Redis (cluster mode) ----------------
@@ -268,6 +272,174 @@ CACHE_CONFIG = _cache("metadata", timedelta(days=1))
 DATA_CACHE_CONFIG = _cache("data", timedelta(seconds=int(os.environ.get("SUPERSET_DATA_CACHE_SECONDS", "300"))))
 FILTER_STATE_CACHE_CONFIG = _cache("filter_state", timedelta(days=90))
 EXPLORE_FORM_DATA_CACHE_CONFIG = _cache("explore_form_data", timedelta(days=7))
+
+
+# --- Alerts & Reports: Celery worker and beat, e-mail, screenshots in Debian's chromium ---------
+# `stackctl/superset_service.py` starts `celery worker` and `celery beat` beside gunicorn; the
+# schedules themselves are provisioned from `superset/assets/reports.yaml` (superset/provision.py).
+# Embedded mode queues on a SQLite file (kombu's SQLAlchemy transport: no server to run); cluster
+# mode passes a Redis URL on 127.0.0.1 (its own db number, apart from Airflow's queue and the caches).
+
+SUPERSET_PORT = int(os.environ.get("SUPERSET_PORT", "").strip() or "8088")
+CELERY_BROKER_URL = os.environ.get("SUPERSET_CELERY_BROKER_URL", "").strip() or (
+    f"sqla+sqlite:///{SUPERSET_HOME / 'celery_broker.sqlite'}"
+)
+CELERY_RESULT_BACKEND = os.environ.get("SUPERSET_CELERY_RESULT_BACKEND", "").strip() or (
+    f"db+sqlite:///{SUPERSET_HOME / 'celery_results.sqlite'}"
+)
+
+
+def _celery_config() -> Any:
+    try:
+        from superset.config import CeleryConfig
+    except ImportError:  # loaded outside Superset (tests in the pipeline venv)
+        return None
+
+    class StackCeleryConfig(CeleryConfig):  # type: ignore[misc,valid-type]
+        """Superset's own task list and beat schedule (reports.scheduler every minute), our queue."""
+
+        broker_url = CELERY_BROKER_URL
+        result_backend = CELERY_RESULT_BACKEND
+
+    return StackCeleryConfig
+
+
+CELERY_CONFIG = _celery_config()
+
+
+def _eta_as_datetime(task: Any = None, **_: Any) -> None:
+    """Hand `reports.execute` its scheduled time as a datetime, not as Celery's ISO text.
+
+    Superset stores `request.eta` as the run's `scheduled_dttm`; Celery passes it as text, which
+    PostgreSQL converts but SQLite metadata (embedded mode) refuses, failing every report run.
+    """
+    from datetime import UTC, datetime
+
+    request = getattr(task, "request", None)
+    eta = getattr(request, "eta", None)
+    if isinstance(eta, str):
+        moment = datetime.fromisoformat(eta)
+        # Naive UTC, as Superset writes its other report timestamps.
+        request.eta = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _connect_celery_signals() -> None:
+    try:
+        from celery.signals import task_prerun
+    except ImportError:  # no Celery where this file is only inspected
+        return
+    task_prerun.connect(_eta_as_datetime, weak=False, dispatch_uid="shop_superset_eta_as_datetime")
+
+
+_connect_celery_signals()
+
+
+def _commit_alert_value_before_screenshot() -> None:
+    """SQLite metadata (embedded mode) only: commit an alert's evaluated value before its screenshot.
+
+    Superset writes the value it just computed (`last_value`) and keeps that transaction open while
+    the worker's browser renders the dashboard, so the SQLite file stays write-locked for the whole
+    screenshot: the web server cannot write its own rows (the event log) and the charts never
+    finish loading. PostgreSQL locks only the row, so cluster mode runs Superset's code unchanged.
+    """
+    from superset.commands.report.alert import AlertCommand
+    from superset.extensions import db
+
+    if getattr(AlertCommand.run, "_stack_commits", False):
+        return
+    original = AlertCommand.run
+
+    def run(self: Any) -> Any:
+        outcome = original(self)
+        db.session.commit()
+        return outcome
+
+    run._stack_commits = True  # type: ignore[attr-defined]
+    AlertCommand.run = run  # type: ignore[method-assign]
+
+
+# E-mail: the stack's one SMTP configuration (ALERT_SMTP_URL, ALERT_EMAIL_FROM; also used for
+# Airflow's failure e-mails, core/alerts.py). smtp:// = STARTTLS (port 587), smtps:// = TLS (465);
+# `?disable_tls=true` for a local relay without TLS. The server's certificate is verified.
+
+
+def _smtp_settings(url: str, sender: str) -> dict[str, Any]:
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    if not url:
+        return {"SMTP_HOST": "localhost", "SMTP_PORT": 25, "SMTP_STARTTLS": False, "SMTP_SSL": False}
+    parts = urlsplit(url)
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        # Not the value itself: it may hold the password.
+        raise RuntimeError("ALERT_SMTP_URL: expected smtp://[user:password@]host[:port] (STARTTLS) or smtps://...")
+    query = {key.lower(): value.strip().lower() for key, value in parse_qsl(parts.query)}
+    use_ssl = query.get("disable_ssl", "false" if parts.scheme == "smtps" else "true") != "true"
+    starttls = not use_ssl and query.get("disable_tls", "false") != "true"
+    login = unquote(parts.username) if parts.username else None
+    return {
+        "SMTP_HOST": parts.hostname,
+        "SMTP_PORT": parts.port or (465 if parts.scheme == "smtps" else 587),
+        "SMTP_SSL": use_ssl,
+        "SMTP_STARTTLS": starttls,
+        "SMTP_USER": login,
+        "SMTP_PASSWORD": unquote(parts.password) if parts.password else None,
+        "SMTP_MAIL_FROM": sender or (login if login and "@" in login else "superset@localhost"),
+    }
+
+
+_SMTP = _smtp_settings(os.environ.get("ALERT_SMTP_URL", "").strip(), os.environ.get("ALERT_EMAIL_FROM", "").strip())
+SMTP_HOST: str = _SMTP["SMTP_HOST"]
+SMTP_PORT: int = _SMTP["SMTP_PORT"]
+SMTP_SSL: bool = _SMTP["SMTP_SSL"]
+SMTP_STARTTLS: bool = _SMTP["SMTP_STARTTLS"]
+# Superset logs in only when both are set; its defaults ("superset"/"superset") must not be sent.
+SMTP_USER = _SMTP.get("SMTP_USER")
+SMTP_PASSWORD = _SMTP.get("SMTP_PASSWORD")
+SMTP_MAIL_FROM = _SMTP.get("SMTP_MAIL_FROM") or "superset@localhost"
+# Superset's default skips certificate checks on STARTTLS and TLS.
+SMTP_SSL_SERVER_AUTH = True
+EMAIL_REPORTS_SUBJECT_PREFIX = "[Superset] "
+
+# Screenshots: the worker opens Superset itself on 127.0.0.1 in headless chromium, logged in as
+# the schedule's owner (the admin that provisions them). Links in the e-mails use the public URL.
+WEBDRIVER_BASEURL = f"http://127.0.0.1:{SUPERSET_PORT}/"
+WEBDRIVER_BASEURL_USER_FRIENDLY = os.environ.get("SUPERSET_PUBLIC_URL", "").strip() or WEBDRIVER_BASEURL
+CHROMIUM_PATH = os.environ.get("CHROMIUM_PATH", "").strip() or "/usr/bin/chromium"
+# --no-sandbox: chromium refuses to start as root with its sandbox; it only ever opens this Superset.
+WEBDRIVER_OPTION_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+WEBDRIVER_WINDOW = {"dashboard": (1600, 1800), "slice": (1200, 800), "pixel_density": 1}
+# Superset waits this long before and after the charts drew (defaults 3 s and 5 s); our charts
+# have no long animations.
+SCREENSHOT_SELENIUM_HEADSTART = int(os.environ.get("SUPERSET_SCREENSHOT_HEADSTART", "").strip() or "2")
+SCREENSHOT_SELENIUM_ANIMATION_WAIT = int(os.environ.get("SUPERSET_SCREENSHOT_ANIMATION_WAIT", "").strip() or "2")
+ALERT_REPORTS_NOTIFICATION_DRY_RUN = False
+
+
+def _use_system_chromium() -> None:
+    """Make Playwright launch Debian's chromium, never a browser downloaded by `playwright install`.
+
+    Superset's Playwright driver calls `chromium.launch(args=...)` with no executable path, which
+    means Playwright's own browser build; this Superset has none, on purpose (nothing is downloaded
+    at run time). Only launches without an explicit path are changed.
+    """
+    try:
+        from playwright.sync_api import BrowserType
+    except ImportError:  # no Playwright (the pipeline venv's tests load this file too)
+        return
+    if getattr(BrowserType.launch, "_stack_system_chromium", False):
+        return
+    original = BrowserType.launch
+
+    def launch(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if self.name == "chromium" and not kwargs.get("executable_path"):
+            kwargs["executable_path"] = CHROMIUM_PATH
+        return original(self, *args, **kwargs)
+
+    launch._stack_system_chromium = True  # type: ignore[attr-defined]
+    BrowserType.launch = launch  # type: ignore[method-assign]
+
+
+_use_system_chromium()
 
 
 # --- Browser: self-hosted, no third-party requests --------------------------------------------
