@@ -8,7 +8,8 @@ The daily governance_maintenance DAG runs this after the stale report (`catalog.
    `deprecation_date` (the day it will be archived: dbt warns every model that refs it, and docs
    and `dbt ls --output json` show it) and `config.meta.deprecated` (since, why, archive day).
    Superset shows a warning on its dataset and charts; its owner (`meta.owner`) is alerted through
-   `core.alerts`, and the notice is added to `stale_assets.md`.
+   `core.alerts`, and the notice is added to `stale_assets.md`. A deprecated model that is no
+   longer stale (fixed: built, or read, again) has its deprecation lifted on the next run.
 2. `archive`, once that day has come (`STALE_GRACE_DAYS` after): the dashboards, charts and
    dataset that read it are exported to `var/governance/archive/<date>/<model>/` and removed from
    Superset, then `config.enabled: false` is written beside the deprecation (dbt no longer builds,
@@ -62,8 +63,8 @@ class PresentationUnavailable(RuntimeError):
 class Presentation(Protocol):
     """Where users see a model (Superset): warn about it, archive what reads it, bring it back."""
 
-    def warn(self, tables: Sequence[str], message: str) -> dict[str, int]:
-        """Show `message` on the datasets (and their charts) reading `tables`; idempotent."""
+    def warn(self, tables: Sequence[str], message: str | None) -> dict[str, int]:
+        """Show `message` on the datasets (and their charts) reading `tables` (None: take it off); idempotent."""
         ...
 
     def archive(self, tables: Sequence[str], folder: Path) -> dict[str, Any]:
@@ -199,6 +200,17 @@ def mark_deprecated(path: Path, name: str, *, since: dt.date, archive_on: dt.dat
         }
 
 
+def lift_deprecation(path: Path, name: str) -> None:
+    """The model is no longer stale (fixed in the grace period): the deprecation goes, nothing else."""
+    with _model_entry(path, name) as entry:
+        entry.pop("deprecation_date", None)
+        _meta(entry).pop("deprecated", None)
+        if entry.get("config") is not None and not entry["config"].get("meta", True):
+            del entry["config"]["meta"]
+        if entry.get("config") is not None and not entry["config"]:
+            del entry["config"]  # it was made for the deprecation
+
+
 def set_archived(path: Path, name: str, archive_id: str) -> None:
     with _model_entry(path, name) as entry:
         config = _config(entry)
@@ -231,8 +243,8 @@ def _node_meta(node: dict) -> dict:
     return {**(node.get("meta") or {}), **((node.get("config") or {}).get("meta") or {})}
 
 
-def _stale_rows(settings: Settings) -> list[dict]:
-    """Today's stale list, each with the model's first recorded build (`first_built_at`)."""
+def _stale_rows(settings: Settings) -> list[dict] | None:
+    """Today's stale list, each with the model's first recorded build (`first_built_at`); None before any report."""
     from core.duckdb_connect import connect_file
 
     con = connect_file(settings)
@@ -244,7 +256,7 @@ def _stale_rows(settings: Settings) -> list[dict]:
             ).fetchall()
         }
         if not {"stale_assets", "model_builds"} <= tables:
-            return []
+            return None
         cursor = con.execute(
             "select s.unique_id, s.name, s.layer, s.owner, s.reason, min(b.completed_at) as first_built_at "
             "from ops.stale_assets s left join ops.model_builds b using (unique_id) "
@@ -262,9 +274,34 @@ def _record(settings: Settings, action: str, request_id: str, details: dict, out
     )
 
 
-def _tables(node_or_layer: str, name: str) -> list[str]:
-    # Only marts are published (the serving file, so Superset); other layers have no dashboards.
-    return [name] if node_or_layer == "marts" else []
+def _tables(node: dict | None) -> list[str]:
+    """The serving tables of a model: only published marts are in Superset."""
+    if node is None or _layer(node) != "marts" or _node_meta(node).get("publish") is False:
+        return []
+    return [node.get("alias") or node["name"]]
+
+
+def _lift_if_fixed(
+    settings: Settings,
+    model: DeprecatedModel,
+    node: dict | None,
+    stale_ids: set[str] | None,
+    presentation: Presentation | None,
+    result: DailyResult,
+) -> bool:
+    """Lift the deprecation of a model that is not stale any more (built and read again); whether it was."""
+    if node is None or stale_ids is None or node["unique_id"] in stale_ids:
+        return False  # without a report (None), nothing is known to be fixed
+    lift_deprecation(model.path, model.name)
+    tables = _tables(node)
+    if tables and presentation is not None:
+        try:
+            presentation.warn(tables, None)
+        except PresentationUnavailable as exc:
+            result.notes.append(f"{model.name}: the Superset warning stays until Superset answers ({exc})")
+    _record(settings, "asset_deprecation_lifted", audit.new_request_id("deprecate"), {"model": node["unique_id"]})
+    result.notes.append(f"{model.name}: no longer stale, its deprecation is lifted")
+    return True
 
 
 def deprecate(
@@ -297,7 +334,9 @@ def deprecate(
             first is not None and first.date() <= window_start
         )
 
-    stale = [row for row in _stale_rows(settings) if row["unique_id"] in nodes and old_enough(row)]
+    rows = _stale_rows(settings)
+    stale_ids = None if rows is None else {row["unique_id"] for row in rows}
+    stale = [row for row in rows or [] if row["unique_id"] in nodes and old_enough(row)]
     if nodes and len(stale) * 2 > len(nodes):
         summary = (
             f"{len(stale)} of {len(nodes)} models are stale: the pipeline looks stopped, so none is deprecated "
@@ -340,14 +379,13 @@ def deprecate(
         send_alert(notice, kind="stale_asset_deprecated", owner=owner, model=row["unique_id"], archive_on=archive_on)
         _record(settings, "asset_owner_told", request_id, {"model": row["unique_id"], "owner": owner, "via": "alert"})
         result.deprecated.append(f"{name} (owner {owner or '-'}): archive on {archive_on}; {row['reason']}")
-    if presentation is not None:
-        for model in deprecated_models(project_dir):
-            if not model.enabled:
-                continue
-            node = next((n for n in nodes.values() if n["name"] == model.name), None)
-            tables = _tables(_layer(node), node.get("alias") or model.name) if node else []
-            if not tables:
-                continue
+    by_name = {n["name"]: n for n in nodes.values()}
+    for model in deprecated_models(project_dir):
+        node = by_name.get(model.name)
+        if not model.enabled or _lift_if_fixed(settings, model, node, stale_ids, presentation, result):
+            continue
+        tables = _tables(node)
+        if tables and presentation is not None:
             message = (
                 f"**Deprecated** since {model.since}: {model.reason}. Archived on {model.archive_on} "
                 f"(owner: {model.owner or 'unknown'})."
@@ -384,6 +422,8 @@ def archive_due(
     project_dir = settings.dbt_project_dir
     nodes = {n["name"]: n for n in manifest_models(manifest)}
     child_map = manifest.get("child_map") or {}
+    rows = _stale_rows(settings)
+    stale_ids = None if rows is None else {row["unique_id"] for row in rows}
     for model in deprecated_models(project_dir):
         if not model.enabled or model.archive_on > today:
             continue
@@ -391,11 +431,13 @@ def archive_due(
         if node is None:
             result.waiting.append(f"{model.name}: not in dbt's manifest (parse the project)")
             continue
+        if _lift_if_fixed(settings, model, node, stale_ids, presentation, result):
+            continue
         blockers = sorted(c for c in child_map.get(node["unique_id"], []) if c.startswith(_BLOCKING_CHILDREN))
         if blockers:
             result.waiting.append(f"{model.name}: still used by {', '.join(blockers)}")
             continue
-        tables = _tables(_layer(node), node.get("alias") or model.name)
+        tables = _tables(node)
         if tables and presentation is None:
             result.waiting.append(f"{model.name}: Superset is not configured here, its dashboards may still read it")
             continue

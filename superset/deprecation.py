@@ -184,7 +184,7 @@ class SupersetPresentation:
         except provision.ProvisionError as exc:  # no admin login in the environment: not set up here
             raise PresentationUnavailable(str(exc)) from exc
 
-    def warn(self, tables: Sequence[str], message: str) -> dict[str, int]:
+    def warn(self, tables: Sequence[str], message: str | None) -> dict[str, int]:
         client = self._client()
         return set_warnings(client, affected(provision.export_bundle(client), tables), message)
 

@@ -260,6 +260,7 @@ def test_a_model_still_used_by_another_is_not_disabled(shop_copy: Settings) -> N
     settings = shop_copy
     manifest = catalog.load_manifest(dbt_manifest_path(settings))
     path = settings.dbt_project_dir / "models/marts/finance/_finance__models.yml"
+    catalog.write_stale_report(settings, now=_built_at(settings) + dt.timedelta(days=42), days=30)
     today = dt.date(2027, 2, 1)
     lifecycle.mark_deprecated(path, "fct_daily_revenue", since=today, archive_on=today, reason="not read")
     marked = path.read_text()
@@ -269,3 +270,19 @@ def test_a_model_still_used_by_another_is_not_disabled(shop_copy: Settings) -> N
     assert result.waiting == ["fct_daily_revenue: still used by model.shop_analytics.fct_daily_marketing_efficiency"]
     assert path.read_text() == marked, "left enabled: disabling it would break dbt parse"
     assert audit.entries(settings) == []
+
+
+def test_a_deprecated_model_built_again_is_deprecated_no_more(shop_copy: Settings) -> None:
+    settings = shop_copy
+    manifest = catalog.load_manifest(dbt_manifest_path(settings))
+    path = settings.dbt_project_dir / "models/marts/finance/_finance__models.yml"
+    original = path.read_text()
+    today = _built_at(settings).date()
+    lifecycle.mark_deprecated(path, "fct_order_lines", since=today, archive_on=today, reason="not built for 31 days")
+    assert path.read_text() != original
+
+    catalog.write_stale_report(settings, now=_built_at(settings), days=30)  # built today: not stale
+    result = lifecycle.run_daily(settings, manifest, None, today=today)
+    assert result.archived == [] and result.notes == ["fct_order_lines: no longer stale, its deprecation is lifted"]
+    assert path.read_text() == original
+    assert [e.action for e in audit.entries(settings)] == ["asset_deprecation_lifted"]
