@@ -10,7 +10,8 @@ module keeps it honest from dbt's manifest:
   models not built successfully for `STALE_AFTER_DAYS` days (default 30), and published marts
   nobody read for as long (`ops.access_log`: Superset charts and SQL Lab). Build history is kept
   in `ops.model_builds`, merged from dbt's `run_results.json` at each run (one file only holds
-  its own invocation). Output: `ops.stale_assets` and `var/governance/stale_assets.md`.
+  its own invocation). Output: `ops.stale_assets` and `var/governance/stale_assets.md`; what
+  happens to them next (deprecated, owner told, archived, restorable) is `governance/lifecycle.py`.
 """
 
 from __future__ import annotations

@@ -154,6 +154,7 @@ class DeprecatedModel:
     owner: str | None
     enabled: bool
     archive_id: str | None
+    keep: bool = False  # its owner answered: keep it (meta.keep: true)
 
 
 def _date(value: Any) -> dt.date:
@@ -181,6 +182,7 @@ def deprecated_models(project_dir: Path) -> list[DeprecatedModel]:
                     owner=owner,
                     enabled=config.get("enabled", True) is not False,
                     archive_id=marker.get("archive_id"),
+                    keep=meta.get("keep") is True,
                 )
             )
     return found
@@ -196,7 +198,7 @@ def mark_deprecated(path: Path, name: str, *, since: dt.date, archive_on: dt.dat
             "since": since.isoformat(),
             "reason": reason,
             "archive_on": archive_on.isoformat(),
-            "undo": "fix it, or set meta.keep: true and remove this block and deprecation_date",
+            "undo": "fix it, or set meta.keep: true: the next run lifts this deprecation",
         }
 
 
@@ -290,7 +292,7 @@ def _lift_if_fixed(
     result: DailyResult,
 ) -> bool:
     """Lift the deprecation of a model that is not stale any more (built and read again); whether it was."""
-    if node is None or stale_ids is None or node["unique_id"] in stale_ids:
+    if node is None or (not model.keep and (stale_ids is None or node["unique_id"] in stale_ids)):
         return False  # without a report (None), nothing is known to be fixed
     lift_deprecation(model.path, model.name)
     tables = _tables(node)
@@ -299,8 +301,10 @@ def _lift_if_fixed(
             presentation.warn(tables, None)
         except PresentationUnavailable as exc:
             result.notes.append(f"{model.name}: the Superset warning stays until Superset answers ({exc})")
-    _record(settings, "asset_deprecation_lifted", audit.new_request_id("deprecate"), {"model": node["unique_id"]})
-    result.notes.append(f"{model.name}: no longer stale, its deprecation is lifted")
+    why = "kept by its owner (meta.keep)" if model.keep else "no longer stale"
+    details = {"model": node["unique_id"], "why": why}
+    _record(settings, "asset_deprecation_lifted", audit.new_request_id("deprecate"), details)
+    result.notes.append(f"{model.name}: {why}, its deprecation is lifted")
     return True
 
 
@@ -372,9 +376,9 @@ def deprecate(
             {"model": row["unique_id"], "file": str(path.relative_to(project_dir)), "archive_on": str(archive_on)},
         )
         notice = (
-            f"{name} is deprecated: {row['reason']}. It will be archived on {archive_on} (its dashboards and "
-            f"charts exported and removed from Superset, the model disabled) unless it is fixed, or kept with "
-            f"`meta.keep: true` in {path.relative_to(project_dir)}"
+            f"to {owner or 'the project owner'}: {name} is deprecated: {row['reason']}. It will be archived on "
+            f"{archive_on} (its dashboards and charts exported and removed from Superset, the model disabled) "
+            f"unless it is fixed, or kept with `meta.keep: true` in {path.relative_to(project_dir)}"
         )
         send_alert(notice, kind="stale_asset_deprecated", owner=owner, model=row["unique_id"], archive_on=archive_on)
         _record(settings, "asset_owner_told", request_id, {"model": row["unique_id"], "owner": owner, "via": "alert"})

@@ -172,7 +172,8 @@ def test_a_stale_model_is_deprecated_then_archived_then_restored(
     # The owner was told, through the alert path, and the report says so.
     alerts = [json.loads(line) for line in (settings.var_dir / "alerts.jsonl").read_text().splitlines()]
     notice = next(a for a in alerts if a.get("kind") == "stale_asset_deprecated")
-    assert notice["owner"] == OWNER and MODEL in notice["summary"] and str(archive_day) in notice["summary"]
+    assert notice["owner"] == OWNER and notice["summary"].startswith(f"to {OWNER}: {MODEL} is deprecated")
+    assert str(archive_day) in notice["summary"]
     report = (settings.var_dir / "governance" / "stale_assets.md").read_text()
     assert f"- {MODEL} (owner {OWNER}): archive on {archive_day}" in report
 
@@ -272,17 +273,26 @@ def test_a_model_still_used_by_another_is_not_disabled(shop_copy: Settings) -> N
     assert audit.entries(settings) == []
 
 
-def test_a_deprecated_model_built_again_is_deprecated_no_more(shop_copy: Settings) -> None:
+def test_a_deprecated_model_built_again_or_kept_by_its_owner_is_deprecated_no_more(shop_copy: Settings) -> None:
     settings = shop_copy
     manifest = catalog.load_manifest(dbt_manifest_path(settings))
     path = settings.dbt_project_dir / "models/marts/finance/_finance__models.yml"
     original = path.read_text()
     today = _built_at(settings).date()
-    lifecycle.mark_deprecated(path, "fct_order_lines", since=today, archive_on=today, reason="not built for 31 days")
+    for model in ("fct_order_lines", "fct_daily_revenue"):
+        lifecycle.mark_deprecated(path, model, since=today, archive_on=today, reason="not built for 31 days")
+    with lifecycle._model_entry(path, "fct_daily_revenue") as entry:
+        lifecycle._meta(entry)["keep"] = True  # the owner's answer to the notice
     assert path.read_text() != original
 
-    catalog.write_stale_report(settings, now=_built_at(settings), days=30)  # built today: not stale
+    # fct_order_lines was built today (not stale); fct_daily_revenue was not read (stale), but kept.
+    catalog.write_stale_report(settings, now=_built_at(settings), days=30)
     result = lifecycle.run_daily(settings, manifest, None, today=today)
-    assert result.archived == [] and result.notes == ["fct_order_lines: no longer stale, its deprecation is lifted"]
-    assert path.read_text() == original
-    assert [e.action for e in audit.entries(settings)] == ["asset_deprecation_lifted"]
+    assert result.archived == [] and sorted(result.notes) == [
+        "fct_daily_revenue: kept by its owner (meta.keep), its deprecation is lifted",
+        "fct_order_lines: no longer stale, its deprecation is lifted",
+    ]
+    assert [m.name for m in lifecycle.deprecated_models(settings.dbt_project_dir)] == []
+    added = [line.strip() for line in path.read_text().splitlines() if line not in original.splitlines()]
+    assert added == ["keep: true"], "only the owner's line is left"
+    assert [e.action for e in audit.entries(settings)] == ["asset_deprecation_lifted"] * 2
