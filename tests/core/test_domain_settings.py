@@ -39,6 +39,12 @@ def _stale_days():
     return stale_after_days()
 
 
+def _grace_days():
+    from governance.settings import stale_grace_days
+
+    return stale_grace_days()
+
+
 def _retention_days():
     from governance.settings import access_log_retention_days
 
@@ -57,6 +63,7 @@ BAD_VALUES = [
     ("FRESHNESS_SLA_HOURS", "shop=30", _freshness),
     ("GATE1_CHUNK_ROWS", "0", _chunk_rows),
     ("STALE_AFTER_DAYS", "1e3", _stale_days),
+    ("STALE_GRACE_DAYS", "-1", _grace_days),
     ("ACCESS_LOG_RETENTION_DAYS", "forever", _retention_days),
 ]
 
@@ -77,7 +84,7 @@ def test_unset_knobs_take_their_documented_defaults(monkeypatch):
     client = _marketing_client()
     assert (client.requests_per_second, client.request_deadline) == (15.0, 60.0)
     assert _freshness() is None  # no retired freshness variable set: nothing to refuse
-    assert (_chunk_rows(), _stale_days(), _retention_days()) == (1_000_000, 30, 365)
+    assert (_chunk_rows(), _stale_days(), _grace_days(), _retention_days()) == (1_000_000, 30, 30, 365)
 
 
 def test_a_switched_off_rate_limit(monkeypatch):

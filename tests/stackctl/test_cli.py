@@ -154,6 +154,7 @@ DOCUMENTED_COMMANDS = [
     ("stackctl", "quality", "quarantine", "list"),
     ("stackctl", "ml", "status"),
     ("stackctl", "governance", "audit", "verify"),
+    ("stackctl", "governance", "catalog", "restore", "2027-01-05/fct_daily_revenue"),
     ("stackctl", "partner-files", "list"),
     ("stackctl", "superset", "status"),
     ("stackctl", "dbt-portable", "copy-raw"),
