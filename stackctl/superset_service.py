@@ -14,7 +14,7 @@ removed. Each step is idempotent:
   fingerprint) and unchanged steps are skipped.
 - `start()`: gunicorn on 127.0.0.1:`SUPERSET_PORT` via `stackctl.procs`, then wait for /health.
 - `start_scheduler()`: Superset's Celery worker and beat (Alerts & Reports: the scheduled e-mails
-  of `superset/assets/reports.yaml`); their queue is a SQLite file in `superset_home` (kombu's
+  of `superset/reports.yaml`); their queue is a SQLite file in `superset_home` (kombu's
   SQLAlchemy transport, no server), or Redis in cluster mode (SUPERSET_CELERY_BROKER_URL).
 - `up()`: init, start, the scheduler, then the assets, the roles and the report schedules
   (`superset/provision.py`); what `make run` and `make up` call. `down()` stops all three services.
@@ -31,6 +31,7 @@ import hashlib
 import hmac
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -327,7 +328,10 @@ def start_scheduler(settings: Settings | None = None, log: Log = _log) -> list[s
         cluster.check_redis(env["SUPERSET_CELERY_BROKER_URL"])
     celery = _venv_bin(settings, "celery")
     app = "--app=superset.tasks.celery_app:app"
-    concurrency = os.environ.get("SUPERSET_WORKER_CONCURRENCY", "").strip() or "2"
+    # One task at a time by default: a screenshot keeps a browser and the web server busy, and two at
+    # once on a small machine can starve each other past Superset's 60 s page timeout. Due schedules
+    # only wait (the scheduler task computes what is due from the time beat sent it).
+    concurrency = os.environ.get("SUPERSET_WORKER_CONCURRENCY", "").strip() or "1"
     commands = {
         WORKER: [
             celery,
@@ -358,10 +362,30 @@ def start_scheduler(settings: Settings | None = None, log: Log = _log) -> list[s
     return list(commands)
 
 
-def stop_scheduler(settings: Settings | None = None) -> list[str]:
-    """Stop the worker and beat; the names of those that were running."""
+def stop_scheduler(settings: Settings | None = None, timeout: float = 60.0) -> list[str]:
+    """Stop beat, then the worker (letting a report being rendered finish, up to `timeout` s);
+    the names of those that were running."""
     settings = settings or get_settings()
-    return [name for name in (BEAT, WORKER) if procs.stop(name, settings.run_dir, timeout=30)]
+    return [name for name in (BEAT, WORKER) if _stop_celery(settings, name, timeout)]
+
+
+def _stop_celery(settings: Settings, name: str, timeout: float) -> bool:
+    # Celery's warm shutdown is SIGTERM to its main process, which then ends its pool. SIGTERM to
+    # the whole group (procs.stop) kills the pool's children under it and leaves the main process
+    # waiting for them until SIGKILL.
+    pid = procs.read_pid(name, settings.run_dir)
+    if pid is None:
+        return procs.stop(name, settings.run_dir)  # removes a stale pid file
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + timeout
+    while procs.is_running(name, settings.run_dir) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    # Whatever is left (a task that outlived the timeout, its browser): the group, SIGKILL after 5 s.
+    procs.stop(name, settings.run_dir, timeout=5)
+    return True
 
 
 def scheduler_running(settings: Settings | None = None) -> bool:
@@ -401,7 +425,7 @@ ACTIONS = {
     "stop": "stop the web server, the report worker and beat (same as down)",
     "status": "running or not (exit 3 when not running)",
     "import": "import superset/assets/ into the running Superset (overwrites by UUID), then the report schedules",
-    "reports": "create or update the e-mail reports and alerts of superset/assets/reports.yaml",
+    "reports": "create or update the e-mail reports and alerts of superset/reports.yaml",
     "export": "write dashboards edited in the UI back to superset/assets/ (review, then commit)",
     "access": "apply superset/roles.yaml: roles, users, dashboard roles, row-level security",
     "exposures": "rewrite dbt_project's exposures from superset/assets/ (one per dashboard, with the models it reads)",

@@ -19,7 +19,7 @@ Into a running Superset, each step idempotent:
 - `apply_access()`: roles, users (passwords from the environment), dashboard roles and
   row-level security from `superset/roles.yaml` (`superset/access.py`); after the import,
   because the file names dashboards and datasets that only then have ids.
-- `apply_reports()`: the e-mail reports and alerts of `superset/assets/reports.yaml`
+- `apply_reports()`: the e-mail reports and alerts of `superset/reports.yaml`
   (`superset/reports.py`), also after the import; Superset's import does not carry them.
 
 And the way back, `export_assets()`: `GET /api/v1/assets/export/`, normalised into the YAML files
@@ -335,7 +335,7 @@ def apply_access(
 def apply_reports(
     settings: Settings | None = None, reports_file: Path | None = None, log: Log = _log
 ) -> dict[str, str]:
-    """The report and alert schedules of `superset/assets/reports.yaml` (`superset/reports.py`), after
+    """The report and alert schedules of `superset/reports.yaml` (`superset/reports.py`), after
     the import, because they name dashboards and databases by uuid; name -> what was done."""
     from superset import reports
 

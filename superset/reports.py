@@ -1,4 +1,4 @@
-"""Serve layer: Superset's scheduled e-mail reports and alerts, from `superset/assets/reports.yaml`.
+"""Serve layer: Superset's scheduled e-mail reports and alerts, from `superset/reports.yaml`.
 
 Superset's asset import/export carries databases, datasets, charts and dashboards but no report
 schedules, so these are kept as code here and applied through the REST API (`/api/v1/report/`),
@@ -32,7 +32,7 @@ import requests
 import yaml
 
 HERE = Path(__file__).resolve().parent
-REPORTS_FILE = HERE / "assets" / "reports.yaml"
+REPORTS_FILE = HERE / "reports.yaml"
 DEFAULT_TIMEZONE = "Europe/Berlin"
 TYPES = ("Report", "Alert")
 FORMATS = ("PNG", "PDF", "CSV", "TEXT")

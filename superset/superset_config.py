@@ -276,7 +276,7 @@ EXPLORE_FORM_DATA_CACHE_CONFIG = _cache("explore_form_data", timedelta(days=7))
 
 # --- Alerts & Reports: Celery worker and beat, e-mail, screenshots in Debian's chromium ---------
 # `stackctl/superset_service.py` starts `celery worker` and `celery beat` beside gunicorn; the
-# schedules themselves are provisioned from `superset/assets/reports.yaml` (superset/provision.py).
+# schedules themselves are provisioned from `superset/reports.yaml` (superset/provision.py).
 # Embedded mode queues on a SQLite file (kombu's SQLAlchemy transport: no server to run); cluster
 # mode passes a Redis URL on 127.0.0.1 (its own db number, apart from Airflow's queue and the caches).
 

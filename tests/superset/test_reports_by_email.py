@@ -4,7 +4,7 @@ What decision-makers rely on: the weekly Executive KPIs e-mail arrives with the 
 and the net-revenue-drop alert e-mails them when the newest day drops, and stays silent when it
 does not. The Superset is `tests/superset/stack.py`'s (fixture serving file, assets, roles); the
 worker and beat are started by the same `stackctl.superset_service.start_scheduler` that `make up`
-calls; the schedules come from `superset/assets/reports.yaml` through `provision.apply_reports`.
+calls; the schedules come from `superset/reports.yaml` through `provision.apply_reports`.
 The SMTP server is aiosmtpd on 127.0.0.1, reached through ALERT_SMTP_URL as in production.
 
 The schedules are the file's, then a copy whose crontabs never come due during the test, so the
@@ -101,8 +101,12 @@ def report_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportSta
             env.setenv("ALERT_EMAIL_FROM", SENDER)
             env.setenv("SUPERSET_REPORT_RECIPIENTS", ", ".join(REPORT_TO))
             env.setenv("SUPERSET_ALERT_RECIPIENTS", ", ".join(ALERT_TO))
-            env.setenv("SUPERSET_WORKER_CONCURRENCY", "2")
-            for name in ("SUPERSET_CELERY_BROKER_URL", "SUPERSET_CELERY_RESULT_BACKEND", "STACK_MODE"):
+            for name in (
+                "SUPERSET_CELERY_BROKER_URL",
+                "SUPERSET_CELERY_RESULT_BACKEND",
+                "SUPERSET_WORKER_CONCURRENCY",
+                "STACK_MODE",
+            ):
                 env.delenv(name, raising=False)
             with running_superset(tmp_path_factory, "superset-reports") as stack:
                 try:
@@ -194,7 +198,7 @@ def test_weekly_report_and_net_revenue_alert_arrive_by_email(
     assert all(row["active"] and row["timezone"] == "Europe/Berlin" for row in listed)
     report, alert = ids["Executive KPIs weekly"], ids["Net revenue drop"]
 
-    # The weekly report runs now (it renders while the alert is checked).
+    # The weekly report runs now (the worker then takes the alert's runs, one task at a time).
     _execute_now(stack, report)
 
     # The alert on a day like its baseline: evaluated, not triggered, nothing sent.
