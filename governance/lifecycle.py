@@ -43,7 +43,7 @@ from typing import Any, Protocol
 import yaml
 
 from core.settings import Settings
-from governance import audit
+from governance import audit, catalog
 from governance.settings import archive_dir, governance_dir, stale_after_days, stale_grace_days
 
 ACTOR = "governance_maintenance"
@@ -216,7 +216,10 @@ def lift_deprecation(path: Path, name: str) -> None:
 def set_archived(path: Path, name: str, archive_id: str) -> None:
     with _model_entry(path, name) as entry:
         config = _config(entry)
-        config.insert(0, "enabled", False)
+        if "enabled" in config:
+            config["enabled"] = False
+        else:
+            config.insert(0, "enabled", False)
         _meta(entry)["deprecated"]["archive_id"] = archive_id
 
 
@@ -278,7 +281,7 @@ def _record(settings: Settings, action: str, request_id: str, details: dict, out
 
 def _tables(node: dict | None) -> list[str]:
     """The serving tables of a model: only published marts are in Superset."""
-    if node is None or _layer(node) != "marts" or _node_meta(node).get("publish") is False:
+    if node is None or catalog._layer(node) != "marts" or _node_meta(node).get("publish") is False:
         return []
     return [node.get("alias") or node["name"]]
 
@@ -319,13 +322,12 @@ def deprecate(
 ) -> DailyResult:
     """Deprecate today's stale models (ops.stale_assets), tell their owners; refresh the Superset warnings."""
     from core.alerts import send_alert
-    from governance.catalog import models
 
     today = today or dt.datetime.now(dt.UTC).date()
     grace = stale_grace_days() if grace_days is None else grace_days
     result = result or DailyResult()
     project_dir = settings.dbt_project_dir
-    nodes = {n["unique_id"]: n for n in models(manifest)}
+    nodes = {n["unique_id"]: n for n in catalog.models(manifest)}
     already = {m.name for m in deprecated_models(project_dir)}
     window_start = today - dt.timedelta(days=stale_after_days())
 
@@ -406,12 +408,6 @@ def deprecate(
     return result
 
 
-def _layer(node: dict | None) -> str:
-    from governance.catalog import _layer as layer
-
-    return layer(node) if node else "?"
-
-
 def archive_due(
     settings: Settings,
     manifest: dict,
@@ -424,7 +420,7 @@ def archive_due(
     today = today or dt.datetime.now(dt.UTC).date()
     result = result or DailyResult()
     project_dir = settings.dbt_project_dir
-    nodes = {n["name"]: n for n in manifest_models(manifest)}
+    nodes = {n["name"]: n for n in catalog.models(manifest)}
     child_map = manifest.get("child_map") or {}
     rows = _stale_rows(settings)
     stale_ids = None if rows is None else {row["unique_id"] for row in rows}
@@ -483,12 +479,6 @@ def archive_due(
             f"restore {archive_id}`)"
         )
     return result
-
-
-def manifest_models(manifest: dict) -> list[dict]:
-    from governance.catalog import models
-
-    return models(manifest)
 
 
 def archives(settings: Settings) -> list[dict]:
