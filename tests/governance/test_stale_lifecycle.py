@@ -141,6 +141,7 @@ def _model_yaml(settings: Settings) -> dict:
     return next(m for m in document["models"] if m["name"] == MODEL)
 
 
+@pytest.mark.slow
 def test_a_stale_model_is_deprecated_then_archived_then_restored(
     aged_shop: tuple[Settings, dt.date], superset: Stack, tmp_path: Path
 ) -> None:
@@ -222,7 +223,7 @@ def test_a_stale_model_is_deprecated_then_archived_then_restored(
     assert audit.verify(settings).ok
 
 
-def test_restore_of_an_unknown_archive_is_one_line_and_exit_2(aged_shop, capsys) -> None:
+def test_restore_of_an_unknown_archive_is_one_line_and_exit_2(shop_copy: Settings, capsys) -> None:
     from governance.__main__ import main
 
     assert main(["catalog", "restore", "2026-01-01/no_such_model"]) == 2
