@@ -14,7 +14,7 @@
    read, for `STALE_AFTER_DAYS` (30): `ops.stale_assets` and `var/governance/stale_assets.md`, for
    the owners to fix, keep or delete.
 4. `retire_stale_assets` (pool `duckdb_warehouse`) - each stale model is deprecated where its users
-   look (dbt's `deprecation_date` and `config.meta.deprecated` in its YAML, a warning on its
+   look (dbt's `deprecation_date` and `meta.deprecated` in its YAML, a warning on its
    Superset dataset and charts) and its owner alerted; after `STALE_GRACE_DAYS` (30) its dashboards
    and charts are exported to `var/governance/archive/<date>/<model>/`, removed from Superset, and
    the model disabled (`governance/lifecycle.py`, `superset/deprecation.py`). What it did is at the
@@ -95,7 +95,7 @@ def governance_maintenance():
 
         return refresh_health_for_dashboards(get_settings(), run_id).tables
 
-    (collect_access_log() >> reapply_erasures() >> stale_asset_report() >> retire_stale_assets() >> refresh_dashboard())
+    collect_access_log() >> reapply_erasures() >> stale_asset_report() >> retire_stale_assets() >> refresh_dashboard()
     # refresh_dashboard runs after a failure too; the run must still say failed.
     all_work_succeeded()
 
