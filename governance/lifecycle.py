@@ -5,9 +5,9 @@ The daily governance_maintenance DAG runs this after the stale report (`catalog.
 
 1. `deprecate`: every model of today's stale list (`ops.stale_assets`) gets, in the properties YAML
    that already defines it (where an analyst reads it, and one small hunk in `git diff`), dbt's
-   `deprecation_date` (the day it will be archived: dbt warns every model that refs it, and docs
-   and `dbt ls --output json` show it) and `meta.deprecated` (since, why, archive day; in the
-   model's `meta`, top-level or under `config`, wherever it already is).
+   `deprecation_date` (the day it will be archived: dbt warns every model that refs it, and the
+   manifest carries it) and `meta.deprecated` (since, why, archive day; in the model's `meta`,
+   top-level or under `config`, wherever it already is: docs and `dbt ls --output json` show it).
    Superset shows a warning on its dataset and charts; its owner (`meta.owner`) is alerted through
    `core.alerts`, and the notice is added to `stale_assets.md`. A deprecated model that is no
    longer stale (fixed: built, or read, again) has its deprecation lifted on the next run.
