@@ -141,3 +141,31 @@ def test_superset_mails_through_the_stacks_one_smtp_setting(tmp_path: Path) -> N
     # Superset's own defaults would log in as "superset"/"superset": never without a URL either.
     unset = _smtp_config(tmp_path)
     assert (unset["SMTP_USER"], unset["SMTP_PASSWORD"]) == (None, None)
+
+
+def test_cluster_modes_report_queue_works_with_supersets_own_redis_client() -> None:
+    """Cluster mode queues Superset's report tasks on Redis (db 2): Superset's venv must talk to it.
+
+    apache-superset pins redis-py below 6 while kombu 5.7's Redis transport refuses anything below
+    6.1; this round-trips one message through that venv's kombu, on a queue of its own.
+    """
+    from stackctl import cluster, superset_service
+
+    url = superset_service.CLUSTER_CELERY_URL
+    try:
+        cluster.check_redis(url, timeout=2)
+    except cluster.ClusterError as exc:
+        pytest.skip(f"no Redis on 127.0.0.1 for cluster mode's queue: {exc}")
+    code = (
+        "import sys; from kombu import Connection\n"
+        "with Connection(sys.argv[1]) as conn:\n"
+        "    queue = conn.SimpleQueue(sys.argv[2])\n"
+        "    queue.put({'ping': 1}); message = queue.get(timeout=10); message.ack()\n"
+        "    queue.queue.delete(); print(message.payload['ping'])\n"
+    )
+    python = CONFIG_PATH.parents[1] / ".venv" / "superset" / "bin" / "python"
+    queue = f"test-report-queue-{os.urandom(4).hex()}"
+    result = subprocess.run(
+        [str(python), "-c", code, url, queue], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0 and result.stdout.strip() == "1", result.stderr[-1500:]
