@@ -222,7 +222,7 @@ def _current(client: Client, report_id: int) -> dict[str, Any]:
         targets.append({"type": recipient.get("type"), "recipient_config_json": {"target": config.get("target", "")}})
     validator = shown.get("validator_config_json") or None
     current = {
-        **{key: shown.get(key) for key in shown},
+        **shown,
         "dashboard": (shown.get("dashboard") or {}).get("id"),
         "chart": (shown.get("chart") or {}).get("id"),
         "database": (shown.get("database") or {}).get("id"),
