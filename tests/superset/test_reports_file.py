@@ -169,3 +169,21 @@ def test_cluster_modes_report_queue_works_with_supersets_own_redis_client() -> N
         [str(python), "-c", code, url, queue], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0 and result.stdout.strip() == "1", result.stderr[-1500:]
+
+
+def test_the_report_queue_needs_no_server_embedded_and_uses_redis_db_2_in_cluster_mode(
+    stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stackctl import superset_service
+
+    for name in ("STACK_MODE", "SUPERSET_CELERY_BROKER_URL", "SUPERSET_CELERY_RESULT_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    home = stack.superset_home
+    assert superset_service.celery_urls(stack) == {
+        "SUPERSET_CELERY_BROKER_URL": f"sqla+sqlite:///{home / 'celery_broker.sqlite'}",
+        "SUPERSET_CELERY_RESULT_BACKEND": f"db+sqlite:///{home / 'celery_results.sqlite'}",
+    }
+    monkeypatch.setenv("STACK_MODE", "cluster")
+    assert set(superset_service.celery_urls(stack).values()) == {"redis://127.0.0.1:6379/2"}
+    monkeypatch.setenv("SUPERSET_CELERY_BROKER_URL", "redis://10.0.0.5:6379/4")
+    assert superset_service.celery_urls(stack)["SUPERSET_CELERY_RESULT_BACKEND"] == "redis://10.0.0.5:6379/4"
