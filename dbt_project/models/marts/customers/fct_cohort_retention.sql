@@ -46,47 +46,10 @@ bounds as (
     where not is_cancelled
 ),
 
-{% if is_incremental() -%}
-    -- the first activity month to recompute (see above)
-    recompute as (
-        select
-            least(
-                {{ earliest_date_loaded_after_this_run(ref('fct_order_lines'), 'ordered_date') }},
-                (select max(this_run.activity_month) from {{ this }} as this_run),
-                bounds.last_order_date
-            ) as from_date
-        from bounds
-    ),
+-- the first month to recompute (see above)
+{{ monthly_recompute_ctes() }}
 
-    recompute_month as (
-        select cast({{ dbt.date_trunc('month', 'from_date') }} as date) as from_month
-        from recompute
-    ),
-{%- endif %}
-
-customer_months as (
-    select distinct
-        customer_id,
-        cast({{ dbt.date_trunc('month', 'ordered_date') }} as date) as activity_month
-    from {{ ref('fct_order_lines') }}
-    where
-        not is_cancelled
-    {% if is_incremental() -%}
-        and ordered_date >= (select recompute_month.from_month from recompute_month)
-    {%- endif %}
-),
-
--- the watermark of an activity month: the newest load among its order lines, cancelled ones included
-month_loads as (
-    select
-        cast({{ dbt.date_trunc('month', 'ordered_date') }} as date) as activity_month,
-        max(loaded_at) as loaded_at
-    from {{ ref('fct_order_lines') }}
-    {% if is_incremental() -%}
-        where ordered_date >= (select recompute_month.from_month from recompute_month)
-    {%- endif %}
-    group by cast({{ dbt.date_trunc('month', 'ordered_date') }} as date)
-),
+{{ customer_month_ctes() }},
 
 -- read from dim_customers itself, not cohort_members: a CTE read twice is copied whole by DuckDB
 cohort_sizes as (
