@@ -73,8 +73,11 @@ $(VENV)/superset/.synced: requirements/superset.lock.txt | $(UV)
 
 # Wheels only (docs/decisions/0002-dbt-parser-pin.md), but for halo (dbt-metricflow's spinner): it
 # ships only as a pure-Python sdist, whose build needs nothing beyond PyPI (setuptools).
+# The runtime lock (the image's) takes its versions from the development lock, so the two agree.
 lock: $(UV) ## re-resolve requirements/*.in into the lock files
-	$(UV) pip compile --quiet --only-binary :all: --no-binary halo --python-version 3.11 requirements/pipeline.in -o requirements/pipeline.lock.txt
+	$(UV) pip compile --quiet --only-binary :all: --no-binary halo --python-version 3.11 requirements/pipeline-dev.in -o requirements/pipeline.lock.txt
+	$(UV) pip compile --quiet --only-binary :all: --no-binary halo --python-version 3.11 requirements/pipeline.in \
+		-c requirements/pipeline.lock.txt -o requirements/pipeline-runtime.lock.txt
 	$(UV) pip compile --quiet --python-version 3.11 requirements/superset.in -o requirements/superset.lock.txt
 
 simulate: install ## generate/extend the shop's app DB (DEMO_DAYS, SIM_SCALE, SIM_SEED, SIM_DRIFT_FROM)
