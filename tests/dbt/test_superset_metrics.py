@@ -9,6 +9,7 @@ with the whole-range value `mf query` gives for its dbt metric (one `mf` run for
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import subprocess
@@ -34,6 +35,7 @@ MF = Path(sys.executable).with_name("mf")
 ROUNDED_AT_ANOTHER_GRAIN = {"fct_daily_revenue": "marts.fct_daily_revenue_by_segment"}
 
 
+@functools.cache
 def marts_datasets() -> dict[str, dict]:
     """The Superset datasets that read the marts, by table_name."""
     datasets = {}
