@@ -80,29 +80,65 @@ def artifacts_dir() -> Path:
 # --- running on several workers -------------------------------------------------------------
 
 REPO = ARTIFACTS.parent
-# Session fixtures that take a minute or more to build: every test using one of them runs on the
-# same worker (with the rest of its file), so each is built once per run, not once per worker.
+# Session fixtures that take a minute or more to build, and the folder whose tests use them: the
+# folder's tests run on one worker (one xdist scheduling unit), so each is built once per run,
+# not once per worker. Other tests are scheduled by file (their module fixtures are built once).
 SHARED_FIXTURES = {
-    "built": "tests/dbt",  # the dbt fixture warehouse
-    "_built_shop": "tests/governance",  # the governance tests' small shop
-    "shop": "tests/ml",  # the churn-model shop (tests/quality and tests/bench have their own `shop`)
-    "dbt_manifest": "tests/dags",  # dbt parse for Cosmos' DAG rendering
+    "tests/dbt": "built",  # the dbt fixture warehouse
+    "tests/governance": "_built_shop",  # the governance tests' small shop
+    "tests/ml": "shop",  # the churn-model shop
+    "tests/dags": "dbt_manifest",  # dbt parse for Cosmos' DAG rendering
 }
-# Groups started first, longest first (by the serial run's --durations): a long group handed out
-# last would finish alone after every other worker is idle. The rest follow in collection order.
+# Files in those folders that use none of it: scheduled on their own.
+INDEPENDENT_FILES = {
+    "tests/dbt/test_sqlfluff.py",
+    "tests/dags/test_failure_email.py",
+    "tests/governance/test_access_log.py",
+    "tests/governance/test_audit.py",
+    "tests/governance/test_classification_in_dbt.py",
+    "tests/governance/test_pii.py",
+}
+# Groups handed out first, longest first (by the serial run's --durations): a long group handed
+# out last would finish alone after the other workers are idle. The rest follow in collection order.
 LONG_GROUPS = (
     "tests/e2e/test_scheduled_e2e.py",
     "tests/dbt",
-    "tests/governance",
     "tests/cluster/test_cluster_mode.py",
+    "tests/governance",
     "tests/ml",
     "tests/browser/test_dashboards_in_chromium.py",
-    "tests/superset/test_superset_assets.py",
     "tests/serving/test_data_health_dashboard.py",
+    "tests/superset/test_superset_assets.py",
     "tests/quality/test_write_audit_publish.py",
     "tests/superset/test_reports_by_email.py",
 )
 _DBT_COPY = pytest.StashKey[tuple[Path, "str | None"]]()
+
+
+def schedule_group(nodeid: str) -> str:
+    """The scheduling unit of a test: its SHARED_FIXTURES folder, else its file."""
+    path = nodeid.split("::", 1)[0]
+    folder = path.rsplit("/", 1)[0]
+    return folder if folder in SHARED_FIXTURES and path not in INDEPENDENT_FILES else path
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadgroup`, by schedule_group().
+
+    xdist's own loadgroup reads `xdist_group` marks into the node id, which pytest 9 no longer
+    lets it change (the marks are silently ignored, every test is scheduled alone): the groups
+    are given to the scheduler here instead.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return schedule_group(nodeid)
+
+    return GroupScheduling(config, log)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -134,44 +170,19 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On an xdist worker: an `xdist_group` for every test, and the long groups first.
-
-    A group is a test file, merged with every other file that uses the same SHARED_FIXTURES
-    fixture (transitively). Module-scoped fixtures (a Superset, an Airflow) are then built once
-    too, as with `--dist loadfile`. A serial run (`-n 0`) is left as collected.
-    """
-    if not hasattr(config, "workerinput"):
-        return
-    parent: dict[str, str] = {}
-
-    def find(node: str) -> str:
-        while parent.setdefault(node, node) != node:
-            node = parent[node]
-        return node
-
-    def union(a: str, b: str) -> None:
-        parent[find(b)] = find(a)
-
-    files = {}
+    """Check the groups against the fixtures really used; on an xdist worker, long groups first."""
     for item in items:
         path = item.nodeid.split("::", 1)[0]
-        files[item] = path
-        find(path)
-        for name in item.fixturenames:
-            where = SHARED_FIXTURES.get(name)
-            if where and path.startswith(where + "/"):
-                union(f"{where}", path)
-    groups = {}
-    for item, path in files.items():
-        root = find(path)
-        groups[item] = root
-        if not any(item.iter_markers("xdist_group")):
-            item.add_marker(pytest.mark.xdist_group(root))
+        for folder, fixture in SHARED_FIXTURES.items():
+            if path.startswith(folder + "/") and fixture in item.fixturenames and schedule_group(path) != folder:
+                raise pytest.UsageError(
+                    f"{path} uses the session fixture {fixture!r}: take it out of INDEPENDENT_FILES (tests/conftest.py)"
+                )
+    if hasattr(config, "workerinput"):  # the controller schedules in the workers' collection order
 
-    def rank(item: pytest.Item) -> int:
-        group = groups[item]
-        return next((n for n, long in enumerate(LONG_GROUPS) if group == long), len(LONG_GROUPS))
+        def rank(item: pytest.Item) -> int:
+            group = schedule_group(item.nodeid)
+            return LONG_GROUPS.index(group) if group in LONG_GROUPS else len(LONG_GROUPS)
 
-    items.sort(key=rank)  # stable: collection order within a group and among the rest
+        items.sort(key=rank)  # stable: collection order within a group and among the rest
