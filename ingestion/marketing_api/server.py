@@ -162,6 +162,11 @@ class FakeMarketingApi(ThreadingHTTPServer):
         self._windows: dict[str, deque[float]] = {}
         self._faults = random.Random(config.fault_seed)  # noqa: S311 - test faults, not secrets
         self._thread: threading.Thread | None = None
+        if config.hostile == "gzip_bomb":
+            # Compressed now, not in the first request: compressing tens of MB takes a second or more
+            # of CPU on a busy machine, and a client's read timeout would end the request before the
+            # bomb is sent, so the client's defence against it would go untested.
+            _gzip_bomb(config.hostile_bytes)
 
     @property
     def url(self) -> str:
