@@ -200,10 +200,18 @@ def chromium_page(viewport: dict[str, int] | None = None) -> Iterator[Any]:
 def login(page: Any, url: str, creds: provision.Credentials, attempts: int = 2) -> None:
     """Log in through the form and check the session with /api/v1/me/ (retried once: a headless browser
     occasionally loses its session right after logging in)."""
+    from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     for attempt in range(1, attempts + 1):
-        page.goto(f"{url}/login/")
+        try:
+            page.goto(f"{url}/login/")
+        except PlaywrightError as exc:
+            # On a slow server the last attempt's redirect (to /login/?next=...) can still be arriving.
+            if "interrupted by another navigation" not in str(exc):
+                raise
+            page.wait_for_load_state()
+            page.goto(f"{url}/login/")
         page.fill("#username", creds.user)
         page.fill("#password", creds.password)
         page.keyboard.press("Enter")
