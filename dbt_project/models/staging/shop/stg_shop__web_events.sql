@@ -24,20 +24,42 @@ latest as (
     {{ latest_versions_loaded_after_this_run(source('shop', 'web_events'), 'event_id', order_by='_ds desc') }}
 ),
 
+-- The keyed hash is computed once per visitor, not once per event (a visitor has a few sessions of
+-- several events each, and the hash was most of the model's time). The visitors are read from the
+-- source's rows the run takes (every version of the keys in `latest`), not from `latest`: a CTE
+-- read twice is copied whole by DuckDB.
+visitors as (
+    select
+        visitor_id,
+        {{ pseudonymise('visitor_id') }} as visitor_hash
+    from (
+        select distinct source_rows.visitor_id
+        from {{ source('shop', 'web_events') }} as source_rows
+        {% if is_incremental() -%}
+            where source_rows.event_id in (
+                select loaded.event_id from {{ source('shop', 'web_events') }} as loaded
+                where {{ loaded_after_this_run('loaded._loaded_at') }}
+            )
+        {%- endif %}
+    ) as distinct_visitors
+),
+
 renamed as (
     select
-        event_id,
-        session_id,
-        {{ pseudonymise('visitor_id') }} as visitor_hash,
-        customer_id,
-        event_type,
-        experiment_key,
-        experiment_variant,
-        order_id,
-        occurred_at,
-        cast(occurred_at as date) as occurred_date,
-        _loaded_at as loaded_at
+        latest.event_id,
+        latest.session_id,
+        visitors.visitor_hash,
+        latest.customer_id,
+        latest.event_type,
+        latest.experiment_key,
+        latest.experiment_variant,
+        latest.order_id,
+        latest.occurred_at,
+        cast(latest.occurred_at as date) as occurred_date,
+        latest._loaded_at as loaded_at
     from latest
+    -- `is not distinct from`: a missing visitor id hashes like any other value, as it did per event
+    left join visitors on latest.visitor_id is not distinct from visitors.visitor_id
 )
 
 select * from renamed
