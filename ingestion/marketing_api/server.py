@@ -156,17 +156,26 @@ class FakeMarketingApi(ThreadingHTTPServer):
 
     def __init__(self, config: ServerConfig, host: str = "127.0.0.1", port: int = 0):
         super().__init__((host, port), _Handler)
-        self.config = config
+        self._config = config
+        self.config = config  # the setter below
         self.requests: list[RequestRecord] = []
         self._lock = threading.Lock()
         self._windows: dict[str, deque[float]] = {}
         self._faults = random.Random(config.fault_seed)  # noqa: S311 - test faults, not secrets
         self._thread: threading.Thread | None = None
+
+    @property
+    def config(self) -> ServerConfig:
+        return self._config
+
+    @config.setter
+    def config(self, config: ServerConfig) -> None:
         if config.hostile == "gzip_bomb":
             # Compressed now, not in the first request: compressing tens of MB takes a second or more
             # of CPU on a busy machine, and a client's read timeout would end the request before the
             # bomb is sent, so the client's defence against it would go untested.
             _gzip_bomb(config.hostile_bytes)
+        self._config = config
 
     @property
     def url(self) -> str:
