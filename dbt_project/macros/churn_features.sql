@@ -89,9 +89,10 @@ cutoff as (
 ),
 
 snapshots as (
+    -- (customers without a customer row are dropped later, by the join in `attributed`)
     select
         as_of_dates.as_of_date,
-        customers.customer_id
+        customer_order_span.customer_id
     from as_of_dates
     inner join customer_order_span
         on
@@ -99,7 +100,6 @@ snapshots as (
             -- the last day a customer can still be active; the exact test follows the windows
             and as_of_dates.as_of_date
             <= customer_order_span.last_order_date + interval {{ var('churn_active_days') }} day
-    inner join customers on customer_order_span.customer_id = customers.customer_id
 ),
 
 -- One timeline per customer: a row per snapshot and a row per day with an event. Snapshot rows
@@ -203,11 +203,11 @@ windowed as (
         ),
         last_30d as (
             partition by customer_id order by timeline_position
-            range between 59 preceding and 1 preceding
+            range between {{ 2 * 30 - 1 }} preceding and 1 preceding
         ),
         last_90d as (
             partition by customer_id order by timeline_position
-            range between 179 preceding and 1 preceding
+            range between {{ 2 * 90 - 1 }} preceding and 1 preceding
         ),
         label_window as (
             partition by customer_id order by timeline_position
