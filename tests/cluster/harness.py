@@ -24,6 +24,20 @@ PG_URL = os.environ.get("CLUSTER_TEST_PG_URL", "postgresql+psycopg://postgres@12
 REDIS_URL = os.environ.get("CLUSTER_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
+def redis_db(use: int) -> int:
+    """A Redis database number (3-15) of this test process for `use` (0: a Celery broker, 1: Superset's cache).
+
+    Databases 0-2 are the defaults of a real stack in cluster mode (Airflow's queue, Superset's
+    caches, Superset's queue). Each pytest-xdist worker has two databases of its own (gw0: 3-4,
+    gw1: 5-6, ...; six workers before they repeat), so two workers never share one: the Superset
+    cache test counts and clears every cached result in its database. Within a worker the tests
+    run one after another.
+    """
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    return 3 + (2 * index + use) % 12
+
+
 def unavailable_reason() -> str | None:
     """Why cluster mode cannot run here (PostgreSQL or Redis not answering), or None."""
     from stackctl import cluster
@@ -116,9 +130,8 @@ class ClusterStack:
 
     def __post_init__(self) -> None:
         self.metadata_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/airflow_ct_{self.tag}"
-        # Databases 2-15 of the shared Redis (0/1 are the cluster-mode defaults of a real stack);
-        # the queue name is unique anyway.
-        self.broker_url = f"{REDIS_URL}/{2 + int(self.tag, 16) % 14}"
+        # This worker's broker database (see redis_db); the queue name is unique anyway.
+        self.broker_url = f"{REDIS_URL}/{redis_db(0)}"
         self.queue = f"cluster_test_{self.tag}"
         self.api = None
         self.settings = None

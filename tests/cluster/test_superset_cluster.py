@@ -38,13 +38,15 @@ def superset_cluster(tmp_path_factory):
     serving.parent.mkdir(parents=True)
     write_serving_file(serving)
     metadata = f"postgresql://postgres@127.0.0.1:5432/superset_ct_{tag}"
-    cache = f"{harness.REDIS_URL}/{2 + int(tag, 16) % 14}"
+    cache = f"{harness.REDIS_URL}/{harness.redis_db(1)}"  # no other test worker's database
     with restored_environ():
         os.environ.update(
             {
                 "STACK_MODE": "cluster",
                 "SUPERSET_METADATA_URI": metadata,
                 "SUPERSET_CACHE_REDIS_URL": cache,
+                # not the real stack's queue (db 2), should a Celery worker start
+                "SUPERSET_CELERY_BROKER_URL": f"{harness.REDIS_URL}/{harness.redis_db(0)}",
                 "STACK_DATA_DIR": str(root),
                 "STACK_VAR_DIR": str(root / "var"),
                 "SERVING_PATH": str(serving),

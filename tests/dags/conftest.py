@@ -24,14 +24,19 @@ if str(REPO / "dags") not in sys.path:
 
 @pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
-    """Cosmos renders the DAG from dbt's manifest: parse the project once per session."""
+    """Cosmos renders the DAG from dbt's manifest: parse the project once per session.
+
+    Into the project the DAGs read (DBT_PROJECT_DIR: tests/conftest.py gives each test process a copy).
+    """
+    from core.settings import get_settings
+
     env = {
         **os.environ,
         "WAREHOUSE_PATH": str(_HOME / "parse-only.duckdb"),
         "PII_HASH_KEY": "parse-only",
         "DO_NOT_TRACK": "1",
     }
-    project = REPO / "dbt_project"
+    project = get_settings().dbt_project_dir
     subprocess.run(
         [
             str(Path(sys.executable).with_name("dbt")),

@@ -90,6 +90,8 @@ def test_make_airflow_runs_the_cli_with_the_stacks_environment(tmp_path, dbt_man
         "STACK_ENV_FILE": str(env_file),
         "STACK_DATA_DIR": str(tmp_path),
         "STACK_VAR_DIR": str(tmp_path / "var"),
+        # the dbt project this test process parsed (its own copy of dbt_project/, tests/conftest.py)
+        "DBT_PROJECT_DIR": str(dbt_manifest.parents[1]),
     }
 
     def make_airflow(args: str) -> str:

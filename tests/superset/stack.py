@@ -4,12 +4,17 @@
 temporary folder, starts gunicorn from the Superset venv on a free port through
 `superset.provision`, imports `superset/assets/`, applies `superset/roles.yaml`, yields, and stops
 it. Each test module starts its own (a module-scoped fixture); the slow part, creating the
-metadata DB (`superset db upgrade`, `fab create-admin`, `superset init`), runs once per pytest
-process into a template that later modules copy.
+metadata DB (`superset db upgrade`, `fab create-admin`, `superset init`), runs once per test run
+(shared by the pytest-xdist workers) into a template that later modules copy.
 """
 
 from __future__ import annotations
 
+import base64
+import fcntl
+import hashlib
+import hmac
+import os
 import secrets
 import shutil
 import time
@@ -25,13 +30,24 @@ from stackctl import procs, superset_service
 from superset import provision
 from tests.superset.serving_fixture import ServingData, write_serving_file
 
-# One set of credentials per pytest process: the template metadata DB is made with them.
-ADMIN = provision.Credentials("test_admin", secrets.token_urlsafe(16))
-SECRET_KEY = secrets.token_urlsafe(32)
+
+def _secret(name: str, nbytes: int) -> str:
+    """A random secret of this test run; every pytest-xdist worker of the run derives the same one
+    from the run's random id (they share one template metadata DB, made with these credentials)."""
+    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")
+    if not run:
+        return secrets.token_urlsafe(nbytes)
+    digest = hmac.new(run.encode(), name.encode(), hashlib.sha256).digest()[:nbytes]
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+# One set of credentials per test run: the template metadata DB is made with them.
+ADMIN = provision.Credentials("test_admin", _secret("admin", 16))
+SECRET_KEY = _secret("secret-key", 32)
 USERS = {
-    "executive": provision.Credentials("test_executive", secrets.token_urlsafe(16)),
-    "analyst": provision.Credentials("test_analyst", secrets.token_urlsafe(16)),
-    "country_manager": provision.Credentials("test_country_manager_de", secrets.token_urlsafe(16)),
+    "executive": provision.Credentials("test_executive", _secret("executive", 16)),
+    "analyst": provision.Credentials("test_analyst", _secret("analyst", 16)),
+    "country_manager": provision.Credentials("test_country_manager_de", _secret("country_manager", 16)),
 }
 _USER_ENV = {"executive": "EXECUTIVE", "analyst": "ANALYST", "country_manager": "COUNTRY_MANAGER"}
 
@@ -67,22 +83,43 @@ def _environment(root: Path, serving: Path, port: int) -> dict[str, str]:
     return env
 
 
+def _make_template(root: Path) -> dict[str, float]:
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("SUPERSET_METADATA_URI", raising=False)
+        # no server is started here, but the settings take only a valid port
+        for name, value in _environment(root, root / "warehouse" / "serving.duckdb", procs.free_port()).items():
+            env.setenv(name, value)
+        began = time.monotonic()
+        timings = superset_service.init_metadata(get_settings())
+        timings["init total"] = time.monotonic() - began
+    return timings
+
+
 def _template_home(factory: pytest.TempPathFactory) -> tuple[Path, dict[str, float]]:
-    """A metadata DB made by `init_metadata` once per process; (its home, the seconds it took)."""
-    if "home" not in _template:
+    """A metadata DB made by `init_metadata` once per test run; (its home, the seconds it took).
+
+    Made once per process, or, on pytest-xdist workers, once for all of them: the first worker that
+    needs it makes it in the run's shared temporary folder while the others wait for it (about a
+    minute of CPU each saved).
+    """
+    if "home" in _template:
+        return _template["home"], {}
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = factory.getbasetemp().parent  # the run's folder; each worker's basetemp is in it
+        root = shared / "superset-template"
+        with (shared / "superset-template.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file is closed
+            done = root / "made"
+            timings = {}
+            if not done.exists():
+                shutil.rmtree(root, ignore_errors=True)  # a worker that failed half-way
+                timings = _make_template(root)
+                done.touch()
+    else:
         root = factory.mktemp("superset-template")
-        with pytest.MonkeyPatch.context() as env:
-            env.delenv("SUPERSET_METADATA_URI", raising=False)
-            # no server is started here, but the settings take only a valid port
-            for name, value in _environment(root, root / "warehouse" / "serving.duckdb", procs.free_port()).items():
-                env.setenv(name, value)
-            began = time.monotonic()
-            timings = superset_service.init_metadata(get_settings())
-            timings["init total"] = time.monotonic() - began
-        _template["home"] = root / "var" / "superset"
-        _template["timings"] = timings  # type: ignore[assignment]
-        return _template["home"], timings
-    return _template["home"], {}
+        timings = _make_template(root)
+    _template["home"] = root / "var" / "superset"
+    return _template["home"], timings
 
 
 @contextmanager
