@@ -58,7 +58,50 @@ def test_chunked_validation_records_the_same_verdicts_as_one_batch(stack, landed
     gate_landed_batches(stack, landed, "chunked")
     whole, chunked = bulk_summary(stack, "whole"), bulk_summary(stack, "chunked")
     assert chunked == whole
-    assert {suite for suite, *_ in whole} == {f"raw.{t}" for t in landed if t != "products"}
+    # the snapshot table too: its days are one batch, checked per day where a check needs a day
+    assert {suite for suite, *_ in whole} == {f"raw.{t}" for t in landed}
+    assert all(status == "passed" for _, status, *_ in whole)
+
+
+def _reland_products(stack: Settings, landed: dict[str, list[dict]], index: int, change) -> None:
+    """Re-land one day of the products snapshot with `change(table)` applied."""
+    products = CONTRACTS["products"]
+    table = pq.read_table(partition_file(stack.lake_raw_dir, PartitionManifest(**landed["products"][index])))
+    manifest = write_partition(
+        stack.lake_raw_dir, "shop", "products", DAYS[index], change(table).to_batches(), products.schema, "history"
+    )
+    landed["products"][index] = {**landed["products"][index], **vars(manifest)}
+
+
+@pytest.mark.parametrize(
+    ("change", "expectation"),
+    [
+        (
+            # a product created after the day ended (the last day's end would still be after it)
+            lambda t: t.set_column(
+                t.schema.get_field_index("created_at"),
+                "created_at",
+                pa.array(
+                    [dt.datetime.combine(DAYS[0], dt.time(23)) + dt.timedelta(hours=2)] * len(t),
+                    t.schema.field("created_at").type,
+                ),
+            ),
+            "expect_column_values_to_be_between(created_at)",
+        ),
+        # a key twice within the day (every day repeats the keys: only the day's own count)
+        (lambda t: pa.concat_tables([t, t.slice(0, 1)]), "expect_column_values_to_be_unique(product_id)"),
+    ],
+    ids=["created after the day", "key twice in a day"],
+)
+@pytest.mark.parametrize("chunk_rows", ["1000000000", "1"], ids=["one batch", "day chunks"])
+def test_a_bad_snapshot_day_in_a_bulk_run_is_held_alone(stack, landed, monkeypatch, chunk_rows, change, expectation):
+    monkeypatch.setenv("GATE1_CHUNK_ROWS", chunk_rows)
+    _reland_products(stack, landed, 0, change)
+    with pytest.raises(GateFailed, match="products") as failure:
+        gate_landed_batches(stack, landed, "history")
+    assert expectation in str(failure.value)
+    held = sorted((e.table, e.ds) for e in quarantine.list_entries(stack, quarantine.HELD))
+    assert held == [("products", str(DAYS[0]))]
 
 
 @pytest.mark.parametrize("chunk_rows", ["1000000000", "1"], ids=["one batch", "day chunks"])
