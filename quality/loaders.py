@@ -31,7 +31,7 @@ def _pandas_dtype(arrow_type: pa.DataType):
     if pa.types.is_boolean(arrow_type):
         return pd.BooleanDtype()
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-        return pd.StringDtype()
+        return pd.StringDtype("pyarrow")
     return None  # dates stay Python dates, timestamps numpy datetimes (pyarrow's defaults)
 
 
