@@ -159,34 +159,39 @@ timeline as (
 -- 2*D-59 to 2*D-1, the label window's days D to D+29 positions 2*D+1 to 2*D+59).
 positioned as (
     select
-        *,
+        customer_id,
+        event_date,
+        is_snapshot,
         date_diff('day', date '1970-01-01', event_date) * 2 + case when is_snapshot then 0 else 1 end
-            as timeline_position
+            as timeline_position,
+        orders,
+        revenue_eur,
+        last_ordered_at,
+        last_session_at,
+        experiment_variant,
+        -- counts summed by one window aggregate each group (see `packed_counts`)
+        {{ packed_counts(['units', 'web_orders', 'mobile_orders']) }} as units_web_mobile,
+        {{ packed_counts(['marketplace_orders', 'returned_units', 'sessions']) }} as marketplace_returned_sessions,
+        {{ packed_counts(['orders', 'units', 'marketplace_orders']) }} as orders_units_marketplace,
+        {{ packed_counts(['orders', 'return_lines', 'sessions']) }} as orders_returns_sessions
     from timeline
 ),
 
-windowed as (
+window_sums as (
     select
         customer_id,
         event_date as as_of_date,
         is_snapshot,
         sum(orders) over before_d as orders_total,
-        sum(orders) over last_30d as orders_30d,
-        sum(orders) over last_90d as orders_90d,
         max(last_ordered_at) over before_d as last_ordered_at,
-        sum(units) over before_d as units_total,
-        sum(units) over last_30d as units_30d,
+        sum(units_web_mobile) over before_d as units_web_mobile,
         sum(revenue_eur) over before_d as revenue_eur_total,
         sum(revenue_eur) over last_30d as revenue_eur_30d,
         sum(revenue_eur) over last_90d as revenue_eur_90d,
-        sum(web_orders) over before_d as web_orders,
-        sum(mobile_orders) over before_d as mobile_orders,
-        sum(marketplace_orders) over before_d as marketplace_orders,
-        sum(marketplace_orders) over last_30d as marketplace_orders_30d,
-        sum(returned_units) over before_d as returned_units_total,
-        sum(return_lines) over last_90d as returns_90d,
-        sum(sessions) over before_d as sessions_total,
-        sum(sessions) over last_30d as sessions_30d,
+        sum(marketplace_returned_sessions) over before_d as marketplace_returned_sessions,
+        sum(orders_units_marketplace) over last_30d as orders_units_marketplace_30d,
+        sum(orders_returns_sessions) over last_90d as orders_returns_sessions_90d,
+        sum(orders_returns_sessions) over last_30d as orders_returns_sessions_30d,
         max(last_session_at) over before_d as last_session_at,
         arg_max(experiment_variant, last_session_at) over before_d as experiment_variant,
         sum(orders) over label_window as orders_in_label_window
@@ -214,6 +219,36 @@ windowed as (
             range between 1 following and {{ 2 * var('churn_label_days') - 1 }} following
         )
     qualify is_snapshot
+),
+
+-- A packed sum is 0 where the frame has rows but none of that count (a separate sum was null):
+-- every use below treats the two alike (totals are coalesced to 0, ratios divide by nullif(.., 0)).
+windowed as (
+    select
+        customer_id,
+        as_of_date,
+        is_snapshot,
+        orders_total,
+        {{ unpacked_count('orders_units_marketplace_30d', 0) }} as orders_30d,
+        {{ unpacked_count('orders_returns_sessions_90d', 0) }} as orders_90d,
+        last_ordered_at,
+        {{ unpacked_count('units_web_mobile', 0) }} as units_total,
+        {{ unpacked_count('orders_units_marketplace_30d', 1) }} as units_30d,
+        revenue_eur_total,
+        revenue_eur_30d,
+        revenue_eur_90d,
+        {{ unpacked_count('units_web_mobile', 1) }} as web_orders,
+        {{ unpacked_count('units_web_mobile', 2) }} as mobile_orders,
+        {{ unpacked_count('marketplace_returned_sessions', 0) }} as marketplace_orders,
+        {{ unpacked_count('orders_units_marketplace_30d', 2) }} as marketplace_orders_30d,
+        {{ unpacked_count('marketplace_returned_sessions', 1) }} as returned_units_total,
+        {{ unpacked_count('orders_returns_sessions_90d', 1) }} as returns_90d,
+        {{ unpacked_count('marketplace_returned_sessions', 2) }} as sessions_total,
+        {{ unpacked_count('orders_returns_sessions_30d', 2) }} as sessions_30d,
+        last_session_at,
+        experiment_variant,
+        orders_in_label_window
+    from window_sums
 ),
 
 -- Per customer of this batch's snapshots, the totals of everything before `recent_from` (none for
@@ -400,4 +435,32 @@ select * from final
             {{ churn_features(dates_per_batch, only_missing=true) }};
         {%- endfor -%}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- Up to three non-negative counts as one HUGEINT, 42 bits each, so one window aggregate sums
+    them all: a window's cost is per aggregate, and summing the counts of a batch this way took
+    the windows from 8.0 to 4.5 s of CPU per batch at 1M orders (same rows). A sum stays exact
+    while each field's total is below 2^42: every value is checked to be below 2^28 (a customer's
+    count for one day; larger is bad data and fails the build with this message), and a frame
+    holds fewer than 2^14 rows (days from `recent_from`, three event rows a day). -#}
+{% macro packed_counts(columns) -%}
+    {%- if columns | length > 3 -%}
+        {{ exceptions.raise_compiler_error("packed_counts holds at most three counts, got " ~ columns) }}
+    {%- endif -%}
+    {%- for column in columns -%}
+        (cast(
+            case
+                when {{ column }} is null then 0
+                when {{ column }} >= 0 and {{ column }} < 268435456 then {{ column }}
+                else error('churn features: {{ column }} of one customer and day outside [0, 2^28): ' || {{ column }})
+            end as hugeint
+        ) << {{ 42 * loop.index0 }}){{ ' + ' if not loop.last }}
+    {%- endfor -%}
+{%- endmacro %}
+
+
+{#- Field `index` (0-2) of a `packed_counts` sum, as a BIGINT (null when the frame had no rows). -#}
+{% macro unpacked_count(packed, index) -%}
+    cast(({{ packed }} >> {{ 42 * index }}) & 4398046511103 as bigint)
 {%- endmacro %}

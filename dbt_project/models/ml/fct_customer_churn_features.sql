@@ -20,7 +20,9 @@
 -- of the batch and grouped per snapshot (half the CPU of the windows at 1M orders, but its hash
 -- table holds every snapshot of a batch at about 1.5 KB each: past DuckDB's limit at 10M). The
 -- windows share one sort (see `positioned` in the macro) and the running totals use DuckDB's
--- cheapest frame, which halved the windows' time against one RANGE frame per feature.
+-- cheapest frame, which halved the windows' time against one RANGE frame per feature; counts that
+-- share a frame are summed by one aggregate (`packed_counts`: a window costs per aggregate),
+-- 13 aggregates instead of 23, the batch's windows 5.8 -> 4.0 s at 1M orders.
 --
 -- Incremental: a snapshot's rows change only when its label completes (D + churn_label_days is
 -- observed; its features only read days before D, which are over) or when it stops being the
