@@ -50,8 +50,41 @@
     and the first kept, with its `version_rank` (1). On a first build or a full refresh, every key.
     The staging tables of the shop read their current rows here; a reload of an older day ranks all
     versions again, so it picks the version a rebuild would.
+
+    Only keys with more than one version are ranked: the rest pass as they are. Counting versions
+    per key is a narrow hash aggregate, where ranking every key sorted the table's wide rows (the
+    web events' first build at ten million orders spilled; with DuckDB's memory scaled down to
+    mimic that, on 1M orders: 4.4-5.6 s -> 1.6-2.1 s, the same rows). Keys are compared with
+    `is not distinct from`, so a null key is one key here too, as in the window's partition.
 #}
 {% macro latest_versions_loaded_after_this_run(source_relation, key, order_by='updated_at desc, _ds desc') -%}
+    {%- set taken -%}
+        {%- if is_incremental() %}
+            and source_rows.{{ key }} in (
+                select loaded.{{ key }} from {{ source_relation }} as loaded
+                where {{ loaded_after_this_run('loaded._loaded_at') }}
+            )
+        {%- endif -%}
+    {%- endset -%}
+    -- computed once: a CTE read twice is materialised, and this one holds only the repeated keys
+    with repeated as (
+        select source_rows.{{ key }} as versioned_key
+        from {{ source_relation }} as source_rows
+        where true {{ taken }}
+        group by source_rows.{{ key }}
+        having count(*) > 1
+    )
+    select
+        source_rows.*,
+        cast(1 as bigint) as version_rank
+    from {{ source_relation }} as source_rows
+    where
+        not exists (
+            select 1 from repeated
+            where repeated.versioned_key is not distinct from source_rows.{{ key }}
+        )
+        {{ taken }}
+    union all
     select ranked.*
     from (
         -- a row_number step rather than `qualify`, which PostgreSQL (and others) lack
@@ -59,12 +92,12 @@
             source_rows.*,
             row_number() over (partition by source_rows.{{ key }} order by {{ order_by }}) as version_rank
         from {{ source_relation }} as source_rows
-        {% if is_incremental() -%}
-            where source_rows.{{ key }} in (
-                select loaded.{{ key }} from {{ source_relation }} as loaded
-                where {{ loaded_after_this_run('loaded._loaded_at') }}
+        where
+            exists (
+                select 1 from repeated
+                where repeated.versioned_key is not distinct from source_rows.{{ key }}
             )
-        {%- endif %}
+            {{ taken }}
     ) as ranked
     where ranked.version_rank = 1
 {%- endmacro %}
