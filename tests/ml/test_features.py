@@ -96,3 +96,24 @@ def test_an_incremental_build_equals_a_full_refresh(shop: Shop, tmp_path: Path) 
                     f"except all select * from {b}.{FEATURE_TABLE})"
                 ).fetchall()[0][0]
                 assert extra == 0, f"batches of {batch}: {extra} rows in the {a} build that the {b} build lacks"
+
+
+def test_a_daily_count_too_large_to_pack_fails_the_build_naming_it(shop: Shop, tmp_path: Path) -> None:
+    """The windows sum several counts as fields of one HUGEINT (42 bits each): exact only while a
+    customer's count for one day stays below 2^28, so a larger one (bad data) fails the build with
+    the column named instead of spilling into its neighbour's field."""
+    broken = tmp_path / "broken.duckdb"
+    shutil.copyfile(shop.late, broken)
+    with duckdb.connect(str(broken)) as con:
+        con.execute(
+            "update ml.int_customer_order_days set units = 300000000 where (customer_id, event_date) = ("
+            "select (customer_id, event_date) from ml.int_customer_order_days "
+            "order by event_date desc, customer_id limit 1)"
+        )
+        assert con.execute("select count(*) from ml.int_customer_order_days where units = 300000000").fetchone()[0] == 1
+    target = tmp_path / "target"
+    env = {**shop.dbt_env, "WAREHOUSE_PATH": str(broken), "DBT_TARGET_PATH": str(target)}
+    env["DBT_LOG_PATH"] = str(target / "logs")
+    result = run_dbt(env, "run", "--full-refresh", "--select", "fct_customer_churn_features", check=False)
+    assert result.returncode != 0
+    assert "churn features: units of one customer and day outside [0, 2^28): 300000000" in result.stdout
