@@ -98,7 +98,7 @@ def _validate_table(
     failing = [m for r, chunk in zip(chunk_results, chunks, strict=True) if not r.success for m in chunk]
     per_day = [(_validate_day(settings, table, m, run_id), [m]) for m in failing]
     if snapshot and all(r.success for r, _ in per_day):
-        return [(r, ms) for r, ms in per_day]  # GX on each day has the last word
+        return per_day  # GX on each day has the last word
     if all(r.success for r, _ in per_day):
         # Only the days together fail (e.g. a key repeated across days): hold them all.
         return [(result, list(manifests)), *per_day]
