@@ -197,10 +197,11 @@ def validate_landed_batch(
     see `quality.suites`). An empty batch (a quiet day) passes if its schema is right.
     """
     from quality.loaders import manifest_row_count, read_landed_batch
+    from quality.suites import is_snapshot_table
 
     paths = [Path(p) for p in parquet_paths]
     expected = manifest_row_count(paths) if expected_row_count is None else expected_row_count
-    frame = read_landed_batch(paths)
+    frame = read_landed_batch(paths, [ds] * len(paths) if is_snapshot_table(table) else None)
     return run_gate(
         "gate1",
         table,

@@ -7,6 +7,7 @@ through Arrow and the same dtype mapping (see `to_frame`).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 MANIFEST = "_manifest.json"  # written by ingestion.lake beside every landed partition
+
+# Added by the gate to a snapshot table's rows, not read from the files: the end of the day each
+# row's partition is a snapshot of. A snapshot repeats every key each day, so a batch of several
+# days checks uniqueness and freshness per row's day (`quality.suites`), not over the union.
+SNAPSHOT_DAY_END = "_snapshot_day_end"
 
 
 def _pandas_dtype(arrow_type: pa.DataType):
@@ -50,16 +56,34 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=_pandas_dtype)
 
 
-def read_landed_batch(parquet_paths: Sequence[Path]) -> pd.DataFrame:
-    """All rows of a landed batch (usually one file); an empty file still carries its schema."""
+def read_landed_batch(parquet_paths: Sequence[Path], snapshot_days: Sequence[dt.date] | None = None) -> pd.DataFrame:
+    """All rows of a landed batch (usually one file); an empty file still carries its schema.
+
+    `snapshot_days` (one per path): the batch is a snapshot table's, and each file's rows get
+    `SNAPSHOT_DAY_END`, the end of the day that file is a snapshot of.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     if not parquet_paths:
         raise ValueError("no Parquet files given for the batch")
     tables = [pq.read_table(path) for path in parquet_paths]
+    if snapshot_days is not None:
+        if len(snapshot_days) != len(tables):
+            raise ValueError(f"{len(snapshot_days)} snapshot days for {len(tables)} files")
+        tables = [
+            table.append_column(
+                SNAPSHOT_DAY_END,
+                pa.array([_day_end(day)] * len(table), pa.timestamp("us")),
+            )
+            for table, day in zip(tables, snapshot_days, strict=True)
+        ]
     table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
     return to_frame(table)
+
+
+def _day_end(day: dt.date | str) -> dt.datetime:
+    return dt.datetime.combine(dt.date.fromisoformat(str(day)), dt.time()) + dt.timedelta(days=1)
 
 
 def manifest_row_count(parquet_paths: Sequence[Path]) -> int:
