@@ -13,7 +13,7 @@ export UV_CACHE_DIR ?= $(HOME)/.cache/uv
 # Precompiled bytecode is 2-3x faster to import; the machine sets PYTHONDONTWRITEBYTECODE.
 UV_SYNC := $(UV) pip sync --quiet --compile-bytecode --python
 
-.PHONY: help browser run test stop status up airflow env install simulate pipeline dbt-parse dbt-build dbt-exposures docs gx-docs quarantine freshness superset-export bench lint lock clean
+.PHONY: help browser java spark spark-env run test stop status up airflow env install simulate pipeline dbt-parse dbt-build dbt-exposures docs gx-docs quarantine freshness superset-export bench lint lock clean
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -21,7 +21,7 @@ help: ## list the targets
 run: install ## install what is missing, build the demo data, start Airflow + Superset
 	$(STACKCTL) run
 
-test: install browser ## run the test suite (real Airflow, dbt, DuckDB, GX, Superset and Chromium processes)
+test: install browser spark-env ## run the test suite (real Airflow, dbt, DuckDB, GX, Superset, Spark and Chromium processes)
 	$(PIPELINE_PY) -m pytest
 
 # Dashboard tests drive Debian's Chromium (never a downloaded browser). Installing it needs root
@@ -71,14 +71,38 @@ $(VENV)/superset/.synced: requirements/superset.lock.txt | $(UV)
 	$(UV_SYNC) $(SUPERSET_PY) $<
 	@touch $@
 
-# Wheels only (docs/decisions/0002-dbt-parser-pin.md), but for halo (dbt-metricflow's spinner): it
-# ships only as a pure-Python sdist, whose build needs nothing beyond PyPI (setuptools).
+# Spark mode only: the Spark distribution (pyspark's jars, ~500 MB) in its own environment.
+$(VENV)/spark/.synced: requirements/spark.lock.txt | $(UV)
+	@echo "installing the Spark environment (Spark 4.3 jars from PyPI's pyspark) ..."
+	@[ -x $(VENV)/spark/bin/python ] || $(UV) venv --quiet --python $(PYTHON) $(VENV)/spark
+	$(UV_SYNC) $(VENV)/spark/bin/python $<
+	@touch $@
+
+spark-env: java $(VENV)/spark/.synced
+
+spark: install spark-env ## Spark mode: start a Spark master, 2 workers and the Thrift server on 127.0.0.1, register the lake
+	$(STACKCTL) spark up
+	$(STACKCTL) spark register
+
+# Spark runs on Java 17 (Debian's headless runtime when none is installed).
+java:
+	@command -v java >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian's OpenJDK 17 runtime for Spark mode ..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null; \
+		else echo "java not found and no root/apt: install a Java 17 runtime for Spark mode" >&2; exit 1; fi; }
+
+# Wheels only (docs/decisions/0002-dbt-parser-pin.md), but for the packages that ship only as an
+# sdist whose build needs nothing beyond PyPI (setuptools): halo (dbt-metricflow's spinner) and
+# dbt-spark's Thrift client (pyhive, thrift, thrift-sasl, pure-sasl; thrift's C speedup is optional).
 # The runtime lock (the image's) takes its versions from the development lock, so the two agree.
+SDISTS := --no-binary halo --no-binary pyhive --no-binary thrift --no-binary thrift-sasl --no-binary pure-sasl
 lock: $(UV) ## re-resolve requirements/*.in into the lock files
-	$(UV) pip compile --quiet --only-binary :all: --no-binary halo --python-version 3.11 requirements/pipeline-dev.in -o requirements/pipeline.lock.txt
-	$(UV) pip compile --quiet --only-binary :all: --no-binary halo --python-version 3.11 requirements/pipeline.in \
+	$(UV) pip compile --quiet --only-binary :all: $(SDISTS) --python-version 3.11 requirements/pipeline-dev.in -o requirements/pipeline.lock.txt
+	$(UV) pip compile --quiet --only-binary :all: $(SDISTS) --python-version 3.11 requirements/pipeline.in \
 		-c requirements/pipeline.lock.txt -o requirements/pipeline-runtime.lock.txt
 	$(UV) pip compile --quiet --python-version 3.11 requirements/superset.in -o requirements/superset.lock.txt
+	$(UV) pip compile --quiet --python-version 3.11 requirements/spark.in -o requirements/spark.lock.txt
 
 simulate: install ## generate/extend the shop's app DB (DEMO_DAYS, SIM_SCALE, SIM_SEED, SIM_DRIFT_FROM)
 	$(STACKCTL) simulate

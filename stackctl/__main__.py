@@ -251,10 +251,11 @@ def cmd_airflow_init(args: argparse.Namespace) -> None:
 
 
 def cmd_stop(args: argparse.Namespace) -> None:
-    from stackctl import airflow_service, fake_api_service, superset_service
+    from stackctl import airflow_service, fake_api_service, spark_service, superset_service
 
     settings = get_settings()
     stopped = airflow_service.stop(settings) + superset_service.down(settings) + fake_api_service.down(settings)
+    stopped += spark_service.down(settings)
     print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
 
 
@@ -308,6 +309,7 @@ AREAS = {
     "superset": Area("stackctl.superset_service", "Superset: up/down/status, metadata init, asset import/export"),
     "bench": Area("bench.__main__", "the benchmark: the pipeline against the DuckDB floor and pandas, per scale"),
     "dbt-portable": Area("stackctl.dbt_portable", "copy the warehouse's raw layer to PostgreSQL (dbt postgres target)"),
+    "spark": Area("stackctl.spark_service", "Spark mode: the cluster up/down/status, the lake registered as tables"),
 }
 
 

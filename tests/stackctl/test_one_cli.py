@@ -39,6 +39,7 @@ AREA_COMMANDS = {
     "superset": {name: [] for name in ("up", "down", "init", "start", "stop", "status", "import", "export", "access")},
     "bench": {},  # options only
     "dbt-portable": {"copy-raw": []},
+    "spark": {name: [] for name in ("up", "down", "status", "register")},
 }
 
 
