@@ -19,12 +19,14 @@
     {%- if is_incremental() -%}
         {%- set first_bound = 'bounds.first_date' if grain == 'day'
             else 'cast(' ~ dbt.date_trunc(grain, 'bounds.first_date') ~ ' as date)' -%}
-        delete from {{ this }}
-        where not exists (
+        {%- set condition -%}
+        not exists (
             select 1
             from ({{ bounds_sql }}) as bounds
             where {{ date_column }} between {{ first_bound }} and bounds.last_date
         )
+        {%- endset -%}
+        {{ delete_rows_where(this, condition) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -55,7 +55,7 @@
                 select max(watermarks.audited_through) from ops.data_test_watermarks as watermarks
                 where watermarks.model_name = '{{ model_name }}'
             ),
-            cast('-infinity' as timestamp)
+            {{ lowest_timestamp() }}
         )
     {%- endset -%}
     {{- return(condition) -}}
@@ -89,13 +89,15 @@
 
 {% macro create_data_test_watermarks() -%}
     {%- if flags.WHICH in ('build', 'test', 'run') -%}
-        create schema if not exists ops;
-        create table if not exists ops.data_test_watermarks (
+        {{- statements_in_one_hook([
+            'create schema if not exists ops',
+            'create table if not exists ops.data_test_watermarks (
             model_name varchar(200),
             audited_through timestamp,
             invocation_id varchar(64),
             recorded_at timestamp
-        );
+        )',
+        ]) -}}
     {%- endif -%}
 {%- endmacro %}
 
@@ -136,5 +138,5 @@
             {%- endif -%}
         {%- endif -%}
     {%- endfor -%}
-    {{- return(statements | join(';\n')) -}}
+    {{- return(statements_in_one_hook(statements)) -}}
 {%- endmacro %}

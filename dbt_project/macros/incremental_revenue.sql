@@ -87,6 +87,7 @@
 -#}
 {% macro delete_revenue_dates_left_empty() -%}
     {%- if is_incremental() -%}
+        {%- set with_sql -%}
         with
 
         changed_dates as (
@@ -102,13 +103,15 @@
             from {{ ref('int_returns_converted') }} as refunds
             where refunds.returned_date in (select changed_dates.revenue_date from changed_dates)
         )
-
-        delete from {{ this }}
-        where revenue_date in (
+        {%- endset -%}
+        {%- set condition -%}
+        revenue_date in (
             select changed_dates.revenue_date from changed_dates
             except
             select dates_with_revenue.revenue_date from dates_with_revenue
         )
+        {%- endset -%}
+        {{ delete_rows_where(this, condition, with_sql) }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -20,8 +20,8 @@
 {#- A SQL string literal (or null). -#}
 {% macro kpi_literal(value) -%}
     {%- if value is none or value == '' -%}
-        cast(null as varchar)
+        cast(null as {{ dbt.type_string() }})
     {%- else -%}
-        '{{ value | string | trim | replace("'", "''") }}'
+        '{{ dbt.escape_single_quotes(value | string | trim) }}'
     {%- endif -%}
 {%- endmacro %}

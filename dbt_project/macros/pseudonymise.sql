@@ -5,7 +5,7 @@
     artifacts and logs and the warehouse's view definitions hold only its name. The hash is
     adapter-dispatched (macros/portable): the same input gives the same hex digest on every engine. -#}
 {% macro pseudonymise(column) -%}
-    {{ sha256_hex("concat(" ~ pii_hash_key() ~ ", '|', lower(trim(cast(" ~ column ~ " as varchar))))") }}
+    {{ sha256_hex("concat(" ~ pii_hash_key() ~ ", '|', lower(trim(cast(" ~ column ~ " as " ~ dbt.type_string() ~ "))))") }}
 {%- endmacro %}
 
 {% macro pii_hash_key() -%}
@@ -27,4 +27,15 @@
 {#- `current_setting` without missing_ok raises when the setting is absent. -#}
 {% macro postgres__pii_hash_key() -%}
     current_setting('shop.pii_hash_key')
+{%- endmacro %}
+
+{#- The key is a session parameter of the connection (the profile's server_side_parameters), which
+    Spark substitutes for ${shop.pii_hash_key} when it parses the statement. Unset, the text stays
+    as written and the build fails instead of hashing with it. -#}
+{% macro spark__pii_hash_key() -%}
+    case
+        when '${shop.pii_hash_key}' in ('', concat('$', '{shop.pii_hash_key}'))
+            then raise_error('PII_HASH_KEY is not set on this connection (the spark target passes it as shop.pii_hash_key)')
+        else '${shop.pii_hash_key}'
+    end
 {%- endmacro %}

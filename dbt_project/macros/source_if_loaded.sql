@@ -19,7 +19,7 @@
             (
                 select
                 {%- for column_name, data_type in column_types.items() %}
-                    cast(null as {{ data_type }}) as {{ column_name }}{{ "," if not loop.last }}
+                    cast(null as {{ dbt.type_string() if data_type == "varchar" else data_type }}) as {{ column_name }}{{ "," if not loop.last }}
                 {%- endfor %}
                 where false
             ) as not_loaded_yet

@@ -17,8 +17,11 @@
     )
 {%- endmacro %}
 
-{#- erfc(t) for t >= 0; erfc(-t) = 2 - erfc(t). -#}
+{#- erfc(t) for t >= 0; erfc(-t) = 2 - erfc(t). In doubles whatever t is: Spark types a literal
+    like 0.5 as a DECIMAL, and a decimal t would keep the whole fit in decimal arithmetic, which
+    rounds its intermediate results to 6 places (a relative error of 1e-6 at erfc(1)). -#}
 {% macro _erfc_abs(t) -%}
+    {%- set t = 'cast(' ~ t ~ ' as ' ~ type_double() ~ ')' -%}
     {#- the exponent of the fit; exp_safe (macros/portable) because PostgreSQL fails on an underflow -#}
     {%- set exponent -%}
             -({{ t }}) * ({{ t }}) - 1.26551223

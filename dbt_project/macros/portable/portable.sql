@@ -109,3 +109,70 @@
 {% macro duckdb__iso_day_of_week(date_expression) -%}
     isodow({{ date_expression }})
 {%- endmacro %}
+
+{#- Spark (the `spark` target, Spark mode). -#}
+{% macro spark__type_double() -%}
+    double
+{%- endmacro %}
+
+{#- Spark rounds a double half-up through its decimal value, as DuckDB does for the cents here. -#}
+{% macro spark__round_to(x, digits) -%}
+    round({{ x }}, {{ digits }})
+{%- endmacro %}
+
+{#- Java's exp underflows to 0, as DuckDB's does. -#}
+{% macro spark__exp_safe(x) -%}
+    exp({{ x }})
+{%- endmacro %}
+
+{% macro spark__sha256_hex(text_expression) -%}
+    sha2({{ text_expression }}, 256)
+{%- endmacro %}
+
+{% macro spark__day_series(start_date, end_date) -%}
+    lateral explode(sequence(cast({{ start_date }} as timestamp), cast({{ end_date }} as timestamp), interval 1 day))
+{%- endmacro %}
+
+{% macro spark__integer_series(start, stop) -%}
+    lateral explode(sequence(cast({{ start }} as bigint), cast({{ stop }} as bigint)))
+{%- endmacro %}
+
+{#- weekday(): Monday = 0 .. Sunday = 6. -#}
+{% macro spark__iso_day_of_week(date_expression) -%}
+    cast(weekday({{ date_expression }}) + 1 as bigint)
+{%- endmacro %}
+
+{#- A timestamp below every real one (a watermark before anything was audited). -#}
+{% macro lowest_timestamp() -%}
+    {{ return(adapter.dispatch('lowest_timestamp')()) }}
+{%- endmacro %}
+
+{% macro default__lowest_timestamp() -%}
+    cast('-infinity' as timestamp)
+{%- endmacro %}
+
+{#- Spark has no infinite timestamps (and, with ANSI mode off as dbt-spark sets it, would cast the
+    text to null, which compares as unknown: no row would be tested). -#}
+{% macro spark__lowest_timestamp() -%}
+    timestamp '0001-01-01 00:00:00'
+{%- endmacro %}
+
+{#- Several statements as one hook: joined with `;` where the connection runs a script in one call
+    (DuckDB, PostgreSQL); run one by one on Spark, whose Thrift server takes one statement per call,
+    leaving nothing for the hook (dbt skips a hook that renders empty). -#}
+{% macro statements_in_one_hook(statements) -%}
+    {{ return(adapter.dispatch('statements_in_one_hook')(statements)) }}
+{%- endmacro %}
+
+{% macro default__statements_in_one_hook(statements) -%}
+    {{ return(statements | join(';\n') ~ (';' if statements else '')) }}
+{%- endmacro %}
+
+{% macro spark__statements_in_one_hook(statements) -%}
+    {%- if execute -%}
+        {%- for statement in statements -%}
+            {%- do run_query(statement) -%}
+        {%- endfor -%}
+    {%- endif -%}
+    {{ return('') }}
+{%- endmacro %}

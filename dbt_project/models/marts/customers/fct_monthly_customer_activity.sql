@@ -20,14 +20,13 @@
         on_schema_change='fail',
         post_hook=[
             "{% if is_incremental() %}
-            -- Months left without a non-cancelled order (all of their orders were cancelled since): no
-            -- recomputed row has their month, so the replace above does not reach them.
-            delete from {{ this }}
-            where activity_month not in (
-                select distinct cast({{ dbt.date_trunc('month', 'lines.ordered_date') }} as date)
-                from {{ ref('fct_order_lines') }} as lines
+            {#- Months left without a non-cancelled order (all of their orders were cancelled since): no
+                recomputed row has their month, so the replace above does not reach them. -#}
+            {{ delete_rows_where(this, 'activity_month not in (
+                select distinct cast(' ~ dbt.date_trunc('month', 'lines.ordered_date') ~ ' as date)
+                from ' ~ ref('fct_order_lines') ~ ' as lines
                 where not lines.is_cancelled and lines.ordered_date is not null
-            )
+            )') }}
             {% endif %}"
         ]
     )

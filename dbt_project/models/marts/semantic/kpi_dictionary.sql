@@ -27,7 +27,7 @@
 {%- endif -%}
 {%- if not rows -%}
     {#- no metrics (yet): one all-null row, filtered out below, keeps the columns and their types -#}
-    {%- do rows.append('(' ~ (['cast(null as varchar)'] * dictionary_columns | length) | join(', ') ~ ')') -%}
+    {%- do rows.append('(' ~ (['cast(null as ' ~ dbt.type_string() ~ ')'] * dictionary_columns | length) | join(', ') ~ ')') -%}
 {%- endif %}
 
 with
