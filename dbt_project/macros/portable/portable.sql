@@ -176,3 +176,20 @@
     {%- endif -%}
     {{ return('') }}
 {%- endmacro %}
+
+{#- A bucket number in [0, n) from a hash of `expression` (to split one large aggregate into n). -#}
+{% macro hash_bucket(expression, n) -%}
+    {{ return(adapter.dispatch('hash_bucket')(expression, n)) }}
+{%- endmacro %}
+
+{% macro default__hash_bucket(expression, n) -%}
+    mod(abs(hashtext(cast({{ expression }} as text))), {{ n }})
+{%- endmacro %}
+
+{% macro duckdb__hash_bucket(expression, n) -%}
+    hash({{ expression }}) % {{ n }}
+{%- endmacro %}
+
+{% macro spark__hash_bucket(expression, n) -%}
+    pmod(hash({{ expression }}), {{ n }})
+{%- endmacro %}

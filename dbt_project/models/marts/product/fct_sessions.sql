@@ -22,7 +22,18 @@ session_events as (
     {{ rows_of_keys_loaded_after_this_run('web_events', 'session_id', 'loaded_at', ref('stg_shop__web_events')) }}
 ),
 
+-- A first build (or full refresh) aggregates the sessions in `fct_sessions_build_buckets` buckets
+-- of session_id, one after the other: at ten million orders a year (12M sessions, 79M events) one
+-- aggregate of every session, with its text states (the 64-character visitor hash), ran out of
+-- DuckDB's 3 GB on two threads; in 4 buckets it took 21 s, in 8 buckets 26 s. A daily run
+-- recomputes only the sessions with new events: one aggregate.
+{%- set buckets = 1 if is_incremental() else var('fct_sessions_build_buckets') %}
+
 sessions as (
+    {%- for bucket in range(buckets) %}
+    {%- if not loop.first %}
+    union all
+    {%- endif %}
     select
         session_id,
         min(visitor_hash) as visitor_hash,
@@ -38,8 +49,14 @@ sessions as (
         max(case when event_type = 'purchase' then 1 else 0 end) = 1 as has_purchased,
         max(order_id) as order_id,
         max(loaded_at) as loaded_at
-    from session_events
+    {#- every event on a first build: the table itself, not a CTE read once per bucket (DuckDB
+        would materialise that CTE, a copy of all events) #}
+    from {{ 'session_events' if buckets == 1 else ref('stg_shop__web_events') }}
+    {%- if buckets > 1 %}
+    where {{ hash_bucket('session_id', buckets) }} = {{ bucket }}
+    {%- endif %}
     group by session_id
+    {%- endfor %}
 ),
 
 final as (
