@@ -79,6 +79,21 @@ def bench_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+SIMULATION_KEY = "simulation-key.json"  # the simulate step's arguments, beside its result
+
+
+def _reusable_simulation(data: Path, args: list[str]) -> dict | None:
+    """The result of an earlier `simulate` step with these very arguments whose app DB is still
+    there (`--reuse-simulation`), else None."""
+    work = data / "bench"
+    try:
+        if json.loads((work / SIMULATION_KEY).read_text()) != args or not any((data / "appdb").iterdir()):
+            return None
+        return json.loads((work / "simulate.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def _step(
     name: str, args: list[str], env: dict[str, str], work: Path, *, rss_cap_mib: float | None = None, required=True
 ) -> dict:
@@ -184,14 +199,28 @@ def run_scale(
     batch_days: int | None,
     keep: bool,
     two_years: bool = False,
+    reuse_simulation: bool = False,
 ) -> None:
     """Measure everything at one scale into `result`; raises StepFailed (keeping what was measured).
 
     `two_years`: after the +1 day, the rest of the second year and a +1 day after two years."""
     data = root / scale.name
-    shutil.rmtree(data, ignore_errors=True)
     work = data / "bench"
-    work.mkdir(parents=True)
+    sim = ["simulate", "--seed", str(scale.seed), "--scale", str(scale.simulator_scale)]
+    sim += ["--browse-sample", str(scale.browse_sample), "--growth", str(scale.growth)]
+    sim += ["--start", str(scale.start)]
+    simulated = _reusable_simulation(data, [*sim, "--end", str(scale.end)]) if reuse_simulation else None
+    if simulated is not None:
+        # the app DB the same simulation wrote before: everything downstream of it starts afresh
+        for entry in data.iterdir():
+            if entry.name not in {"appdb", "bench"}:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        for entry in work.iterdir():
+            if entry.name not in {"simulate.json", SIMULATION_KEY}:
+                entry.unlink()
+    else:
+        shutil.rmtree(data, ignore_errors=True)
+        work.mkdir(parents=True)
     env = bench_env(data)
     raw = data / "lake" / "raw" / "shop"
     serving = data / "warehouse" / "serving.duckdb"
@@ -210,12 +239,14 @@ def run_scale(
     })  # fmt: skip
     began = time.monotonic()
     try:
-        sim = ["simulate", "--seed", str(scale.seed), "--scale", str(scale.simulator_scale)]
-        sim += ["--browse-sample", str(scale.browse_sample), "--growth", str(scale.growth)]
-        sim += ["--start", str(scale.start)]
         if not batch_days:
             # the whole history at once: a backfill from the app DB as it is at the end of the period
-            result["simulate"] = _step("simulate", [*sim, "--end", str(scale.end)], env, work)
+            if simulated is not None:
+                result["simulate"] = {**simulated, "reused": True}
+                print("[bench] simulate: reusing the app DB of the same simulation", file=sys.stderr, flush=True)
+            else:
+                result["simulate"] = _step("simulate", [*sim, "--end", str(scale.end)], env, work)
+                (work / SIMULATION_KEY).write_text(json.dumps([*sim, "--end", str(scale.end)]))
             full = ["pipeline", "--start", str(scale.start), "--end", str(scale.end), "--run-id", "bench-full"]
             try:
                 result["full"] = _step("pipeline-full", full, env, work, rss_cap_mib=pipeline_cap_mib)
@@ -471,6 +502,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
         "--fresh", action="store_true", help="replace today's results instead of adding these scales to them"
     )
     parser.add_argument("--keep-data", action="store_true", help="keep var/bench/<scale>/ data after the run")
+    parser.add_argument(
+        "--reuse-simulation",
+        action="store_true",
+        help="with --keep-data from an earlier run: reuse its simulated app DB when the simulation's "
+        "arguments are the same (the pipeline still runs from scratch); the report says it was reused",
+    )
     parser.add_argument("--data-dir", type=Path, default=REPO_ROOT / "var" / "bench")
     parser.add_argument("--results-dir", type=Path, default=REPO_ROOT / "bench" / "results")
     args = parser.parse_args(argv)
@@ -515,6 +552,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
                 batch_days=args.history_batch_days,
                 keep=args.keep_data,
                 two_years=scale.name in two_year,
+                reuse_simulation=args.reuse_simulation,
             )
         except StepFailed as exc:
             failed = True
