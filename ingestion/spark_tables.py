@@ -106,16 +106,18 @@ def _ensure_table(cursor: Any, lake_raw_dir: Path, table: str, newest: Partition
     schema = pq.read_schema(partition_file(lake_raw_dir, newest))
     columns = [(field.name, _spark_type(field)) for field in schema]
     lake_table = f"{LAKE_DATABASE}.{identifier(table)}"
-    existing = {}
+    folder = partition_dir(lake_raw_dir, newest.source, newest.table, newest.ds).parent
+    existing, location = {}, None
     if _execute(cursor, f"show tables in {LAKE_DATABASE} like {literal(table)}"):
-        described = _execute(cursor, f"describe table {lake_table}")
-        existing = {name: kind for name, kind, *_ in described if name and not name.startswith("#")}
+        described = _execute(cursor, f"describe table extended {lake_table}")
+        columns_part = described[: next((i for i, row in enumerate(described) if not row[0]), len(described))]
+        existing = {name: kind for name, kind, *_ in columns_part if not name.startswith("#")}
+        location = next((value for name, value, *_ in described if name == "Location"), None)
     wanted = {name: kind for name, kind in columns} | {"ds": "date"}
-    if existing != wanted:
+    if existing != wanted or (location or "").removeprefix("file:") != str(folder):
         if existing:
-            log.info("raw_lake.%s: landed schema changed, re-registering the table", table)
+            log.info("raw_lake.%s: landed schema or lake folder changed, re-registering the table", table)
             _execute(cursor, f"drop table {lake_table}")  # external: the lake's files stay
-        folder = partition_dir(lake_raw_dir, newest.source, newest.table, newest.ds).parent
         spec = ", ".join(f"{identifier(name)} {kind}" for name, kind in columns)
         _execute(
             cursor,

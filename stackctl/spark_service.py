@@ -141,6 +141,13 @@ def thrift_conf(settings: Settings, cfg: SparkConfig) -> dict[str, str]:
     return {
         "spark.master": cfg.master_url,
         "spark.driver.memory": cfg.driver_memory,
+        # Spark 4's distribution leaves out Hive's LLAP jars, yet Hive's function registry, which the
+        # Thrift server initialises when a session is closed on a new handler thread, verifies a
+        # class that names one of them: NoClassDefFoundError, and every later such close hangs on
+        # the half-done registration. Without bytecode verification of the classpath's classes
+        # (Spark's own jars; a client that can ADD JAR runs its code anyway) the class loads and
+        # the registry initialises.
+        "spark.driver.extraJavaOptions": "-XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote",
         "spark.executor.memory": cfg.executor_memory,
         "spark.executor.cores": str(cfg.worker_cores),
         "spark.cores.max": str(cfg.workers * cfg.worker_cores),

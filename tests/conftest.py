@@ -88,6 +88,7 @@ SHARED_FIXTURES = {
     "tests/governance": "_built_shop",  # the governance tests' small shop
     "tests/ml": "shop",  # the churn-model shop
     "tests/dags": "dbt_manifest",  # dbt parse for Cosmos' DAG rendering
+    "tests/spark": "spark_cluster",  # one Spark cluster (master, workers, Thrift server)
 }
 # Files in those folders that use none of it: scheduled on their own.
 INDEPENDENT_FILES = {

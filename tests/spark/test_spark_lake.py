@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 import subprocess
 from decimal import Decimal
 from pathlib import Path
@@ -19,56 +18,22 @@ from ingestion.lake import PartitionManifest
 from ingestion.simulator.run import simulate
 from stackctl import procs, spark_service
 from tests.conftest import stack_environment
+from tests.spark.conftest import SparkCluster
 
 DAYS = [dt.date(2026, 3, 2), dt.date(2026, 3, 3), dt.date(2026, 3, 4)]
 
 
-def _spark_missing() -> str | None:
-    if shutil.which("java") is None:
-        return "no Java runtime: `make spark-env` installs OpenJDK 17 (needs root and apt)"
-    try:
-        spark_service.spark_home()
-    except spark_service.SparkError as exc:
-        return str(exc)
-    return None
-
-
-pytestmark = pytest.mark.skipif(_spark_missing() is not None, reason=str(_spark_missing()))
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory):
-    """A Spark cluster of its own (free ports) over a stack folder with three landed, loaded days."""
-    root = tmp_path_factory.mktemp("spark_stack")
-    ports = {
-        "SPARK_MASTER_PORT": str(procs.free_port()),
-        "SPARK_MASTER_UI_PORT": str(procs.free_port()),
-        "SPARK_WORKER_UI_PORT": "0",
-        "SPARK_THRIFT_PORT": str(procs.free_port()),
-        "SPARK_UI_PORT": str(procs.free_port()),
-    }
-    with stack_environment(root, "spark-test-key", **ports):
+def lake_stack(spark_cluster: SparkCluster, tmp_path_factory: pytest.TempPathFactory):
+    """A stack folder with three simulated days landed and loaded into DuckDB, whose Spark is the cluster."""
+    root = tmp_path_factory.mktemp("spark_lake")
+    with stack_environment(root, "spark-lake-key", **spark_cluster.env):
         settings = get_settings()
         simulate(settings.app_db_url, DAYS[0], DAYS[-1], scale=0.1, progress=False)
         for day in DAYS:
             land_day(settings, day, "history")
         load_days(settings, DAYS, "history")
-        cfg = spark_service.up(settings)
-        try:
-            yield settings, cfg
-        finally:
-            stopped = spark_service.down(settings, cfg)
-            assert set(stopped) == set(spark_service.status(settings, cfg)), stopped
-
-
-def _spark_rows(cfg: spark_service.SparkConfig, sql: str) -> list[tuple]:
-    from contextlib import closing
-
-    from ingestion.spark_tables import connect
-
-    with closing(connect(port=cfg.thrift_port)) as con, closing(con.cursor()) as cursor:
-        cursor.execute(sql)
-        return cursor.fetchall()
+        yield settings
 
 
 def _comparable(rows: list[tuple]) -> list[tuple]:
@@ -91,8 +56,8 @@ def _duckdb_rows(settings, sql: str) -> list[tuple]:
         return con.execute(sql).fetchall()
 
 
-def test_the_cluster_runs_two_workers_and_listens_on_loopback_only(cluster):
-    settings, cfg = cluster
+def test_the_cluster_runs_two_workers_and_listens_on_loopback_only(spark_cluster):
+    settings, cfg = spark_cluster.settings, spark_cluster.config
     assert spark_service.alive_workers(cfg) == 2
     groups = {procs.read_pid(name, settings.run_dir) for name in spark_service.status(settings, cfg)}
     assert None not in groups, "a Spark service is not running"
@@ -117,10 +82,10 @@ def _process_group(stat: Path) -> int | None:
         return None
 
 
-def test_registered_days_are_the_raw_tables_duckdb_loaded(cluster):
+def test_registered_days_are_the_raw_tables_duckdb_loaded(spark_cluster, lake_stack):
     from ingestion.spark_tables import loaded_manifests, register_partitions
 
-    settings, cfg = cluster
+    settings = lake_stack
     loaded = loaded_manifests(settings)
     assert set(loaded) == {"customers", "products", "orders", "order_items", "returns", "web_events"}
     assert all(len(manifests) == len(DAYS) for manifests in loaded.values())
@@ -136,28 +101,28 @@ def test_registered_days_are_the_raw_tables_duckdb_loaded(cluster):
             )
         ]
         select = ", ".join(columns)
-        in_spark = _comparable(_spark_rows(cfg, f"select {select} from raw.{table}"))
+        in_spark = _comparable(spark_cluster.rows(f"select {select} from raw.{table}"))
         in_duckdb = _comparable(_duckdb_rows(settings, f"select {select} from raw.{table}"))
         assert len(in_spark) == registered[table]
         assert in_spark == in_duckdb, table
 
 
-def test_a_day_relanded_is_hidden_until_it_is_registered_again(cluster):
+def test_a_day_relanded_is_hidden_until_it_is_registered_again(spark_cluster, lake_stack):
     """Re-landing replaces the day's file in the lake (here under the same run id, as a retried
     task does): Spark shows none of it until that file is registered after its audit."""
     from ingestion.spark_tables import register_partitions
 
-    settings, cfg = cluster
+    settings, spark = lake_stack, spark_cluster
     day = str(DAYS[1])
-    before = _spark_rows(cfg, f"select count(*) from raw.orders where _ds = date '{day}'")[0][0]
+    before = spark.rows(f"select count(*) from raw.orders where _ds = date '{day}'")[0][0]
     assert before > 0
     manifest = PartitionManifest(**land_day(settings, DAYS[1], "history", ["orders"])["orders"])
 
-    hidden = _spark_rows(cfg, f"select count(*) from raw.orders where _ds = date '{day}'")
+    hidden = spark.rows(f"select count(*) from raw.orders where _ds = date '{day}'")
     assert hidden == [(0,)]
-    others = _spark_rows(cfg, f"select count(*) from raw.orders where _ds != date '{day}'")[0][0]
+    others = spark.rows(f"select count(*) from raw.orders where _ds != date '{day}'")[0][0]
     assert others > 0
 
     register_partitions(settings, {"orders": [manifest]}, "rerun")
-    shown = _spark_rows(cfg, f"select _run_id, count(*) from raw.orders where _ds = date '{day}' group by 1")
+    shown = spark.rows(f"select _run_id, count(*) from raw.orders where _ds = date '{day}' group by 1")
     assert shown == [("rerun", manifest.row_count)]

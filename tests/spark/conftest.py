@@ -1,0 +1,73 @@
+"""One real Spark cluster for the Spark-mode tests: a standalone master, two workers and the Thrift
+server on 127.0.0.1 (free ports, its own metastore and scratch folders), stopped after the session.
+
+Skips, saying why, where Spark mode cannot run: no Java runtime, or no `.venv/spark` (`make test`
+installs both through `make spark-env`).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from core.settings import Settings, get_settings
+from stackctl import procs, spark_service
+from tests.conftest import stack_environment
+
+
+def spark_missing() -> str | None:
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        return "no Java runtime: `make spark-env` installs OpenJDK 17 (needs root and apt)"
+    try:
+        spark_service.spark_home()
+    except spark_service.SparkError as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class SparkCluster:
+    settings: Settings  # the cluster's own run state (pid files, logs, metastore)
+    config: spark_service.SparkConfig
+    env: dict[str, str]  # what a stack process needs to reach it (SPARK_* variables)
+
+    def rows(self, sql: str, pii_key: str | None = None) -> list[tuple]:
+        """Run one statement on the Thrift server; `pii_key` as the dbt profile passes it."""
+        from pyhive import hive
+
+        configuration = {"set:hiveconf:shop.pii_hash_key": pii_key} if pii_key else None
+        connection = hive.connect(
+            host="127.0.0.1", port=self.config.thrift_port, username="stack", configuration=configuration
+        )
+        with closing(connection), closing(connection.cursor()) as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall() if cursor.description else []
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:
+    reason = spark_missing()
+    if reason:
+        pytest.skip(reason)
+    root: Path = tmp_path_factory.mktemp("spark_cluster")
+    env = {
+        "SPARK_MASTER_PORT": str(procs.free_port()),
+        "SPARK_MASTER_UI_PORT": str(procs.free_port()),
+        "SPARK_WORKER_UI_PORT": "0",
+        "SPARK_THRIFT_PORT": str(procs.free_port()),
+        "SPARK_UI_PORT": str(procs.free_port()),
+    }
+    with stack_environment(root, "spark-cluster-key", **env):
+        settings = get_settings()
+        cfg = spark_service.up(settings)
+        try:
+            yield SparkCluster(settings, cfg, env)
+        finally:
+            stopped = spark_service.down(settings, cfg)
+            assert set(stopped) == set(spark_service.status(settings, cfg)), stopped
