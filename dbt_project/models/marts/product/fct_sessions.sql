@@ -18,7 +18,8 @@ web_events as (
     select * from {{ ref('stg_shop__web_events') }}
 ),
 
-session_events as (
+-- unused on a first build, which reads the table in buckets instead
+session_events as (  -- noqa: ST03
     {{ rows_of_keys_loaded_after_this_run('web_events', 'session_id', 'loaded_at', ref('stg_shop__web_events')) }}
 ),
 
@@ -31,31 +32,32 @@ session_events as (
 
 sessions as (
     {%- for bucket in range(buckets) %}
-    {%- if not loop.first %}
-    union all
-    {%- endif %}
-    select
-        session_id,
-        min(visitor_hash) as visitor_hash,
-        max(customer_id) as customer_id,
-        min(experiment_key) as experiment_key,
-        min(experiment_variant) as experiment_variant,
-        min(occurred_at) as started_at,
-        max(occurred_at) as ended_at,
-        count(*) as events,
-        sum(case when event_type = 'page_view' then 1 else 0 end) as page_views,
-        max(case when event_type in ('add_to_cart', 'checkout', 'purchase') then 1 else 0 end) = 1 as has_added_to_cart,
-        max(case when event_type in ('checkout', 'purchase') then 1 else 0 end) = 1 as has_checked_out,
-        max(case when event_type = 'purchase' then 1 else 0 end) = 1 as has_purchased,
-        max(order_id) as order_id,
-        max(loaded_at) as loaded_at
-    {#- every event on a first build: the table itself, not a CTE read once per bucket (DuckDB
-        would materialise that CTE, a copy of all events) #}
-    from {{ 'session_events' if buckets == 1 else ref('stg_shop__web_events') }}
-    {%- if buckets > 1 %}
-    where {{ hash_bucket('session_id', buckets) }} = {{ bucket }}
-    {%- endif %}
-    group by session_id
+        {%- if not loop.first %}
+            union all
+        {%- endif %}
+        select
+            session_id,
+            min(visitor_hash) as visitor_hash,
+            max(customer_id) as customer_id,
+            min(experiment_key) as experiment_key,
+            min(experiment_variant) as experiment_variant,
+            min(occurred_at) as started_at,
+            max(occurred_at) as ended_at,
+            count(*) as events,
+            sum(case when event_type = 'page_view' then 1 else 0 end) as page_views,
+            max(case when event_type in ('add_to_cart', 'checkout', 'purchase') then 1 else 0 end)
+            = 1 as has_added_to_cart,
+            max(case when event_type in ('checkout', 'purchase') then 1 else 0 end) = 1 as has_checked_out,
+            max(case when event_type = 'purchase' then 1 else 0 end) = 1 as has_purchased,
+            max(order_id) as order_id,
+            max(loaded_at) as loaded_at
+        {#- every event on a first build: the table itself, not a CTE read once per bucket (DuckDB
+            would materialise that CTE, a copy of all events) #}
+        from {{ 'session_events' if buckets == 1 else ref('stg_shop__web_events') }}
+        {%- if buckets > 1 %}
+            where {{ hash_bucket('session_id', buckets) }} = {{ bucket }}
+        {%- endif %}
+        group by session_id
     {%- endfor %}
 ),
 
