@@ -108,6 +108,9 @@ class Settings:
     duckdb_threads: int
     duckdb_max_temp_size: str  # the most a DuckDB process may spill to disk before it fails
     extract_workers: int  # app-DB tables landed at once (ingestion/app_db/batch.py)
+    # MARTS_ENGINE: duckdb (embedded) or spark (Spark mode: loads also register the lake's days on
+    # the Spark cluster, ingestion/spark_tables.py)
+    marts_engine: str = "duckdb"
 
     @property
     def lake_raw_dir(self) -> Path:
@@ -139,6 +142,13 @@ def spill_dir_beside(database_file: Path) -> Path:
     return Path(database_file).parent / ".duckdb_tmp"
 
 
+def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = (os.environ.get(name) or default).strip().lower()
+    if value not in choices:
+        raise SettingError(f"{name}={value!r}: choose one of {', '.join(choices)} (in .env or the environment)")
+    return value
+
+
 def get_settings() -> Settings:
     """Read the environment now and return the stack's settings; `SettingError` names a bad value."""
     repo = env_path("STACK_REPO_ROOT", REPO_ROOT)
@@ -164,4 +174,5 @@ def get_settings() -> Settings:
         duckdb_threads=env_int("DUCKDB_THREADS", 2, 1),
         duckdb_max_temp_size=env_size("DUCKDB_MAX_TEMP_SIZE", "10GB"),
         extract_workers=env_int("EXTRACT_WORKERS", 2, 1),
+        marts_engine=env_choice("MARTS_ENGINE", "duckdb", ("duckdb", "spark")),
     )

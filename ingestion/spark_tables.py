@@ -224,6 +224,22 @@ def register_partitions(
     return registered
 
 
+def register_if_spark_mode(
+    settings: Settings, manifests_by_table: Mapping[str, Sequence[PartitionManifest]], run_id: str
+) -> dict[str, int]:
+    """After a load into DuckDB: in Spark mode (`MARTS_ENGINE=spark`) the same audited days become
+    the visible days of the Spark raw tables; in embedded mode nothing (and no Spark is needed)."""
+    if settings.marts_engine != "spark" or not any(manifests_by_table.values()):
+        return {}
+    try:
+        return register_partitions(settings, manifests_by_table, run_id)
+    except Exception as exc:
+        raise RuntimeError(
+            f"the days loaded into DuckDB were not registered on Spark ({exc}); with the cluster up "
+            "(`make spark`), rerun the load or run `python -m stackctl spark register`"
+        ) from exc
+
+
 def raw_table_name(source: str, folder: str) -> str:
     """The raw table a lake folder loads into (a partner's folder is named after the partner)."""
     from ingestion.partner_files.contracts import CONTRACTS as PARTNERS

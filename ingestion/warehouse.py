@@ -79,6 +79,9 @@ def load_source_days(
     for result in results:
         log.info("loaded raw.%s days=%d rows=%d", result.table, result.days, result.rows)
     log.info("load of %d day(s) took %.2fs", len(day_list), time.monotonic() - began)
+    from ingestion.spark_tables import register_if_spark_mode
+
+    register_if_spark_mode(settings, manifests, run_id)
     return results
 
 

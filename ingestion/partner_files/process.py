@@ -900,6 +900,9 @@ def load_landed(settings: Settings, run_id: str) -> LoadSummary:
         con.close()
     for result in results:
         log.info("loaded raw.%s days=%d rows=%d", result.table, result.days, result.rows)
+    from ingestion.spark_tables import register_if_spark_mode
+
+    register_if_spark_mode(settings, manifests, run_id)
     return LoadSummary(len(landed), [asdict(r) for r in results], mirrored)
 
 

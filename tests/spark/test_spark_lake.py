@@ -126,3 +126,16 @@ def test_a_day_relanded_is_hidden_until_it_is_registered_again(spark_cluster, la
     register_partitions(settings, {"orders": [manifest]}, "rerun")
     shown = spark.rows(f"select _run_id, count(*) from raw.orders where _ds = date '{day}' group by 1")
     assert shown == [("rerun", manifest.row_count)]
+
+
+def test_in_spark_mode_a_load_registers_its_days(spark_cluster, lake_stack, monkeypatch):
+    """MARTS_ENGINE=spark: the load that copies a day into DuckDB makes it Spark's visible day too."""
+    monkeypatch.setenv("MARTS_ENGINE", "spark")
+    settings = get_settings()
+    day = str(DAYS[2])
+    land_day(settings, DAYS[2], "reland", ["orders"])
+    assert spark_cluster.rows(f"select count(*) from raw.orders where _ds = date '{day}'") == [(0,)]
+    load_days(settings, [DAYS[2]], "spark-mode-load", ["orders"])
+    shown = spark_cluster.rows(f"select _run_id, count(*) from raw.orders where _ds = date '{day}' group by 1")
+    loaded = _duckdb_rows(settings, f"select _run_id, count(*) from raw.orders where _ds = date '{day}' group by 1")
+    assert shown == loaded == [("spark-mode-load", loaded[0][1])]

@@ -220,3 +220,16 @@ def test_settings_take_the_values_people_write():
         os.environ["AIRFLOW_PORT"] = "\uff18\uff10\uff18\uff10"  # full-width digits: int() takes them, a port must not
         with pytest.raises(SettingError, match="AIRFLOW_PORT"):
             get_settings()
+
+
+def test_the_marts_engine_is_duckdb_or_spark():
+    from core.settings import SettingError, get_settings
+
+    with restored_environ():
+        os.environ.pop("MARTS_ENGINE", None)
+        assert get_settings().marts_engine == "duckdb"
+        os.environ["MARTS_ENGINE"] = " Spark "
+        assert get_settings().marts_engine == "spark"
+        os.environ["MARTS_ENGINE"] = "snowflake"
+        with pytest.raises(SettingError, match="MARTS_ENGINE='snowflake'"):
+            get_settings()
