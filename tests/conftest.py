@@ -102,6 +102,7 @@ INDEPENDENT_FILES = {
 # Groups handed out first, longest first (by the serial run's --durations): a long group handed
 # out last would finish alone after the other workers are idle. The rest follow in collection order.
 LONG_GROUPS = (
+    "tests/spark",
     "tests/e2e/test_scheduled_e2e.py",
     "tests/dbt",
     "tests/cluster/test_cluster_mode.py",
