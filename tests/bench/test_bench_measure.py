@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bench.measure import StageMeter, run_measured
+from bench.measure import run_measured
 
 ALLOCATE = (
     "import time; blob = bytearray({mib} * 1024 * 1024); blob[::4096] = b'x' * len(blob[::4096]); time.sleep(0.5)"
@@ -26,28 +26,64 @@ def test_a_process_over_the_cap_is_killed_and_says_so() -> None:
     assert result.peak_rss_mib < 1000
 
 
+def _in_a_fresh_process(body: str) -> dict:
+    """Run `body` (which sets `result`, a dict) in a new Python process and return `result`.
+
+    A stage's peak is the process's RSS high-water mark: in a test worker that has already held
+    gigabytes (other tests' fixtures), a new allocation reuses freed memory and raises no mark.
+    The measuring tools are meant for the benchmark's own fresh worker processes, so they are
+    checked in one.
+    """
+    import json
+    import subprocess
+    import textwrap
+
+    code = "import json, sys\nfrom bench.measure import StageMeter, run_measured\n"
+    code += f"ALLOCATE = {ALLOCATE!r}\n" + textwrap.dedent(body) + "\nprint(json.dumps(result))\n"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def test_each_stage_gets_its_own_peak() -> None:
-    meter = StageMeter()
-    meter.begin("big")
-    blob = bytearray(300 * 1024 * 1024)
-    blob[::4096] = b"x" * len(blob[::4096])
-    del blob
-    meter.begin("small")
-    meter.end()
-    assert meter.resets_work, "this kernel does not reset the RSS high-water mark"
-    assert meter.stages["big"].peak_rss_mib >= meter.stages["small"].peak_rss_mib + 250
+    result = _in_a_fresh_process(
+        """
+        meter = StageMeter()
+        meter.begin("big")
+        blob = bytearray(300 * 1024 * 1024)
+        blob[::4096] = b"x" * len(blob[::4096])
+        del blob
+        meter.begin("small")
+        meter.end()
+        result = {
+            "resets": meter.resets_work,
+            "big": meter.stages["big"].peak_rss_mib,
+            "small": meter.stages["small"].peak_rss_mib,
+        }
+        """
+    )
+    assert result["resets"], "this kernel does not reset the RSS high-water mark"
+    assert result["big"] >= result["small"] + 250, result
 
 
 def test_a_child_is_not_charged_with_its_parents_memory() -> None:
     # rusage would report at least the parent's peak for every child it forks
-    blob = bytearray(400 * 1024 * 1024)
-    blob[::4096] = b"x" * len(blob[::4096])
-    meter = StageMeter()
-    meter.begin("runs a small child")
-    child = run_measured([sys.executable, "-c", ALLOCATE.format(mib=10)])
-    meter.end()
-    del blob
-    assert child.peak_rss_mib < 150
-    stage = meter.stages["runs a small child"]
-    assert stage.child_peak_rss_mib is not None and stage.child_peak_rss_mib < 150
-    assert stage.self_peak_rss_mib >= 400
+    result = _in_a_fresh_process(
+        """
+        blob = bytearray(400 * 1024 * 1024)
+        blob[::4096] = b"x" * len(blob[::4096])
+        meter = StageMeter()
+        meter.begin("runs a small child")
+        child = run_measured([sys.executable, "-c", ALLOCATE.format(mib=10)])
+        meter.end()
+        del blob
+        stage = meter.stages["runs a small child"]
+        result = {
+            "child": child.peak_rss_mib,
+            "stage_child": stage.child_peak_rss_mib,
+            "stage_self": stage.self_peak_rss_mib,
+        }
+        """
+    )
+    assert result["child"] < 150, result
+    assert result["stage_child"] is not None and result["stage_child"] < 150, result
+    assert result["stage_self"] >= 400, result
