@@ -65,8 +65,20 @@ def run_dbt(settings: Settings, *args: str, target: str = "prod", quiet: bool = 
         raise RuntimeError(f"dbt {' '.join(args)} failed:\n{detail}")
 
 
-def run_results_path(settings: Settings) -> Path:
-    """The `run_results.json` of the prod target's last dbt command (DBT_TARGET_PATH moves it)."""
+def marts_target(settings: Settings) -> tuple[str, tuple[str, ...]]:
+    """The dbt target the marts build on (`MARTS_ENGINE`) and the selection flags it needs.
+
+    On Spark the DuckDB-only models (tag `duckdb_only`: written in DuckDB's SQL on purpose) are left out.
+    """
+    if settings.marts_engine == "spark":
+        return "spark", ("--exclude", "tag:duckdb_only")
+    return "prod", ()
+
+
+def run_results_path(settings: Settings, target: str = "prod") -> Path:
+    """The `run_results.json` of `target`'s last dbt command (for prod, DBT_TARGET_PATH moves it)."""
+    if target != "prod":
+        return settings.dbt_project_dir / f"target-{target}" / "run_results.json"
     target = Path(os.environ.get("DBT_TARGET_PATH", "target"))
     if not target.is_absolute():
         target = settings.dbt_project_dir / target

@@ -3,7 +3,10 @@
 
 **When it runs**: data-aware, after every publication of the marts (`serving_marts`, produced by
 `elt_marts.publish`), i.e. once a day once the day's data is built and audited. The feature mart
-`ml.fct_customer_churn_features` is built by the same dbt run.
+`ml.fct_customer_churn_features` is built by the same dbt run. With `MARTS_ENGINE=spark` the DAG
+has no schedule: the feature mart is one of the DuckDB-only models (tag `duckdb_only`, its windows
+are written in DuckDB's SQL), which the Spark build leaves out, so there would be no new snapshot to
+score (README, "Spark mode").
 
 **What it does** (logic in `ml/flow.py`; registry in `var/ml/churn/`, `ML_REGISTRY_DIR`):
 
@@ -36,6 +39,7 @@ import datetime as dt
 
 from _common.assets import SERVING_MARTS
 from _common.defaults import DEFAULT_ARGS
+from _common.engine import marts_on_spark
 from airflow.sdk import dag, task
 
 from core.orchestration import CHURN_MODEL, WAREHOUSE_POOL
@@ -43,7 +47,7 @@ from core.orchestration import CHURN_MODEL, WAREHOUSE_POOL
 
 @dag(
     dag_id=CHURN_MODEL,
-    schedule=[SERVING_MARTS],
+    schedule=None if marts_on_spark() else [SERVING_MARTS],
     start_date=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
     catchup=False,
     max_active_runs=1,  # one registry and one current pointer

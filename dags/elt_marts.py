@@ -12,6 +12,9 @@ run, so the marts are rebuilt once per day from complete inputs, not at a guesse
    green or red as dbt finishes that model and its tests, so the graph shows where it broke
    (a failing test stops everything downstream of it). `DBT_EXECUTION_MODE=local` runs one dbt
    process per model instead.
+   With `MARTS_ENGINE=spark` dbt builds on the Spark cluster (all but the DuckDB-only models),
+   and `copy_spark_marts` then copies the marts publish serves from Spark's Parquet files into
+   the DuckDB warehouse, so the next two steps are the same in both modes.
 2. `gate_marts` - **gate 2**: Great Expectations audits the marts (net <= gross, no negative
    orders, every day present, values within bounds of the trailing weeks).
 3. `publish` - copies the marts into a new `serving.duckdb` and swaps it in atomically, then
@@ -32,6 +35,7 @@ import datetime as dt
 from _common.assets import SERVING_MARTS, WAREHOUSE_RAW_MARKETING_API, WAREHOUSE_RAW_SHOP
 from _common.dbt import dbt_configs, writes_warehouse
 from _common.defaults import DEFAULT_ARGS
+from _common.engine import marts_on_spark
 from airflow.sdk import task
 from cosmos import DbtDag
 
@@ -70,5 +74,20 @@ with DbtDag(
         return publish_for_dashboards(get_settings(), run_id).tables
 
     gate = gate_marts()
-    dbt_leaves >> gate
+    if marts_on_spark():
+
+        @task(pool=WAREHOUSE_POOL, retries=0)
+        def copy_spark_marts() -> dict[str, int]:
+            from core.settings import get_settings
+            from pipelines.spark_marts import copy_spark_marts as copy_marts
+            from serving.publish import dbt_manifest_path
+
+            settings = get_settings()
+            return copy_marts(settings, dbt_manifest_path(settings))
+
+        copied = copy_spark_marts()
+        dbt_leaves >> copied
+        copied >> gate
+    else:
+        dbt_leaves >> gate
     gate >> publish()

@@ -12,10 +12,10 @@ import sys
 import time
 from collections.abc import Callable
 
-from core.dbt_cli import run_dbt
 from core.memory import release_freed_memory
 from core.settings import Settings
 from ingestion.app_db.batch import land_days, load_days
+from pipelines.marts import build_marts
 from pipelines.publishing import publish_for_dashboards
 from quality.pipeline_gates import gate_landed_batches, gate_marts
 
@@ -66,7 +66,7 @@ def run_range(
     for stage, step in (
         ("gate 1", lambda: gate_landed_batches(settings, landed, run_id)),
         ("load", load_all),
-        ("dbt build", lambda: run_dbt(settings, "build", "--quiet", quiet=True)),
+        ("dbt build", lambda: build_marts(settings)),
         ("gate 2", lambda: gate_marts(settings, run_id)),
         ("publish", lambda: publish_for_dashboards(settings, run_id)),
     )[: STAGES.index(through)]:

@@ -73,21 +73,31 @@ def dbt_manifest_path(settings: Settings) -> Path:
     return (target if target.is_absolute() else settings.dbt_project_dir / target) / "manifest.json"
 
 
-def unpublished_marts(manifest_path: Path) -> frozenset[str]:
-    """Names of the marts models whose `meta.publish` is false in dbt's manifest."""
+def _marts_models(manifest_path: Path) -> dict[str, bool]:
+    """Every model of the marts schema in dbt's manifest, and whether publish serves it (`meta.publish`)."""
     if not manifest_path.exists():
         raise PublishRefused(
             f"no dbt manifest at {manifest_path}: publish needs it to know which marts stay in the "
             "warehouse (meta.publish: false); run `make dbt-parse`"
         )
     nodes = json.loads(manifest_path.read_text())["nodes"].values()
-    return frozenset(
-        node.get("alias") or node["name"]
+    return {
+        node.get("alias") or node["name"]: (node.get("config", {}).get("meta") or node.get("meta") or {}).get("publish")
+        is not False
         for node in nodes
         if node.get("resource_type") == "model"
         and (node.get("schema") == "marts" or node.get("fqn", [None, None])[1:2] == ["marts"])
-        and (node.get("config", {}).get("meta") or node.get("meta") or {}).get("publish") is False
-    )
+    }
+
+
+def unpublished_marts(manifest_path: Path) -> frozenset[str]:
+    """Names of the marts models whose `meta.publish` is false in dbt's manifest."""
+    return frozenset(name for name, served in _marts_models(manifest_path).items() if not served)
+
+
+def published_marts(manifest_path: Path) -> list[str]:
+    """Names of the marts models publish serves (all but `meta.publish: false`), sorted."""
+    return sorted(name for name, served in _marts_models(manifest_path).items() if served)
 
 
 def _now() -> dt.datetime:

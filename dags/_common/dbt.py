@@ -13,6 +13,10 @@ How dbt runs is chosen by `DBT_EXECUTION_MODE`:
 * `local`: `ExecutionMode.LOCAL`, one `dbt build` subprocess per model (model + its tests),
   so a single model can be retried by clearing just its task. Slower, but the most granular.
 
+Where dbt builds follows `MARTS_ENGINE`: `duckdb` (the embedded default) the `prod` target, the
+DuckDB warehouse; `spark` the `spark` target, the Spark cluster's Thrift server, with the
+DuckDB-only models (tag `duckdb_only`, `models/ml`) left out of the graph and of the build.
+
 Only the task that runs dbt writes to DuckDB, so only it takes the one-slot warehouse pool.
 Why watcher by default: docs/decisions/0007-cosmos-watcher-mode.md.
 """
@@ -26,6 +30,8 @@ from pathlib import Path
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode, TestBehavior
 
+from core.dbt_cli import marts_target
+from core.dbt_manifest import manifest_without
 from core.settings import get_settings
 
 EXECUTION_MODES = {"watcher": ExecutionMode.WATCHER, "local": ExecutionMode.LOCAL}
@@ -41,24 +47,29 @@ def execution_mode() -> ExecutionMode:
 def dbt_configs() -> dict:
     settings = get_settings()
     mode = execution_mode()
+    target, _ = marts_target(settings)
+    on_spark = target == "spark"
     project = settings.dbt_project_dir
-    if not (project / "target" / "manifest.json").exists():
-        raise FileNotFoundError(f"{project}/target/manifest.json is missing: run `make dbt-parse` (make run does it)")
+    manifest = project / "target" / "manifest.json"
+    if not manifest.exists():
+        raise FileNotFoundError(f"{manifest} is missing: run `make dbt-parse` (make run does it)")
+    if on_spark:  # the graph without the DuckDB-only models and their tests (core/dbt_manifest.py)
+        manifest = manifest_without(manifest, "duckdb_only", manifest.with_name("manifest-spark.json"))
     dbt_bin = Path(sys.executable).with_name("dbt")
     return {
         "project_config": ProjectConfig(
             dbt_project_path=project,
-            manifest_path=project / "target" / "manifest.json",
+            manifest_path=manifest,
             install_dbt_deps=False,
             env_vars={
                 "WAREHOUSE_PATH": str(settings.warehouse_path),
-                "DBT_TARGET": "prod",
+                "DBT_TARGET": target,
                 "DBT_PLUGINS_DIR": str(project / "plugins"),
             },
         ),
         "profile_config": ProfileConfig(
             profile_name="shop_analytics",
-            target_name="prod",
+            target_name=target,
             profiles_yml_filepath=project / "profiles.yml",
         ),
         "execution_config": ExecutionConfig(
@@ -77,6 +88,7 @@ def dbt_configs() -> dict:
             test_behavior=TestBehavior.BUILD if mode == ExecutionMode.LOCAL else TestBehavior.AFTER_EACH,
             should_detach_multiple_parents_tests=True,
             emit_datasets=False,
+            exclude=["tag:duckdb_only"] if on_spark else [],
         ),
     }
 

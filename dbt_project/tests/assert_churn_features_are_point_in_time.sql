@@ -3,6 +3,9 @@
 -- customer's orders before the as-of date straight from staging and compares. An ASOF join (each
 -- snapshot meets its customer's last order before D and the running count there) keeps the check
 -- linear in rows at ten million orders, and is another way to count than the model's windows.
+-- tagged like the model it tests (models/ml is DuckDB-only): builds on other engines leave both out
+{{ config(tags=["duckdb_only"]) }}
+
 with
 
 -- a daily build checks the snapshots it rewrote (macros/data_tests_window.sql), against each of

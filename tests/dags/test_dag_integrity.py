@@ -98,3 +98,24 @@ def test_shop_daily_is_keyed_by_the_day_it_processes(dagbag):
     interval = dag.timetable.infer_manual_data_interval(run_after=dt.datetime(2026, 5, 2, 0, 0, tzinfo=dt.UTC))
     assert interval.start == dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
     assert interval.end == dt.datetime(2026, 5, 2, tzinfo=dt.UTC)
+
+
+def test_spark_mode_builds_on_spark_and_hands_the_marts_to_duckdb_before_gate_2(dbt_manifest, monkeypatch):
+    """MARTS_ENGINE=spark: the producer's dbt build targets the Spark cluster without the DuckDB-only
+    models, copy_spark_marts sits between the dbt tasks and gate 2, and churn_model is unscheduled."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    monkeypatch.setenv("MARTS_ENGINE", "spark")
+    spark = DagBag(dag_folder=str(DAGS_DIR))
+    assert spark.import_errors == {}
+    elt = spark.dags["elt_marts"]
+    producer = next(t for t in elt.tasks if "Producer" in type(t).__name__)
+    assert "tag:duckdb_only" in producer.exclude
+    assert producer.profile_config.target_name == "spark"
+    assert not [t.task_id for t in elt.tasks if "churn" in t.task_id]
+    copy = elt.get_task("copy_spark_marts")
+    assert copy.pool == WAREHOUSE_POOL
+    assert elt.get_task("gate_marts").upstream_task_ids == {"copy_spark_marts"}
+    assert any("fct_daily_revenue" in t for t in copy.get_flat_relative_ids(upstream=True))
+    assert type(spark.dags["churn_model"].timetable).__name__ == "NullTimetable"  # triggered by hand only
+    assert dbt_manifest.exists()

@@ -49,6 +49,13 @@ class SparkCluster:
             cursor.execute(sql)
             return cursor.fetchall() if cursor.description else []
 
+    def reset(self) -> None:
+        """Drop every database but `default` (tables, views and their files): a module that builds the
+        project starts from an empty cluster, not from the incremental tables of another module's shop."""
+        for (database,) in self.rows("show databases"):
+            if database != "default":
+                self.rows(f"drop database `{database}` cascade")
+
 
 @pytest.fixture(scope="session")
 def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkCluster]:

@@ -12,8 +12,11 @@ relative 1e-9, everything else exactly; and pseudonymised keys hash identically.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import re
+import shutil
 from decimal import Decimal
 
 import duckdb
@@ -27,6 +30,9 @@ from ingestion.marketing_api.contract import FX, SPEND
 from ingestion.marketing_api.contract import SOURCE_NAME as MARKETING
 from ingestion.spark_tables import loaded_manifests, register_partitions
 from ingestion.warehouse import load_source_days
+from pipelines.spark_marts import SparkMartsError, copy_spark_marts
+from quality.pipeline_gates import gate_marts
+from serving.publish import publish, published_marts
 from tests.conftest import DAY0, stack_environment
 from tests.dbt.fixture_warehouse import days_between, dbt_env, load_shop, marketing_rows, run_dbt, simulate_and_land
 
@@ -62,6 +68,7 @@ def register(settings, days: list[dt.date], run_id: str) -> None:
 
 @pytest.fixture(scope="module")
 def builds(spark_cluster, tmp_path_factory: pytest.TempPathFactory):
+    spark_cluster.reset()
     root = tmp_path_factory.mktemp("spark_dbt")
     with stack_environment(root, PII_KEY, **spark_cluster.env):
         settings = get_settings()
@@ -92,7 +99,7 @@ def builds(spark_cluster, tmp_path_factory: pytest.TempPathFactory):
         register(settings, [RERUN_DAY, *later], "daily")
         run_dbt(duck_env, "run")
         spark_second = run_dbt(spark_env, "build", *spark_models)
-        yield settings, spark_first.stdout, spark_second.stdout
+        yield settings, spark_first.stdout, spark_second.stdout, root / "target-duckdb" / "manifest.json"
 
 
 def _same(duck, spark) -> bool:
@@ -160,3 +167,82 @@ def test_pseudonymised_keys_hash_identically(builds, spark_cluster):
     assert assert_same_table(settings, spark_cluster, "staging.stg_shop__customers") > 10
     query = "select visitor_hash from staging.stg_shop__web_events order by event_id limit 50"
     assert [r[0] for r in spark_cluster.rows(query, PII_KEY)] == [r[0] for r in _duckdb(settings, query)]
+
+
+def _columns(path, table: str) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema || '.' || table_name = ? order by ordinal_position",
+            [table],
+        ).fetchall()
+
+
+def _kind(data_type: str) -> str:
+    """The type as a dashboard reads it: the engines size integers and decimal precision their own way
+    (DuckDB sums BIGINTs into a HUGEINT, Spark into a BIGINT), but not the kind or a decimal's scale."""
+    if data_type in {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}:
+        return "integer"
+    decimal = re.fullmatch(r"DECIMAL\(\d+,(\d+)\)", data_type)
+    return f"decimal, scale {decimal[1]}" if decimal else data_type
+
+
+def _kinds(path, table: str) -> list[tuple]:
+    return [(name, _kind(data_type)) for name, data_type in _columns(path, table)]
+
+
+def test_spark_marts_handed_to_duckdb_pass_gate_2_and_are_published(builds, spark_cluster, tmp_path, monkeypatch):
+    """Spark mode's hand-over: the served marts copied from Spark's files into the DuckDB warehouse
+    equal the DuckDB build's (values, and column types up to integer width and decimal precision), gate 2
+    passes on them and publish serves them."""
+    settings, manifest = builds[0], builds[3]
+    for name, value in spark_cluster.env.items():
+        monkeypatch.setenv(name, value)
+    spark_side = dataclasses.replace(
+        settings, warehouse_path=tmp_path / "warehouse.duckdb", serving_path=tmp_path / "serving.duckdb"
+    )
+    shutil.copy(settings.warehouse_path, spark_side.warehouse_path)
+    served = published_marts(manifest)
+    assert "fct_daily_revenue" in served and "fct_order_lines" not in served  # row-level marts stay out
+    with duckdb.connect(str(spark_side.warehouse_path)) as con:  # only what the copy brings is left
+        for table in served:
+            con.execute(f'drop table marts."{table}"')
+
+    copied = copy_spark_marts(spark_side, manifest)
+
+    assert set(copied) == {f"marts.{table}" for table in served}
+    differences = {
+        table: set(_kinds(spark_side.warehouse_path, table)) ^ set(_kinds(settings.warehouse_path, table))
+        for table in copied
+    }
+    assert not any(differences.values()), {table: diff for table, diff in differences.items() if diff}
+    for table in copied:
+        columns = ", ".join(name for name, _ in _columns(settings.warehouse_path, table) if name != "loaded_at")
+        query = f"select {columns} from {table} order by all nulls first"
+        duck_rows, spark_rows = _duckdb(settings, query), _duckdb(spark_side, query)
+        assert len(spark_rows) == len(duck_rows) == copied[table], table
+        for duck_row, spark_row in zip(duck_rows, spark_rows, strict=True):
+            assert all(_same(d, s) for d, s in zip(duck_row, spark_row, strict=True)), (table, duck_row, spark_row)
+    gate_marts(spark_side, "spark-handover")
+    published = publish(
+        spark_side.warehouse_path,
+        spark_side.serving_path,
+        "spark-handover",
+        settings=spark_side,
+        manifest_path=manifest,
+    )
+    assert published.tables["marts.fct_daily_revenue"] == len(DAYS)
+
+
+def test_a_mart_spark_lacks_fails_the_hand_over_naming_it(builds, spark_cluster, tmp_path, monkeypatch):
+    settings, manifest = builds[0], builds[3]
+    for name, value in spark_cluster.env.items():
+        monkeypatch.setenv(name, value)
+    renamed = tmp_path / "manifest.json"
+    nodes = json.loads(manifest.read_text())
+    nodes["nodes"]["model.shop_analytics.fct_daily_funnel"]["alias"] = "fct_never_built"
+    renamed.write_text(json.dumps(nodes))
+    spark_side = dataclasses.replace(settings, warehouse_path=tmp_path / "warehouse.duckdb")
+    with pytest.raises(SparkMartsError, match=r"Spark has no marts\.fct_never_built"):
+        copy_spark_marts(spark_side, renamed)
+    assert not spark_side.warehouse_path.exists()  # nothing was written
