@@ -39,9 +39,10 @@ stop: ## stop the services `make run` started
 status: ## show which services are running
 	@$(STACKCTL) status
 
-# MODE=cluster|embedded; unset, STACK_MODE (environment or .env) decides, embedded by default.
+# MODE=cluster|embedded|spark; unset, STACK_MODE and MARTS_ENGINE (environment or .env) decide,
+# embedded on DuckDB by default. spark: embedded Airflow, the marts built on a local Spark cluster.
 MODE ?=
-up: install ## start Airflow and Superset on existing data (MODE=cluster: PostgreSQL, Celery workers on Redis)
+up: install $(if $(filter spark,$(MODE)),spark-env) ## start Airflow and Superset on existing data (MODE=cluster: PostgreSQL, Celery workers on Redis; MODE=spark: marts on a local Spark cluster)
 	$(STACKCTL) up $(if $(MODE),--mode $(MODE))
 
 # Airflow's configuration (AIRFLOW_HOME, AIRFLOW__*, the connections) lives in the environment

@@ -225,6 +225,8 @@ def cmd_up(args: argparse.Namespace) -> None:
     from stackctl import airflow_service, fake_api_service, superset_service
 
     settings = get_settings()
+    if settings.marts_engine == "spark":
+        _spark_up(settings)
     fake_api_service.up(settings, log=_indent)
     airflow_service.init(settings, log=_indent)
     print(f"Mode     {_mode_line()}")
@@ -232,15 +234,30 @@ def cmd_up(args: argparse.Namespace) -> None:
     print(f"Superset {superset_service.up(settings, log=_indent)}")
 
 
+def _spark_up(settings) -> None:
+    """Spark mode: the cluster up, and every day already loaded into DuckDB registered on it (a catch-up)."""
+    from ingestion.spark_tables import loaded_manifests, register_partitions
+    from stackctl import spark_service
+
+    cfg = spark_service.up(settings)
+    registered = register_partitions(settings, loaded_manifests(settings), "up")
+    print(
+        f"Spark    {cfg.master_url} ({cfg.workers} workers), UI http://{spark_service.HOST}:{cfg.master_ui_port}; "
+        f"Thrift {spark_service.HOST}:{cfg.thrift_port}; {len(registered)} raw tables registered",
+        flush=True,
+    )
+
+
 def _mode_line() -> str:
     from stackctl import cluster
 
+    engine = "; marts built on Spark (MARTS_ENGINE=spark)" if get_settings().marts_engine == "spark" else ""
     if not cluster.is_cluster():
-        return "embedded (SQLite metadata, LocalExecutor, caches on disk)"
+        return f"embedded (SQLite metadata, LocalExecutor, caches on disk){engine}"
     cfg = cluster.config()
     return (
         f"cluster ({cfg.workers} Celery worker(s) x {cfg.worker_concurrency} on {cfg.broker_url}, "
-        "Airflow and Superset metadata on PostgreSQL, Superset cache on Redis)"
+        f"Airflow and Superset metadata on PostgreSQL, Superset cache on Redis){engine}"
     )
 
 
@@ -404,13 +421,16 @@ def _parser() -> argparse.ArgumentParser:
     command("dbt-parse", "write dbt_project/target/manifest.json")
     p = command("dbt", "run dbt in the project with the stack's settings (DBT_TARGET=prod|dev)")
     p.add_argument("dbt_args", nargs=argparse.REMAINDER, help="dbt's own arguments, e.g. build --select fct_orders")
-    mode_help = "embedded (SQLite, LocalExecutor; default) or cluster (PostgreSQL, Celery on Redis); or STACK_MODE"
+    mode_help = (
+        "embedded (SQLite, LocalExecutor; default), cluster (PostgreSQL, Celery on Redis; or STACK_MODE) "
+        "or spark (embedded, marts built on a local Spark cluster; or MARTS_ENGINE=spark)"
+    )
     p = command("run", "set up data and start the whole stack")
     p.add_argument("--days", type=positive_int, default=_demo_days(), help=days_help)
     p.add_argument("--run-timeout", type=positive_float, default=900, help="seconds to wait for the DAG runs")
     p.add_argument("--mode", choices=["embedded", "cluster"], help=mode_help)
-    p = command("up", "start Airflow and Superset")
-    p.add_argument("--mode", choices=["embedded", "cluster"], help=mode_help)
+    p = command("up", "start Airflow and Superset (and the Spark cluster in Spark mode)")
+    p.add_argument("--mode", choices=["embedded", "cluster", "spark"], help=mode_help)
     command("airflow-init", "create/upgrade Airflow's metadata DB and pools")
     p = command("airflow", "Airflow's own CLI with the stack's environment, e.g. `airflow dags list`")
     p.add_argument("airflow_args", nargs=argparse.REMAINDER, help="e.g. dags test shop_daily 2026-01-02")
@@ -474,8 +494,12 @@ def main(argv: list[str] | None = None) -> int:
         load_env(required=args.command not in {"env", "stop", "status"})
         from stackctl.cluster import use_mode
 
-        # After .env: a --mode flag wins over STACK_MODE there; cluster mode fills its defaults.
-        use_mode(getattr(args, "mode", None))
+        # After .env: a --mode flag wins over STACK_MODE (and MARTS_ENGINE) there; cluster mode
+        # fills its defaults. Spark mode is the marts engine, on the embedded or the cluster mode.
+        mode = getattr(args, "mode", None)
+        if mode == "spark":
+            os.environ["MARTS_ENGINE"] = "spark"
+        use_mode(None if mode == "spark" else mode)
         if args.command in {"run", "up", "pipeline", "simulate"}:
             settings = get_settings()
             # Folders made by an older version (or another umask) stop being readable by others.

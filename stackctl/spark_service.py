@@ -280,6 +280,9 @@ def up(settings: Settings, cfg: SparkConfig | None = None, timeout: float = 120.
             f"hive.server2.thrift.port={cfg.thrift_port}",
             "--hiveconf",
             f"hive.server2.thrift.bind.host={HOST}",
+            # no login, said out loud: the server is reachable from this host only (README, Spark mode)
+            "--hiveconf",
+            "hive.server2.authentication=NONE",
         ]
         procs.start(THRIFT, command, env=env, cwd=metastore_dir(settings), run_dir=run_dir)
         _wait(lambda: _listening(cfg.thrift_port), timeout, "the Thrift server listened", THRIFT, run_dir)
