@@ -9,6 +9,8 @@
     same rows as one statement would.
 -#}
 {% macro churn_features(dates_per_batch, only_missing) -%}
+{#- one date: its windows are filters of one grouped aggregate (`window_sums` below) -#}
+{%- set one_date = dates_per_batch == 1 -%}
 with
 
 returns as (
@@ -102,6 +104,107 @@ snapshots as (
             <= customer_order_span.last_order_date + interval {{ var('churn_active_days') }} day
 ),
 
+{% if one_date -%}
+-- One as-of date D: the windows of the timeline below, as filters of one grouped aggregate per
+-- customer over the events from `recent_from` (no sort; the same sums, nulls included: a packed
+-- sum over the frame before D is 0, not null, where the window's frame holds the snapshot's own
+-- row). A daily run builds its one or two new dates this way: on 1M orders a year the windows
+-- of one date cost 5.2 s of the statement's 8.6 s of CPU.
+recent_events as (
+    select
+        customer_id,
+        event_date,
+        orders,
+        units,
+        revenue_eur,
+        web_orders,
+        mobile_orders,
+        marketplace_orders,
+        last_ordered_at
+    from order_days
+    where
+        event_date >= (select cutoff.recent_from from cutoff)
+        and event_date < (select cutoff.recent_until from cutoff)
+    union all by name
+    select
+        customer_id,
+        event_date,
+        return_lines,
+        returned_units
+    from return_days
+    where
+        event_date >= (select cutoff.recent_from from cutoff)
+        and event_date < (select cutoff.recent_until from cutoff)
+    union all by name
+    select
+        customer_id,
+        event_date,
+        sessions,
+        last_session_at,
+        experiment_variant
+    from session_days
+    where
+        event_date >= (select cutoff.recent_from from cutoff)
+        and event_date < (select cutoff.recent_until from cutoff)
+),
+
+recent_packed as (
+    select
+        recent_events.customer_id,
+        date_diff('day', recent_events.event_date, as_of_dates.as_of_date) as days_before,
+        recent_events.orders,
+        recent_events.revenue_eur,
+        recent_events.last_ordered_at,
+        recent_events.last_session_at,
+        recent_events.experiment_variant,
+        {{ packed_counts(['recent_events.units', 'recent_events.web_orders', 'recent_events.mobile_orders']) }}
+            as units_web_mobile,
+        {{ packed_counts(
+            ['recent_events.marketplace_orders', 'recent_events.returned_units', 'recent_events.sessions']
+        ) }} as marketplace_returned_sessions,
+        {{ packed_counts(['recent_events.orders', 'recent_events.units', 'recent_events.marketplace_orders']) }}
+            as orders_units_marketplace,
+        {{ packed_counts(['recent_events.orders', 'recent_events.return_lines', 'recent_events.sessions']) }}
+            as orders_returns_sessions
+    from recent_events
+    cross join as_of_dates
+),
+
+recent_sums as (
+    select
+        customer_id,
+        sum(orders) filter (where days_before > 0) as orders_total,
+        max(last_ordered_at) filter (where days_before > 0) as last_ordered_at,
+        coalesce(sum(units_web_mobile) filter (where days_before > 0), 0) as units_web_mobile,
+        sum(revenue_eur) filter (where days_before > 0) as revenue_eur_total,
+        sum(revenue_eur) filter (where days_before between 1 and 30) as revenue_eur_30d,
+        sum(revenue_eur) filter (where days_before between 1 and 90) as revenue_eur_90d,
+        coalesce(sum(marketplace_returned_sessions) filter (where days_before > 0), 0)
+            as marketplace_returned_sessions,
+        sum(orders_units_marketplace) filter (where days_before between 1 and 30) as orders_units_marketplace_30d,
+        sum(orders_returns_sessions) filter (where days_before between 1 and 90) as orders_returns_sessions_90d,
+        sum(orders_returns_sessions) filter (where days_before between 1 and 30) as orders_returns_sessions_30d,
+        max(last_session_at) filter (where days_before > 0) as last_session_at,
+        arg_max(experiment_variant, last_session_at) filter (where days_before > 0) as experiment_variant,
+        sum(orders) filter (where days_before between {{ 1 - var('churn_label_days') }} and 0) as orders_in_label_window
+    from recent_packed
+    group by customer_id
+),
+
+-- every snapshot has a row, as on the timeline (a customer without events from `recent_from` too)
+window_sums as (
+    select
+        snapshots.customer_id,
+        snapshots.as_of_date,
+        true as is_snapshot,
+        recent_sums.* exclude (customer_id, units_web_mobile, marketplace_returned_sessions),
+        coalesce(recent_sums.units_web_mobile, 0) as units_web_mobile,
+        coalesce(recent_sums.marketplace_returned_sessions, 0) as marketplace_returned_sessions
+    from snapshots
+    left join recent_sums on snapshots.customer_id = recent_sums.customer_id
+),
+
+{% else -%}
 -- One timeline per customer: a row per snapshot and a row per day with an event. Snapshot rows
 -- carry no measures (union by name fills in nulls); windows over the timeline do the rest. The
 -- snapshot's attributes are joined after the windows (`attributed`), so the sort carries only
@@ -221,6 +324,7 @@ window_sums as (
     qualify is_snapshot
 ),
 
+{% endif -%}
 -- A packed sum is 0 where the frame has rows but none of that count (a separate sum was null):
 -- every use below treats the two alike (totals are coalesced to 0, ratios divide by nullif(.., 0)).
 windowed as (
@@ -421,18 +525,44 @@ select * from final
 {%- endmacro %}
 
 
-{#- Post-hook of fct_customer_churn_features: insert, batch by batch, the as-of dates the model's
-    own statement left for later. Nothing on a daily run, where the few new dates fit one batch. -#}
+{#- How many as-of dates the next statement builds when `missing` are left: one, by the grouped
+    aggregate, once at most `churn_dates_one_by_one` are left (a daily run); else a batch of
+    `dates_per_batch` by the windows (a first build, a full refresh, a long catch-up). -#}
+{% macro churn_batch_size(missing, dates_per_batch) -%}
+    {{- return(1 if missing <= var('churn_dates_one_by_one') else dates_per_batch) -}}
+{%- endmacro %}
+
+
+{#- The as-of dates left to build: those the table lacks when `only_missing`, else all of them. -#}
+{% macro churn_dates_left(only_missing) -%}
+    {#- 0 while parsing, and where the orders are not built yet (a compile against an empty warehouse) -#}
+    {%- if not execute or load_relation(ref('stg_shop__orders')) is none -%}
+        {{- return(0) -}}
+    {%- endif -%}
+    {%- set left_sql -%}
+        select count(*) from ({{ churn_as_of_dates() }}) as candidates
+        {% if only_missing -%}
+            where candidates.as_of_date not in (select distinct this_run.as_of_date from {{ this }} as this_run)
+        {%- endif %}
+    {%- endset -%}
+    {{- return(run_query(left_sql).columns[0].values()[0] | int) -}}
+{%- endmacro %}
+
+
+{#- Post-hook of fct_customer_churn_features: insert, statement by statement, the as-of dates the
+    model's own statement left for later (sized by `churn_batch_size`). Nothing on a daily run whose
+    new dates fit one statement. -#}
 {% macro build_remaining_churn_snapshots(dates_per_batch) -%}
     {%- if execute -%}
-        {%- set missing_sql -%}
-            select count(*) from ({{ churn_as_of_dates() }}) as candidates
-            where candidates.as_of_date not in (select distinct this_run.as_of_date from {{ this }} as this_run)
-        {%- endset -%}
-        {%- set missing = run_query(missing_sql).columns[0].values()[0] | int -%}
-        {%- for _ in range((missing + dates_per_batch - 1) // dates_per_batch) %}
+        {%- set missing = churn_dates_left(only_missing=true) -%}
+        {%- set plan = namespace(left=missing) -%}
+        {%- for _ in range(missing) -%}
+            {%- if plan.left > 0 -%}
+                {%- set size = churn_batch_size(plan.left, dates_per_batch) | int %}
             insert into {{ this }}
-            {{ churn_features(dates_per_batch, only_missing=true) }};
+            {{ churn_features(size, only_missing=true) }};
+                {%- set plan.left = plan.left - size -%}
+            {%- endif -%}
         {%- endfor -%}
     {%- endif -%}
 {%- endmacro %}
