@@ -13,48 +13,13 @@
 {%- set one_date = dates_per_batch == 1 -%}
 with
 
-returns as (
-    select * from {{ ref('stg_shop__returns') }}
-),
-
--- web sessions from the sessions fact (incremental, one row per session), not regrouped here from
--- every web event of the history on each run
-sessions as (
-    select * from {{ ref('fct_sessions') }}
-),
+-- Each input is read where it is needed, not through a CTE: a CTE read twice is copied whole by
+-- DuckDB, and a filter on a copy does not reach the table (the old session_days CTE grouped every
+-- session of the history on each run). Orders per customer and day come from the incremental
+-- int_customer_order_days, web sessions from the sessions fact (one row per session).
 
 customers as (
     select * from {{ ref('stg_shop__customers') }}
-),
-
--- orders per customer and day (incremental: only the days with new orders or lines are recomputed)
-order_days as (
-    select * from {{ ref('int_customer_order_days') }}
-),
-
-return_days as (
-    select
-        orders.customer_id,
-        cast(returns.returned_at as date) as event_date,
-        count(*) as return_lines,
-        sum(returns.returned_quantity) as returned_units
-    from returns
-    -- orders are read where needed, not through one CTE: a CTE read twice is copied whole by DuckDB
-    inner join {{ ref('stg_shop__orders') }} as orders on returns.order_id = orders.order_id
-    group by orders.customer_id, cast(returns.returned_at as date)
-),
-
--- a session counts from its start (its first event, signed in or not), for the customer it belongs to
-session_days as (
-    select
-        customer_id,
-        session_date as event_date,
-        count(*) as sessions,
-        max(started_at) as last_session_at,
-        arg_max(experiment_variant, started_at) as experiment_variant
-    from sessions
-    where customer_id is not null
-    group by customer_id, session_date
 ),
 
 customer_order_span as (
@@ -62,7 +27,7 @@ customer_order_span as (
         customer_id,
         min(event_date) as first_order_date,
         max(event_date) as last_order_date
-    from order_days
+    from {{ ref('int_customer_order_days') }}
     group by customer_id
 ),
 
@@ -90,6 +55,58 @@ cutoff as (
     from as_of_dates
 ),
 
+-- the events of the recent window (`recent_from` to `recent_until`), per customer and day
+recent_order_days as (
+    select * from {{ ref('int_customer_order_days') }}
+    where
+        event_date >= (select cutoff.recent_from from cutoff)
+        and event_date < (select cutoff.recent_until from cutoff)
+),
+
+recent_return_days as (
+    select
+        orders.customer_id,
+        cast(returns.returned_at as date) as event_date,
+        count(*) as return_lines,
+        sum(returns.returned_quantity) as returned_units
+    from {{ ref('stg_shop__returns') }} as returns
+    inner join {{ ref('stg_shop__orders') }} as orders on returns.order_id = orders.order_id
+    where
+        cast(returns.returned_at as date) >= (select cutoff.recent_from from cutoff)
+        and cast(returns.returned_at as date) < (select cutoff.recent_until from cutoff)
+    group by orders.customer_id, cast(returns.returned_at as date)
+),
+
+-- a session counts from its start (its first event, signed in or not), for the customer it belongs to
+recent_session_days as (
+    select
+        customer_id,
+        session_date as event_date,
+        count(*) as sessions,
+        max(started_at) as last_session_at,
+        arg_max(experiment_variant, started_at) as experiment_variant
+    from {{ ref('fct_sessions') }}
+    where
+        customer_id is not null
+        and session_date >= (select cutoff.recent_from from cutoff)
+        and session_date < (select cutoff.recent_until from cutoff)
+    group by customer_id, session_date
+),
+
+{% if one_date -%}
+snapshots as (
+    -- one date: the customers with an order in the `churn_active_days` before it, the active ones
+    -- (`active` below is the exact test), found among those days instead of the whole history
+    select distinct
+        as_of_dates.as_of_date,
+        order_days.customer_id
+    from {{ ref('int_customer_order_days') }} as order_days
+    cross join as_of_dates
+    where
+        order_days.event_date >= as_of_dates.as_of_date - interval {{ var('churn_active_days') }} day
+        and order_days.event_date < as_of_dates.as_of_date
+),
+{%- else %}
 snapshots as (
     -- (customers without a customer row are dropped later, by the join in `attributed`)
     select
@@ -103,6 +120,7 @@ snapshots as (
             and as_of_dates.as_of_date
             <= customer_order_span.last_order_date + interval {{ var('churn_active_days') }} day
 ),
+{%- endif %}
 
 {% if one_date -%}
 -- One as-of date D: the windows of the timeline below, as filters of one grouped aggregate per
@@ -121,20 +139,14 @@ recent_events as (
         mobile_orders,
         marketplace_orders,
         last_ordered_at
-    from order_days
-    where
-        event_date >= (select cutoff.recent_from from cutoff)
-        and event_date < (select cutoff.recent_until from cutoff)
+    from recent_order_days
     union all by name
     select
         customer_id,
         event_date,
         return_lines,
         returned_units
-    from return_days
-    where
-        event_date >= (select cutoff.recent_from from cutoff)
-        and event_date < (select cutoff.recent_until from cutoff)
+    from recent_return_days
     union all by name
     select
         customer_id,
@@ -142,10 +154,7 @@ recent_events as (
         sessions,
         last_session_at,
         experiment_variant
-    from session_days
-    where
-        event_date >= (select cutoff.recent_from from cutoff)
-        and event_date < (select cutoff.recent_until from cutoff)
+    from recent_session_days
 ),
 
 recent_packed as (
@@ -227,10 +236,7 @@ timeline as (
         mobile_orders,
         marketplace_orders,
         last_ordered_at
-    from order_days
-    where
-        event_date >= (select cutoff.recent_from from cutoff)
-        and event_date < (select cutoff.recent_until from cutoff)
+    from recent_order_days
     union all by name
     select
         customer_id,
@@ -238,10 +244,7 @@ timeline as (
         false as is_snapshot,
         return_lines,
         returned_units
-    from return_days
-    where
-        event_date >= (select cutoff.recent_from from cutoff)
-        and event_date < (select cutoff.recent_until from cutoff)
+    from recent_return_days
     union all by name
     select
         customer_id,
@@ -250,10 +253,7 @@ timeline as (
         sessions,
         last_session_at,
         experiment_variant
-    from session_days
-    where
-        event_date >= (select cutoff.recent_from from cutoff)
-        and event_date < (select cutoff.recent_until from cutoff)
+    from recent_session_days
 ),
 
 -- Each day takes two positions on its customer's timeline: its snapshot first (even), its events
@@ -368,22 +368,31 @@ carried_events as (
         mobile_orders,
         marketplace_orders,
         last_ordered_at
-    from order_days
-    where event_date < (select cutoff.recent_from from cutoff)
+    from {{ ref('int_customer_order_days') }}
+    where
+        event_date < (select cutoff.recent_from from cutoff)
+        and customer_id in (select snapshots.customer_id from snapshots)
+    union all by name
+    select
+        orders.customer_id,
+        sum(returns.returned_quantity) as returned_units
+    from {{ ref('stg_shop__returns') }} as returns
+    inner join {{ ref('stg_shop__orders') }} as orders on returns.order_id = orders.order_id
+    where
+        cast(returns.returned_at as date) < (select cutoff.recent_from from cutoff)
+        and orders.customer_id in (select snapshots.customer_id from snapshots)
+    group by orders.customer_id
     union all by name
     select
         customer_id,
-        returned_units
-    from return_days
-    where event_date < (select cutoff.recent_from from cutoff)
-    union all by name
-    select
-        customer_id,
-        sessions,
-        last_session_at,
-        experiment_variant
-    from session_days
-    where event_date < (select cutoff.recent_from from cutoff)
+        count(*) as sessions,
+        max(started_at) as last_session_at,
+        arg_max(experiment_variant, started_at) as experiment_variant
+    from {{ ref('fct_sessions') }}
+    where
+        session_date < (select cutoff.recent_from from cutoff)
+        and customer_id in (select snapshots.customer_id from snapshots)
+    group by customer_id
 ),
 
 carried as (
@@ -401,7 +410,6 @@ carried as (
         max(last_session_at) as last_session_at,
         arg_max(experiment_variant, last_session_at) as experiment_variant
     from carried_events
-    where customer_id in (select snapshots.customer_id from snapshots)
     group by customer_id
 ),
 

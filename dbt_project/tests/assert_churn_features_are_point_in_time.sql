@@ -21,17 +21,15 @@ orders as (
     where customer_id in (select features.customer_id from features)
 ),
 
-order_items as (
-    select * from {{ ref('stg_shop__order_items') }}
-),
-
+-- the orders with at least one line (the model counts no order without lines): a semi-join, so
+-- no order is repeated per line and nothing needs a distinct over the history's orders
 orders_with_items as (
-    select distinct
+    select
         orders.order_id,
         orders.customer_id,
         orders.ordered_at
     from orders
-    inner join order_items on orders.order_id = order_items.order_id
+    where orders.order_id in (select order_items.order_id from {{ ref('stg_shop__order_items') }} as order_items)
 ),
 
 running_counts as (

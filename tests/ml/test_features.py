@@ -106,3 +106,34 @@ def _statement_sizes(dates: int, batch: int, one_by_one: int) -> list[int]:
         sizes.append(1 if dates <= one_by_one else min(batch, dates))
         dates -= sizes[-1]
     return sizes
+
+
+def test_the_point_in_time_check_fails_on_a_snapshot_that_counts_an_order_it_cannot_have_seen(
+    shop: Shop, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken.duckdb"
+    shutil.copyfile(shop.late, broken)
+    with duckdb.connect(str(broken)) as con:
+        as_of, customer = con.execute(
+            f"select as_of_date, customer_id from {FEATURE_TABLE} where orders_total > 0 "
+            "order by as_of_date, customer_id limit 1"
+        ).fetchone()
+        # one order more than the staging orders before its as-of date: a leak from the future
+        con.execute(
+            f"update {FEATURE_TABLE} set orders_total = orders_total + 1 where as_of_date = ? and customer_id = ?",
+            [as_of, customer],
+        )
+    target = tmp_path / "target"
+    env = {**shop.dbt_env, "WAREHOUSE_PATH": str(broken), "DBT_TARGET_PATH": str(target)}
+    env["DBT_LOG_PATH"] = str(target / "logs")
+    result = run_dbt(
+        env,
+        "test",
+        "--select",
+        "assert_churn_features_are_point_in_time",
+        "--vars",
+        "{data_tests_scope: all}",
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "Got 1 result" in result.stdout, result.stdout[-2000:]
