@@ -87,7 +87,9 @@ def _select_list(con: Any, files: str) -> str:
     parts = []
     for name, kind in columns.fetchall():
         quoted = '"' + name.replace('"', '""') + '"'
-        parts.append(f"cast({quoted} as timestamp) as {quoted}" if kind == "TIMESTAMP WITH TIME ZONE" else quoted)
+        # Spark's Parquet timestamps read as instants (or nanoseconds, from INT96): as DuckDB's build has them
+        is_timestamp = kind in {"TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS"}
+        parts.append(f"cast({quoted} as timestamp) as {quoted}" if is_timestamp else quoted)
     return ", ".join(parts)
 
 
