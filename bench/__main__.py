@@ -200,10 +200,12 @@ def run_scale(
     keep: bool,
     two_years: bool = False,
     reuse_simulation: bool = False,
+    spark: bool = False,
 ) -> None:
     """Measure everything at one scale into `result`; raises StepFailed (keeping what was measured).
 
-    `two_years`: after the +1 day, the rest of the second year and a +1 day after two years."""
+    `two_years`: after the +1 day, the rest of the second year and a +1 day after two years.
+    `spark`: after the full run, the marts built on a Spark cluster from the same raw data."""
     data = root / scale.name
     work = data / "bench"
     sim = ["simulate", "--seed", str(scale.seed), "--scale", str(scale.simulator_scale)]
@@ -289,6 +291,8 @@ def run_scale(
             )  # fmt: skip
             if "error" not in result["pandas"]:
                 checks["pandas vs marts"] = _check(work / "pandas", serving)
+        if spark:  # before the +1 day loads more: the same raw data the DuckDB build had
+            result["spark"] = _step("spark-marts", ["spark-marts"], env, work, required=False)
         new_day = scale.end + dt.timedelta(days=1)
         result["simulate_new_day"] = _step("simulate-new-day", [*sim, "--end", str(new_day)], env, work)
         day = ["pipeline", "--start", str(new_day), "--end", str(new_day), "--run-id", "bench-day"]
@@ -496,6 +500,13 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
         help="scales also run over a second year, then +1 day after two years (flat volume: simulator growth 0); "
         "comma-separated, '' for none (default 1m)",
     )
+    parser.add_argument(
+        "--spark-scales",
+        type=_scale_list,
+        default="",
+        help="scales whose marts are also built on a local Spark cluster (Spark mode) from the same raw data, "
+        "after the full DuckDB run; needs `make spark-env`; comma-separated (default none)",
+    )
     parser.add_argument("--no-superset", action="store_true", help="skip the Superset latency measurement")
     parser.add_argument("--setup", action="store_true", help="also time `make install` from a fresh clone")
     parser.add_argument(
@@ -515,6 +526,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
     prepare_command()
 
     two_year = {parse_scale(s).name for s in args.two_year_scales}
+    on_spark = {parse_scale(s).name for s in args.spark_scales}
     scales = [
         parse_scale(s, args.days, args.browse_sample, **({"growth": 0.0} if parse_scale(s).name in two_year else {}))
         for s in args.scales
@@ -530,6 +542,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
             "days": args.days,
             "browse_sample": args.browse_sample,
             "two_year_scales": sorted(two_year),
+            "spark_scales": sorted(on_spark),
         },
         "scales": [],
         "notes": args.note,
@@ -553,6 +566,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m bench") -> int:
                 keep=args.keep_data,
                 two_years=scale.name in two_year,
                 reuse_simulation=args.reuse_simulation,
+                spark=scale.name in on_spark,
             )
         except StepFailed as exc:
             failed = True

@@ -592,6 +592,7 @@ def markdown(results: dict, chart_name: str | None) -> str:
             if extraction_rows
             else []
         ),
+        *_spark_section(results),
         "## Correctness (baselines vs the published marts) and failures",
         "",
         *_check_lines(results),
@@ -647,6 +648,47 @@ def chart_panels(results: dict) -> list[Panel]:
         what = f"{orders:,} orders" if orders else f"{scale['orders_target']:,} orders planned"
         panels.append(Panel(f"{scale['name']}: {what}, {scale['days']} days", tuple(bars)))
     return panels
+
+
+def _spark_section(results: dict) -> list[str]:
+    """The marts built on the Spark cluster beside DuckDB's dbt build of the same raw data."""
+    rows = []
+    for scale in results["scales"]:
+        spark = scale.get("spark")
+        if not spark:
+            continue
+        duck = ((scale.get("full") or {}).get("stages") or {}).get("dbt build") or {}
+        if "error" in spark:
+            rows.append([scale["name"], "failed: " + spark["error"], "", "", "", "", ""])
+            continue
+        cluster = spark.get("cluster", {})
+        peaks = ", ".join(f"{name} {_mib(mib)}" for name, mib in (spark.get("spark_peak_rss_mib") or {}).items() if mib)
+        duck_s = duck.get("wall_s")
+        rows.append([
+            scale["name"],
+            f"{cluster.get('workers')} workers x {cluster.get('worker_cores')} core, executors "
+            f"{cluster.get('executor_memory')}, driver {cluster.get('driver_memory')}",
+            f"{spark.get('register_s', 0):.1f} s",
+            f"{spark['dbt_build_s']:.0f} s",
+            f"{duck_s:.0f} s ({spark['dbt_build_s'] / duck_s:.1f}x)" if duck_s else "-",
+            peaks,
+            "; ".join(f"{table}: {verdict}" for table, verdict in (spark.get("checks") or {}).items()),
+        ])  # fmt: skip
+    if not rows:
+        return []
+    return [
+        "## The marts on Spark (Spark mode) beside DuckDB",
+        "",
+        "The same raw data, after the full DuckDB run: the loaded days registered as Spark tables, then "
+        "`dbt build` on the cluster (all but the DuckDB-only models) against DuckDB's `dbt build` stage "
+        "(which also builds `models/ml`). Peak RSS per Spark process (its own high-water mark).",
+        "",
+        _table(
+            ["scale", "cluster", "register", "Spark dbt build", "DuckDB dbt build", "peak RSS", "marts vs DuckDB"],
+            rows,
+        ),
+        "",
+    ]
 
 
 def write(results: dict, results_dir: Path) -> list[Path]:

@@ -2,7 +2,8 @@
 
 `python -m bench.worker <step> ... --json <file>`: simulate, pipeline (the real `run_range`, with
 wall time and peak RSS per stage), extraction (µs per row per table, bench/extraction.py), floor
-or pandas (a baseline writing its KPIs as Parquet). A fresh process per step makes its peak
+or pandas (a baseline writing its KPIs as Parquet), spark-marts (the marts built on a Spark
+cluster, bench/spark_marts.py). A fresh process per step makes its peak
 memory its own; the environment (set by the caller) points every data path at the scale's bench
 folder.
 """
@@ -92,6 +93,13 @@ def _extraction(args: argparse.Namespace) -> dict:
     return extraction_cost(get_settings(), start, end, days=args.sample_days)
 
 
+def _spark_marts(args: argparse.Namespace) -> dict:
+    from bench.spark_marts import build_on_spark
+    from core.settings import get_settings
+
+    return build_on_spark(get_settings())
+
+
 def _floor(args: argparse.Namespace) -> dict:
     from bench.floor import run_floor
     from core.settings import get_settings
@@ -125,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--start", required=True)
     p.add_argument("--end", required=True)
     p.add_argument("--sample-days", type=int, default=12, help="days timed through both extraction paths")
+    sub.add_parser("spark-marts", help="the marts built on a Spark cluster from the loaded raw data")
     for name in ("floor", "pandas"):
         p = sub.add_parser(name)
         p.add_argument("--raw", required=True, help="the lake's raw/shop folder")
@@ -138,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         "extraction": _extraction,
         "floor": _floor,
         "pandas": _pandas,
+        "spark-marts": _spark_marts,
     }
     result = steps[args.step](args)
     result.setdefault("wall_s", time.monotonic() - began)
