@@ -13,7 +13,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPO / "requirements"
-DEV_TOOLS = {"pytest", "pytest-timeout", "pytest-xdist", "aiosmtpd", "ruff", "sqlfluff", "sqlfluff-templater-dbt", "playwright"}
+DEV_TOOLS = {
+    "pytest",
+    "pytest-timeout",
+    "pytest-xdist",
+    "aiosmtpd",
+    "ruff",
+    "sqlfluff",
+    "sqlfluff-templater-dbt",
+    "playwright",
+}
 
 
 def _pins(lock: Path) -> dict[str, str]:
