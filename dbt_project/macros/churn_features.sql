@@ -13,13 +13,48 @@
 {%- set one_date = dates_per_batch == 1 -%}
 with
 
--- Each input is read where it is needed, not through a CTE: a CTE read twice is copied whole by
--- DuckDB, and a filter on a copy does not reach the table (the old session_days CTE grouped every
--- session of the history on each run). Orders per customer and day come from the incremental
--- int_customer_order_days, web sessions from the sessions fact (one row per session).
+returns as (
+    select * from {{ ref('stg_shop__returns') }}
+),
+
+-- web sessions from the sessions fact (incremental, one row per session), not regrouped here from
+-- every web event of the history on each run
+sessions as (
+    select * from {{ ref('fct_sessions') }}
+),
 
 customers as (
     select * from {{ ref('stg_shop__customers') }}
+),
+
+-- orders per customer and day (incremental: only the days with new orders or lines are recomputed)
+order_days as (
+    select * from {{ ref('int_customer_order_days') }}
+),
+
+return_days as (
+    select
+        orders.customer_id,
+        cast(returns.returned_at as date) as event_date,
+        count(*) as return_lines,
+        sum(returns.returned_quantity) as returned_units
+    from returns
+    -- orders are read where needed, not through one CTE: a CTE read twice is copied whole by DuckDB
+    inner join {{ ref('stg_shop__orders') }} as orders on returns.order_id = orders.order_id
+    group by orders.customer_id, cast(returns.returned_at as date)
+),
+
+-- a session counts from its start (its first event, signed in or not), for the customer it belongs to
+session_days as (
+    select
+        customer_id,
+        session_date as event_date,
+        count(*) as sessions,
+        max(started_at) as last_session_at,
+        arg_max(experiment_variant, started_at) as experiment_variant
+    from sessions
+    where customer_id is not null
+    group by customer_id, session_date
 ),
 
 customer_order_span as (
@@ -27,7 +62,7 @@ customer_order_span as (
         customer_id,
         min(event_date) as first_order_date,
         max(event_date) as last_order_date
-    from {{ ref('int_customer_order_days') }}
+    from order_days
     group by customer_id
 ),
 
@@ -55,7 +90,33 @@ cutoff as (
     from as_of_dates
 ),
 
--- the events of the recent window (`recent_from` to `recent_until`), per customer and day
+{% if not one_date -%}
+snapshots as (
+    -- (customers without a customer row are dropped later, by the join in `attributed`)
+    select
+        as_of_dates.as_of_date,
+        customer_order_span.customer_id
+    from as_of_dates
+    inner join customer_order_span
+        on
+            as_of_dates.as_of_date > customer_order_span.first_order_date
+            -- the last day a customer can still be active; the exact test follows the windows
+            and as_of_dates.as_of_date
+            <= customer_order_span.last_order_date + interval {{ var('churn_active_days') }} day
+),
+
+{% endif -%}
+{% if one_date -%}
+-- One as-of date D: the windows of the timeline below, as filters of one grouped aggregate per
+-- customer over the events from `recent_from` (no sort; the same sums, nulls included: a packed
+-- sum over the frame before D is 0, not null, where the window's frame holds the snapshot's own
+-- row). A daily run builds its one or two new dates this way: on 1M orders a year the windows
+-- of one date cost 5.2 s of the statement's 8.6 s of CPU.
+-- One date reads each input where it is needed, filtered before it is grouped (the recent days
+-- per customer and day; the carried totals per customer of this date's snapshots only), not the
+-- whole-table CTEs above, which DuckDB would copy whole and group over the history on each run.
+-- (The windows keep those: in a batch of a first build at ten million orders, the inlined
+-- aggregates ran beside the window's sort and went past DuckDB's memory limit.)
 recent_order_days as (
     select * from {{ ref('int_customer_order_days') }}
     where
@@ -77,7 +138,6 @@ recent_return_days as (
     group by orders.customer_id, cast(returns.returned_at as date)
 ),
 
--- a session counts from its start (its first event, signed in or not), for the customer it belongs to
 recent_session_days as (
     select
         customer_id,
@@ -93,10 +153,9 @@ recent_session_days as (
     group by customer_id, session_date
 ),
 
-{% if one_date -%}
+-- the customers with an order in the `churn_active_days` before the date, the active ones (`active`
+-- below is the exact test), found among those days instead of the whole history
 snapshots as (
-    -- one date: the customers with an order in the `churn_active_days` before it, the active ones
-    -- (`active` below is the exact test), found among those days instead of the whole history
     select distinct
         as_of_dates.as_of_date,
         order_days.customer_id
@@ -106,28 +165,7 @@ snapshots as (
         order_days.event_date >= as_of_dates.as_of_date - interval {{ var('churn_active_days') }} day
         and order_days.event_date < as_of_dates.as_of_date
 ),
-{%- else %}
-snapshots as (
-    -- (customers without a customer row are dropped later, by the join in `attributed`)
-    select
-        as_of_dates.as_of_date,
-        customer_order_span.customer_id
-    from as_of_dates
-    inner join customer_order_span
-        on
-            as_of_dates.as_of_date > customer_order_span.first_order_date
-            -- the last day a customer can still be active; the exact test follows the windows
-            and as_of_dates.as_of_date
-            <= customer_order_span.last_order_date + interval {{ var('churn_active_days') }} day
-),
-{%- endif %}
 
-{% if one_date -%}
--- One as-of date D: the windows of the timeline below, as filters of one grouped aggregate per
--- customer over the events from `recent_from` (no sort; the same sums, nulls included: a packed
--- sum over the frame before D is 0, not null, where the window's frame holds the snapshot's own
--- row). A daily run builds its one or two new dates this way: on 1M orders a year the windows
--- of one date cost 5.2 s of the statement's 8.6 s of CPU.
 recent_events as (
     select
         customer_id,
@@ -236,7 +274,10 @@ timeline as (
         mobile_orders,
         marketplace_orders,
         last_ordered_at
-    from recent_order_days
+    from order_days
+    where
+        event_date >= (select cutoff.recent_from from cutoff)
+        and event_date < (select cutoff.recent_until from cutoff)
     union all by name
     select
         customer_id,
@@ -244,7 +285,10 @@ timeline as (
         false as is_snapshot,
         return_lines,
         returned_units
-    from recent_return_days
+    from return_days
+    where
+        event_date >= (select cutoff.recent_from from cutoff)
+        and event_date < (select cutoff.recent_until from cutoff)
     union all by name
     select
         customer_id,
@@ -253,7 +297,10 @@ timeline as (
         sessions,
         last_session_at,
         experiment_variant
-    from recent_session_days
+    from session_days
+    where
+        event_date >= (select cutoff.recent_from from cutoff)
+        and event_date < (select cutoff.recent_until from cutoff)
 ),
 
 -- Each day takes two positions on its customer's timeline: its snapshot first (even), its events
@@ -358,6 +405,7 @@ windowed as (
 -- Per customer of this batch's snapshots, the totals of everything before `recent_from` (none for
 -- the first batch of a full build). Every event in it is older than every event on the timeline, so a maximum or a
 -- latest value from the timeline, where there is one, wins.
+{% if one_date -%}
 carried_events as (
     select
         customer_id,
@@ -395,6 +443,36 @@ carried_events as (
     group by customer_id
 ),
 
+{% else -%}
+carried_events as (
+    select
+        customer_id,
+        orders,
+        units,
+        revenue_eur,
+        web_orders,
+        mobile_orders,
+        marketplace_orders,
+        last_ordered_at
+    from order_days
+    where event_date < (select cutoff.recent_from from cutoff)
+    union all by name
+    select
+        customer_id,
+        returned_units
+    from return_days
+    where event_date < (select cutoff.recent_from from cutoff)
+    union all by name
+    select
+        customer_id,
+        sessions,
+        last_session_at,
+        experiment_variant
+    from session_days
+    where event_date < (select cutoff.recent_from from cutoff)
+),
+
+{% endif -%}
 carried as (
     select
         customer_id,
@@ -410,6 +488,7 @@ carried as (
         max(last_session_at) as last_session_at,
         arg_max(experiment_variant, last_session_at) as experiment_variant
     from carried_events
+    where customer_id in (select snapshots.customer_id from snapshots)
     group by customer_id
 ),
 
