@@ -661,13 +661,11 @@ def _spark_section(results: dict) -> list[str]:
         if "error" in spark:
             rows.append([scale["name"], "failed: " + spark["error"], "", "", "", "", ""])
             continue
-        cluster = spark.get("cluster", {})
         peaks = ", ".join(f"{name} {_mib(mib)}" for name, mib in (spark.get("spark_peak_rss_mib") or {}).items() if mib)
         duck_s = duck.get("wall_s")
         rows.append([
             scale["name"],
-            f"{cluster.get('workers')} workers x {cluster.get('worker_cores')} core, executors "
-            f"{cluster.get('executor_memory')}, driver {cluster.get('driver_memory')}",
+            spark.get("cluster", "-"),
             f"{spark.get('register_s', 0):.1f} s",
             f"{spark['dbt_build_s']:.0f} s",
             f"{duck_s:.0f} s ({spark['dbt_build_s'] / duck_s:.1f}x)" if duck_s else "-",

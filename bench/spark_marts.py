@@ -14,6 +14,9 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -38,13 +41,11 @@ def _hwm_mib(pid: int) -> float | None:
 def spark_peaks(settings: Settings) -> dict[str, float | None]:
     """Peak RSS (MiB) of each running Spark process of the stack, by service name, and of each
     executor the workers launched (its working directory is inside a worker's work folder)."""
-    from stackctl.spark_service import metastore_dir
-
     peaks = {
         pid_file.stem: _hwm_mib(int(pid_file.read_text().strip()))
         for pid_file in sorted(settings.run_dir.glob("spark-*.pid"))
     }
-    work = metastore_dir(settings).resolve() / "work"
+    work = (settings.var_dir / "spark" / "work").resolve()  # the workers' folders (stackctl.spark_service)
     executors = 0
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -92,33 +93,38 @@ def _differences(warehouse: Path, served: Path) -> dict[str, str]:
     return out
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _spark(action: str) -> str:
+    """`python -m stackctl spark <action>` (the stack's own command; the bench sits beside stackctl)."""
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module
+        [sys.executable, "-m", "stackctl", "spark", action], capture_output=True, text=True, env=os.environ.copy()
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"stackctl spark {action} failed: {(done.stderr or done.stdout).strip()[-800:]}")
+    return done.stdout.strip()
+
+
 def build_on_spark(settings: Settings) -> dict:
     """Start a cluster, register the lake, build the project on Spark, compare; always stop the cluster."""
     from bench.dbt_nodes import node_seconds
     from core.dbt_cli import marts_target, run_dbt, run_results_path
-    from ingestion.spark_tables import loaded_manifests, register_partitions
     from pipelines.spark_marts import copy_spark_marts
     from serving.publish import dbt_manifest_path
-    from stackctl import procs, spark_service
 
     for name in ("SPARK_MASTER_PORT", "SPARK_MASTER_UI_PORT", "SPARK_THRIFT_PORT", "SPARK_UI_PORT"):
-        os.environ[name] = str(procs.free_port())
+        os.environ[name] = str(_free_port())
     os.environ["SPARK_WORKER_UI_PORT"] = "0"
-    cfg = spark_service.up(settings)
-    result: dict = {
-        "cluster": {
-            "workers": cfg.workers,
-            "worker_cores": cfg.worker_cores,
-            "worker_memory": cfg.worker_memory,
-            "executor_memory": os.environ.get("SPARK_EXECUTOR_MEMORY", spark_service.DEFAULTS["SPARK_EXECUTOR_MEMORY"]),
-            "driver_memory": os.environ.get("SPARK_DRIVER_MEMORY", spark_service.DEFAULTS["SPARK_DRIVER_MEMORY"]),
-        }
-    }
+    result: dict = {"cluster": _spark("up").splitlines()[-1].removeprefix("Spark").strip()}
     try:
         began = time.monotonic()
-        registered = register_partitions(settings, loaded_manifests(settings), "bench-spark")
+        registered = _spark("register")
         result["register_s"] = time.monotonic() - began
-        result["registered_rows"] = sum(registered.values())
+        result["registered_rows"] = sum(int(line.split()[-2].replace(",", "")) for line in registered.splitlines())
         spark_settings = dataclasses.replace(settings, marts_engine="spark")
         target, selection = marts_target(spark_settings)
         began = time.monotonic()
@@ -134,5 +140,5 @@ def build_on_spark(settings: Settings) -> dict:
         result["checks"] = _differences(scratch.warehouse_path, settings.serving_path)
         scratch.warehouse_path.unlink(missing_ok=True)
     finally:
-        spark_service.down(settings, cfg)
+        _spark("down")
     return result
