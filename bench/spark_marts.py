@@ -42,7 +42,7 @@ def spark_peaks(settings: Settings) -> dict[str, float | None]:
     """Peak RSS (MiB) of each running Spark process of the stack, by service name, and of each
     executor the workers launched (its working directory is inside a worker's work folder)."""
     peaks = {
-        pid_file.stem: _hwm_mib(int(pid_file.read_text().strip()))
+        pid_file.stem: _hwm_mib(int(pid_file.read_text().split()[0]))  # "<pid> <start time>" (stackctl.procs)
         for pid_file in sorted(settings.run_dir.glob("spark-*.pid"))
     }
     work = (settings.var_dir / "spark" / "work").resolve()  # the workers' folders (stackctl.spark_service)
