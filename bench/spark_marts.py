@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from bench.measure import _hwm_mib
 from core.settings import Settings
 
 # marts whose values must agree between the engines (money to the cent, counts exactly)
@@ -30,15 +30,7 @@ COMPARED = {
 }
 
 
-def _hwm_mib(pid: int) -> float | None:
-    try:
-        match = re.search(r"^VmHWM:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text(), re.MULTILINE)
-    except OSError:
-        return None
-    return int(match.group(1)) / 1024 if match else None
-
-
-def spark_peaks(settings: Settings) -> dict[str, float | None]:
+def spark_peaks(settings: Settings) -> dict[str, float]:
     """Peak RSS (MiB) of each running Spark process of the stack, by service name, and of each
     executor the workers launched (its working directory is inside a worker's work folder)."""
     peaks = {
