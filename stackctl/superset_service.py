@@ -288,6 +288,10 @@ def start(settings: Settings | None = None, timeout: float = 120.0, log: Log = _
             "--threads=4",
             "--timeout=120",
             "--graceful-timeout=10",
+            # gunicorn closes an idle keep-alive connection after 2 s by default; a client that
+            # pauses longer (a dashboard between clicks, a script between calls) then races the
+            # close; 30 s covers such pauses (a reverse proxy in front should idle out sooner).
+            "--keep-alive=30",
             # Bounded request lines and headers (gunicorn's maximum line, its default header size):
             # 0 would mean unlimited, a cheap way to make a worker buffer huge requests.
             "--limit-request-line=8190",

@@ -43,6 +43,8 @@ from typing import Any
 
 import requests
 import yaml
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from core.command import prepare_command
 from core.settings import Settings, get_settings
@@ -139,6 +141,20 @@ def build_bundle(settings: Settings | None = None, assets_dir: Path = ASSETS_DIR
     return buffer.getvalue()
 
 
+def http_session() -> requests.Session:
+    """A requests session that resends a read-only request once when the connection drops.
+
+    A keep-alive connection the server closes just as a request goes out fails with "Remote end
+    closed connection without response"; browsers resend such a request, and so does this
+    session, but only for methods that change nothing (a POST is never sent twice).
+    """
+    session = requests.Session()
+    retry = Retry(total=1, connect=1, read=1, status=0, other=0, allowed_methods={"GET", "HEAD", "OPTIONS"})
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    return session
+
+
 class SupersetClient:
     """A logged-in REST session (JWT for auth, session cookie + CSRF token for writes).
 
@@ -151,7 +167,7 @@ class SupersetClient:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.user = creds.user
-        self.session = requests.Session()
+        self.session = http_session()
         response = self.session.post(
             f"{self.url}/api/v1/security/login",
             json={
