@@ -5,9 +5,16 @@
     writes what the table keeps (its rows whose key the run did not recompute) plus the recomputed
     rows into a staging table, `insert overwrite`s the model from it and drops it; a delete writes
     the rows that stay. The result is the table DuckDB's delete+insert leaves (same key matching:
-    `=`, so a null key is never replaced), and the model SQL is the same on every engine. The cost
-    is a rewrite of the table per run (Spark's Parquet writer, no recomputation of the history);
-    models whose recomputed rows are whole partitions could use `insert_overwrite` instead.
+    `=`, so a null key is never replaced), and the model SQL is the same on every engine.
+
+    A model partitioned on Spark (`partition_by`, set for the large date-keyed tables) rewrites
+    only the partitions the run touches: those of the recomputed rows and those holding an older
+    version of a recomputed key (so a key whose date changed leaves its old partition). They are
+    replaced with `insert_overwrite` in Spark's dynamic partition mode; a daily run rewrites a few
+    days, not the history. Dynamic mode cannot empty a partition (it replaces only the partitions
+    it writes), so in the rare run that would leave a touched partition empty, the table is
+    rewritten whole instead. Other models are small and are rewritten whole on each run.
+
     These override dbt-spark's own macros of the same names, which accept only append, merge
     (Delta/Iceberg/Hudi), insert_overwrite and microbatch; the others behave as dbt-spark's. -#}
 
@@ -59,6 +66,8 @@
     {%- set columns = adapter.get_columns_in_relation(target) | map(attribute='quoted') | join(', ') -%}
     {%- do run_query('drop table if exists ' ~ staged) -%}
     {%- do run_query('create table ' ~ staged ~ ' using parquet as ' ~ select_sql) -%}
+    {#- static: every partition of a partitioned table is replaced, whatever the session was left at -#}
+    {%- do run_query('set spark.sql.sources.partitionOverwriteMode = STATIC') -%}
     {%- do run_query('insert overwrite table ' ~ target ~ ' select ' ~ columns ~ ' from ' ~ staged) -%}
     {%- do run_query('drop table if exists ' ~ staged) -%}
     {%- do return('refresh table ' ~ target) -%}
@@ -74,13 +83,70 @@
     {%- set matched -%}
         {%- for key in keys %}recomputed.{{ key }} = kept.{{ key }}{% if not loop.last %} and {% endif %}{% endfor -%}
     {%- endset -%}
-    {%- set select_sql -%}
-        select {{ columns }} from {{ target }} as kept
-        where not exists (select 1 from {{ source }} as recomputed where {{ matched }})
-        union all
-        select {{ columns }} from {{ source }}
+    {%- set partition_by = config.get('partition_by') -%}
+    {%- if partition_by -%}
+        {{ spark_replace_partitions(source, target, matched, [partition_by] if partition_by is string else partition_by) }}
+    {%- else -%}
+        {%- set select_sql -%}
+            select {{ columns }} from {{ target }} as kept
+            where not exists (select 1 from {{ source }} as recomputed where {{ matched }})
+            union all
+            select {{ columns }} from {{ source }}
+        {%- endset -%}
+        {{ spark_rewrite_table(target, select_sql) }}
+    {%- endif -%}
+{% endmacro %}
+
+
+{#- delete+insert of a partitioned model: only the touched partitions are rewritten (see the top of
+    this file). `matched` compares `recomputed.<key>` with `kept.<key>`. -#}
+{% macro spark_replace_partitions(source, target, matched, partitions) %}
+    {%- set recomputed_table = target.incorporate(path={"identifier": target.identifier ~ '__dbt_recomputed'}) -%}
+    {%- set touched_table = target.incorporate(path={"identifier": target.identifier ~ '__dbt_touched'}) -%}
+    {%- set staged = target.incorporate(path={"identifier": target.identifier ~ '__dbt_rewrite'}) -%}
+    {%- set columns = adapter.get_columns_in_relation(target) | map(attribute='quoted') | join(', ') -%}
+    {%- set partition_list = partitions | join(', ') -%}
+    {#- the model's SQL once (the source is a view: each read would compute it again) -#}
+    {%- do run_query('drop table if exists ' ~ recomputed_table) -%}
+    {%- do run_query('create table ' ~ recomputed_table ~ ' using parquet as select ' ~ columns ~ ' from ' ~ source) -%}
+    {%- set touched_sql -%}
+        select distinct {{ partition_list }} from {{ recomputed_table }}
+        union
+        select distinct {% for column in partitions %}kept.{{ column }}{% if not loop.last %}, {% endif %}{% endfor %}
+        from {{ target }} as kept
+        where exists (select 1 from {{ recomputed_table }} as recomputed where {{ matched }})
     {%- endset -%}
-    {{ spark_rewrite_table(target, select_sql) }}
+    {%- do run_query('drop table if exists ' ~ touched_table) -%}
+    {%- do run_query('create table ' ~ touched_table ~ ' using parquet as ' ~ touched_sql) -%}
+    {%- set kept_sql -%}
+        select {{ columns }} from {{ target }} as kept
+        where not exists (select 1 from {{ recomputed_table }} as recomputed where {{ matched }})
+    {%- endset -%}
+    {%- set staged_sql -%}
+        {{ kept_sql }}
+        and exists (select 1 from {{ touched_table }} as touched where {{ spark_same_partition('touched', 'kept', partitions) }})
+        union all
+        select {{ columns }} from {{ recomputed_table }}
+    {%- endset -%}
+    {%- do run_query('drop table if exists ' ~ staged) -%}
+    {%- do run_query('create table ' ~ staged ~ ' using parquet as ' ~ staged_sql) -%}
+    {%- set emptied = run_query(
+        'select count(*) from ' ~ touched_table ~ ' as touched where not exists (select 1 from ' ~ staged
+        ~ ' as staged where ' ~ spark_same_partition('staged', 'touched', partitions) ~ ')'
+    ).columns[0].values()[0] -%}
+    {%- if emptied > 0 -%}
+        {%- do run_query(spark_rewrite_table(target, kept_sql ~ ' union all select ' ~ columns ~ ' from ' ~ recomputed_table)) -%}
+    {%- else -%}
+        {%- do run_query('set spark.sql.sources.partitionOverwriteMode = DYNAMIC') -%}
+        {%- do run_query(
+            'insert overwrite table ' ~ target ~ ' partition (' ~ partition_list ~ ') select ' ~ columns ~ ' from ' ~ staged
+        ) -%}
+        {%- do run_query('set spark.sql.sources.partitionOverwriteMode = STATIC') -%}
+    {%- endif -%}
+    {%- for table in (staged, touched_table, recomputed_table) -%}
+        {%- do run_query('drop table if exists ' ~ table) -%}
+    {%- endfor -%}
+    {{- 'refresh table ' ~ target -}}
 {% endmacro %}
 
 
@@ -98,11 +164,27 @@
 {%- endmacro %}
 
 {% macro spark__delete_rows_where(relation, condition, with_sql) -%}
-    {%- if execute -%}
+    {%- if execute and spark_rows_match(relation, condition, with_sql) -%}
         {%- set select_sql -%}
             {{ with_sql }}
             select * from {{ relation }} where not coalesce(({{ condition }}), false)
         {%- endset -%}
         {%- do run_query(spark_rewrite_table(relation, select_sql)) -%}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- `left` and `right` rows lie in the same partition (null-safe: a null value is a partition too). -#}
+{% macro spark_same_partition(left, right, partitions) -%}
+    {%- for column in partitions %}{{ left }}.{{ column }} <=> {{ right }}.{{ column }}{% if not loop.last %} and {% endif %}{% endfor -%}
+{%- endmacro %}
+
+
+{#- Whether any row of `relation` meets `condition`: a count, where a rewrite would copy the table. -#}
+{% macro spark_rows_match(relation, condition, with_sql) -%}
+    {%- set count_sql -%}
+        {{ with_sql }}
+        select count(*) from {{ relation }} where coalesce(({{ condition }}), false)
+    {%- endset -%}
+    {{- return(run_query(count_sql).columns[0].values()[0] > 0) -}}
 {%- endmacro %}
