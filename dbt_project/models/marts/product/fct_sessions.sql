@@ -3,12 +3,15 @@
 --
 -- Incremental: a run recomputes, from all their events, the sessions that received an event loaded
 -- after the newest `loaded_at` already in the table, and replaces them by session_id.
+-- partition_by is Spark's only: there a daily run rewrites the days it touches, not the whole
+-- table (macros/portable/spark_incremental.sql); DuckDB's delete+insert needs no partitions.
 {{
     config(
         materialized='incremental',
         unique_key='session_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        partition_by=('session_date' if target.type == 'spark' else none)
     )
 }}
 

@@ -5,12 +5,15 @@
 -- run. A run ranks every raw version of the keys that received a row loaded after the newest
 -- `loaded_at` the table holds, and replaces those keys. `--full-refresh` rebuilds it from `raw`
 -- (after an erasure, governance/dsr.py does; after a reload that removes source rows).
+-- partition_by is Spark's only: there a daily run rewrites the days it touches, not the whole
+-- table (macros/portable/spark_incremental.sql); DuckDB's delete+insert needs no partitions.
 {{
     config(
         materialized='incremental',
         unique_key='order_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        partition_by=('ordered_date' if target.type == 'spark' else none)
     )
 }}
 with

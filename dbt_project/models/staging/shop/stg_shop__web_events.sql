@@ -8,12 +8,15 @@
 -- of an older day picks the same version a rebuild would) and replaces them by event_id.
 -- `--full-refresh` rebuilds it from `raw`: after an erasure (governance/dsr.py does), a reload
 -- that removes source rows, or a new PII_HASH_KEY.
+-- partition_by is Spark's only: there a daily run rewrites the days it touches, not the whole
+-- table (macros/portable/spark_incremental.sql); DuckDB's delete+insert needs no partitions.
 {{
     config(
         materialized='incremental',
         unique_key='event_id',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        partition_by=('occurred_date' if target.type == 'spark' else none)
     )
 }}
 
