@@ -13,7 +13,7 @@
     replaced with `insert_overwrite` in Spark's dynamic partition mode; a daily run rewrites a few
     days, not the history. Dynamic mode cannot empty a partition (it replaces only the partitions
     it writes), so in the rare run that would leave a touched partition empty, the table is
-    rewritten whole instead. Other models are small and are rewritten whole on each run.
+    rewritten whole instead. Other models are rewritten whole on each run (README: which, and why).
 
     These override dbt-spark's own macros of the same names, which accept only append, merge
     (Delta/Iceberg/Hudi), insert_overwrite and microbatch; the others behave as dbt-spark's. -#}
@@ -85,7 +85,7 @@
     {%- endset -%}
     {%- set partition_by = config.get('partition_by') -%}
     {%- if partition_by -%}
-        {{ spark_replace_partitions(source, target, matched, [partition_by] if partition_by is string else partition_by) }}
+        {{ spark_replace_partitions(source, target, columns, matched, [partition_by] if partition_by is string else partition_by) }}
     {%- else -%}
         {%- set select_sql -%}
             select {{ columns }} from {{ target }} as kept
@@ -99,12 +99,12 @@
 
 
 {#- delete+insert of a partitioned model: only the touched partitions are rewritten (see the top of
-    this file). `matched` compares `recomputed.<key>` with `kept.<key>`. -#}
-{% macro spark_replace_partitions(source, target, matched, partitions) %}
+    this file). `columns`: the target's, in its order; `matched` compares `recomputed.<key>` with
+    `kept.<key>`. -#}
+{% macro spark_replace_partitions(source, target, columns, matched, partitions) %}
     {%- set recomputed_table = target.incorporate(path={"identifier": target.identifier ~ '__dbt_recomputed'}) -%}
     {%- set touched_table = target.incorporate(path={"identifier": target.identifier ~ '__dbt_touched'}) -%}
     {%- set staged = target.incorporate(path={"identifier": target.identifier ~ '__dbt_rewrite'}) -%}
-    {%- set columns = adapter.get_columns_in_relation(target) | map(attribute='quoted') | join(', ') -%}
     {%- set partition_list = partitions | join(', ') -%}
     {#- the model's SQL once (the source is a view: each read would compute it again) -#}
     {%- do run_query('drop table if exists ' ~ recomputed_table) -%}
