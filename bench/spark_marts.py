@@ -12,14 +12,15 @@ served marts compared with the DuckDB run's published ones, after the hand-over 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from bench.measure import _hwm_mib
+from core.ports import free_port
 from core.settings import Settings
 
 # marts whose values must agree between the engines (money to the cent, counts exactly)
@@ -85,20 +86,17 @@ def _differences(warehouse: Path, served: Path) -> dict[str, str]:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _spark(action: str) -> str:
-    """`python -m stackctl spark <action>` (the stack's own command; the bench sits beside stackctl)."""
+def _spark(action: str) -> dict:
+    """`python -m stackctl spark <action> --json` (the stack's own command; the bench sits beside stackctl)."""
     done = subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "stackctl", "spark", action], capture_output=True, text=True, env=os.environ.copy()
+        [sys.executable, "-m", "stackctl", "spark", action, "--json"],
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
     )
     if done.returncode != 0:
         raise RuntimeError(f"stackctl spark {action} failed: {(done.stderr or done.stdout).strip()[-800:]}")
-    return done.stdout.strip()
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def build_on_spark(settings: Settings) -> dict:
@@ -109,14 +107,18 @@ def build_on_spark(settings: Settings) -> dict:
     from serving.publish import dbt_manifest_path
 
     for name in ("SPARK_MASTER_PORT", "SPARK_MASTER_UI_PORT", "SPARK_THRIFT_PORT", "SPARK_UI_PORT"):
-        os.environ[name] = str(_free_port())
+        os.environ[name] = str(free_port())
     os.environ["SPARK_WORKER_UI_PORT"] = "0"
-    result: dict = {"cluster": _spark("up").splitlines()[-1].removeprefix("Spark").strip()}
+    cluster = _spark("up")
+    result: dict = {
+        "cluster": f"{cluster['master_url']} ({cluster['workers']} workers x {cluster['worker_cores']} core, "
+        f"{cluster['worker_memory']})"
+    }
     try:
         began = time.monotonic()
         registered = _spark("register")
         result["register_s"] = time.monotonic() - began
-        result["registered_rows"] = sum(int(line.split()[-2].replace(",", "")) for line in registered.splitlines())
+        result["registered_rows"] = sum(registered.values())
         spark_settings = dataclasses.replace(settings, marts_engine="spark")
         target, selection = marts_target(spark_settings)
         began = time.monotonic()

@@ -26,7 +26,7 @@ import socket
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from core.settings import Settings
@@ -319,7 +319,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m stackctl spark") 
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="action", required=True, title="actions", metavar="<action>")
     for action, text in ACTIONS.items():
-        sub.add_parser(action, help=text, description=text)
+        sub.add_parser(action, help=text, description=text).add_argument(
+            "--json", action="store_true", help="print the outcome as one JSON object (for scripts)"
+        )
     args = parser.parse_args(argv)
 
     from core.command import prepare_command
@@ -328,26 +330,31 @@ def main(argv: list[str] | None = None, prog: str = "python -m stackctl spark") 
     prepare_command()
     settings = get_settings()
     cfg = config()
+    lines: list[str]
     if args.action == "up":
         up(settings, cfg)
-        print(
+        outcome: dict = {**asdict(cfg), "master_url": cfg.master_url}
+        lines = [
             f"Spark    {cfg.master_url} ({cfg.workers} workers x {cfg.worker_cores} core, {cfg.worker_memory}), "
             f"UI http://{HOST}:{cfg.master_ui_port}; Thrift server {HOST}:{cfg.thrift_port} "
             f"(dbt target `spark`), its UI http://{HOST}:{cfg.ui_port}"
-        )
+        ]
     elif args.action == "down":
         stopped = down(settings, cfg)
-        print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+        outcome = {"stopped": stopped}
+        lines = ["stopped: " + (", ".join(stopped) if stopped else "nothing was running")]
     elif args.action == "status":
-        for name, running in status(settings, cfg).items():
-            print(f"{name:24} {'running' if running else 'stopped'}")
-        print(f"{'workers alive':24} {alive_workers(cfg)}")
-    elif args.action == "register":
+        services, alive = status(settings, cfg), alive_workers(cfg)
+        outcome = {**services, "workers alive": alive}
+        lines = [f"{name:24} {'running' if running else 'stopped'}" for name, running in services.items()]
+        lines.append(f"{'workers alive':24} {alive}")
+    else:  # register
         from ingestion.spark_tables import loaded_manifests, register_partitions
 
         registered = register_partitions(settings, loaded_manifests(settings), "register")
-        for table, rows in registered.items():
-            print(f"raw.{table:30} {rows:>12,} rows")
+        outcome = {f"raw.{table}": rows for table, rows in registered.items()}
+        lines = [f"{table:34} {rows:>12,} rows" for table, rows in outcome.items()]
+    print(json.dumps(outcome) if args.json else "\n".join(lines))
     return 0
 
 
