@@ -1,5 +1,6 @@
 """One real Spark cluster for the Spark-mode tests: a standalone master, two workers and the Thrift
-server on 127.0.0.1 (free ports, its own metastore and scratch folders), stopped after the session.
+server on 127.0.0.1 (free ports, its own metastore and scratch folders), stopped after the session;
+and one shop built on it (`spark_shop`), which the equality and the Airflow tests share.
 
 Skips, saying why, where Spark mode cannot run: no Java runtime, or no `.venv/spark` (`make test`
 installs both through `make spark-env`).
@@ -72,9 +73,26 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkClu
     }
     with stack_environment(root, "spark-cluster-key", **env):
         settings = get_settings()
-        cfg = spark_service.up(settings)
+        cfg = spark_service.config()
+        try:
+            spark_service.up(settings, cfg)
+        except BaseException:
+            spark_service.down(settings, cfg)  # what started before the failure
+            raise
         try:
             yield SparkCluster(settings, cfg, env)
         finally:
             stopped = spark_service.down(settings, cfg)
             assert set(stopped) == set(spark_service.status(settings, cfg)), stopped
+
+
+@pytest.fixture(scope="session")
+def spark_shop(spark_cluster: SparkCluster, tmp_path_factory: pytest.TempPathFactory):
+    """The fixture shop built on the cluster by dbt, then by elt_marts under Airflow (see spark_shop.py).
+
+    Session-scoped and built outside the tests' environment (nothing of its stack is left in
+    os.environ): the equality tests and the Airflow tests read the same build.
+    """
+    from tests.spark.spark_shop import build_spark_shop
+
+    return build_spark_shop(spark_cluster, tmp_path_factory.mktemp("spark_shop"))

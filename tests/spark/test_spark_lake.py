@@ -105,8 +105,8 @@ def test_registered_days_are_the_raw_tables_duckdb_loaded(spark_cluster, lake_st
             name
             for (name,) in _duckdb_rows(
                 settings,
-                f"select column_name from information_schema.columns where table_schema = 'raw' "
-                f"and table_name = '{table}' and column_name != '_loaded_at' order by ordinal_position",
+                f"select column_name from information_schema.columns where table_schema = 'raw' and table_name = "
+                f"'{table}' and column_name not in ('_loaded_at', '_run_id') order by ordinal_position",
             )
         ]
         select = ", ".join(columns)
@@ -114,6 +114,9 @@ def test_registered_days_are_the_raw_tables_duckdb_loaded(spark_cluster, lake_st
         in_duckdb = _comparable(_duckdb_rows(settings, f"select {select} from raw.{table}"))
         assert len(in_spark) == registered[table]
         assert in_spark == in_duckdb, table
+        # on Spark, a row's run is the one that registered its day (as on DuckDB the one that loaded it)
+        runs = spark_cluster.rows(f"select distinct _run_id from raw.{table}")
+        assert runs == ([("register",)] if registered[table] else []), table
 
 
 def test_a_day_relanded_is_hidden_until_it_is_registered_again(spark_cluster, lake_stack):
