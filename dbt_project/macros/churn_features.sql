@@ -155,7 +155,7 @@ recent_session_days as (
 
 -- the customers with an order in the `churn_active_days` before the date, the active ones (`active`
 -- below is the exact test), found among those days instead of the whole history
-snapshots as (
+active_customers as (
     select distinct
         as_of_dates.as_of_date,
         order_days.customer_id
@@ -164,6 +164,20 @@ snapshots as (
     where
         order_days.event_date >= as_of_dates.as_of_date - interval {{ var('churn_active_days') }} day
         and order_days.event_date < as_of_dates.as_of_date
+),
+
+-- with their attributes: joined to these narrow rows, not to the wide ones after the sums (at ten
+-- million orders DuckDB built that join's hash table on the ~800 MB of summed rows: 10 s of the
+-- statement's 15, and its memory at DuckDB's limit). A customer without a customer row is dropped
+-- here, as by the join in `attributed` on the windowed path.
+snapshots as (
+    select
+        active_customers.as_of_date,
+        active_customers.customer_id,
+        customers.country_code,
+        customers.signed_up_at
+    from active_customers
+    inner join customers on active_customers.customer_id = customers.customer_id
 ),
 
 recent_events as (
@@ -243,6 +257,8 @@ window_sums as (
     select
         snapshots.customer_id,
         snapshots.as_of_date,
+        snapshots.country_code,
+        snapshots.signed_up_at,
         true as is_snapshot,
         recent_sums.* exclude (customer_id, units_web_mobile, marketplace_returned_sessions),
         coalesce(recent_sums.units_web_mobile, 0) as units_web_mobile,
@@ -378,6 +394,10 @@ windowed as (
     select
         customer_id,
         as_of_date,
+        {% if one_date -%}
+            country_code,
+            signed_up_at,
+        {% endif -%}
         is_snapshot,
         orders_total,
         {{ unpacked_count('orders_units_marketplace_30d', 0) }} as orders_30d,
@@ -509,16 +529,21 @@ combined as (
 ),
 
 -- the snapshot's attributes, joined after the windows so their sort carries only the measures
+-- (one date has the customer's already: see `snapshots`)
 attributed as (
     select
         combined.*,
         as_of_dates.is_latest,
-        as_of_dates.has_complete_label,
-        customers.country_code,
-        customers.signed_up_at
+        as_of_dates.has_complete_label
+        {%- if not one_date %},
+            customers.country_code,
+            customers.signed_up_at
+        {%- endif %}
     from combined
     inner join as_of_dates on combined.as_of_date = as_of_dates.as_of_date
-    inner join customers on combined.customer_id = customers.customer_id
+    {%- if not one_date %}
+        inner join customers on combined.customer_id = customers.customer_id
+    {%- endif %}
 ),
 
 active as (
