@@ -9,6 +9,8 @@
               column: loaded_at                      # rows with column > the audited watermark ...
               audited_through: max(loaded_at)        # ... which is this, once their tests passed
 
+    (`column` may also be an expression over the model's columns, as fct_customer_churn_features'.)
+
     Every generic test on such a model then checks only its rows with `column` greater than the
     model's audited watermark (`get_where_subquery` below adds the filter; singular tests call
     `unaudited_rows`). After a build, `record_audited_watermarks` (on-run-end) stores the new
@@ -47,6 +49,12 @@
     {%- set window = data_tests_window(model_name) -%}
     {%- if window is none or data_tests_see_all_rows() -%}
         {{- return(none) -}}
+    {%- endif -%}
+    {#- `column` may be an expression over the model's columns; a relation alias needs a plain column -#}
+    {%- if relation_alias and not modules.re.fullmatch('[a-z_][a-z0-9_]*', window['column']) -%}
+        {{- exceptions.raise_compiler_error(
+            model_name ~ ": data_tests_window.column is an expression; it cannot be qualified by " ~ relation_alias
+        ) -}}
     {%- endif -%}
     {%- set column = (relation_alias ~ '.' if relation_alias else '') ~ window['column'] -%}
     {%- set condition -%}

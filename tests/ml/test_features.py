@@ -137,3 +137,59 @@ def test_the_point_in_time_check_fails_on_a_snapshot_that_counts_an_order_it_can
     )
     assert result.returncode != 0
     assert "Got 1 result" in result.stdout, result.stdout[-2000:]
+
+
+def test_a_daily_build_tests_the_snapshots_it_rewrote_and_leaves_the_others_to_the_weekly_run(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """The daily data tests of the mart see the snapshots a build rewrote since the last passing tests
+    (the latest, newer dates, and Mondays whose label has completed since), not the Mondays still
+    waiting for their label, which no daily build touches; the weekly whole-table run sees every row."""
+    daily = tmp_path / "daily.duckdb"
+    shutil.copyfile(shop.late, daily)
+    with duckdb.connect(str(shop.early), read_only=True) as con:
+        audited = con.execute(f"select max(as_of_date) from {FEATURE_TABLE}").fetchone()[0]
+    with duckdb.connect(str(daily)) as con:
+        # as if the last passing tests were those of the early build: its latest as-of date audited
+        con.execute("delete from ops.data_test_watermarks where model_name = 'fct_customer_churn_features'")
+        con.execute(
+            "insert into ops.data_test_watermarks values ('fct_customer_churn_features', ?, 'early', now())",
+            [audited],
+        )
+        completed_since = con.execute(
+            f"select min(as_of_date) from {FEATURE_TABLE} where has_complete_label and as_of_date + 30 > ?",
+            [audited],
+        ).fetchone()[0]
+        still_open = con.execute(
+            f"select max(as_of_date) from {FEATURE_TABLE} where not has_complete_label and as_of_date < ?",
+            [audited],
+        ).fetchone()[0]
+    assert completed_since is not None and still_open is not None, (audited, completed_since, still_open)
+
+    target = tmp_path / "target"
+    env = {**shop.dbt_env, "WAREHOUSE_PATH": str(daily), "DBT_TARGET_PATH": str(target)}
+    env["DBT_LOG_PATH"] = str(target / "logs")
+
+    def point_in_time_check(as_of: dt.date, *scope: str):
+        """One snapshot row counting an order it cannot have seen, then the point-in-time test."""
+        with duckdb.connect(str(daily)) as con:
+            con.execute(
+                f"update {FEATURE_TABLE} set orders_total = orders_total + 1 where as_of_date = ? and customer_id = "
+                f"(select min(customer_id) from {FEATURE_TABLE} where as_of_date = ? and orders_total > 0)",
+                [as_of, as_of],
+            )
+        result = run_dbt(env, "test", "--select", "assert_churn_features_are_point_in_time", *scope, check=False)
+        with duckdb.connect(str(daily)) as con:  # put the row back
+            con.execute(
+                f"update {FEATURE_TABLE} set orders_total = orders_total - 1 where as_of_date = ? and customer_id = "
+                f"(select min(customer_id) from {FEATURE_TABLE} where as_of_date = ? and orders_total > 0)",
+                [as_of, as_of],
+            )
+        return result
+
+    rewritten = point_in_time_check(completed_since)
+    assert rewritten.returncode != 0 and "Got 1 result" in rewritten.stdout, rewritten.stdout[-2000:]
+    untouched = point_in_time_check(still_open)
+    assert untouched.returncode == 0, untouched.stdout[-2000:]
+    weekly = point_in_time_check(still_open, "--vars", "{data_tests_scope: all}")
+    assert weekly.returncode != 0 and "Got 1 result" in weekly.stdout, weekly.stdout[-2000:]
