@@ -45,7 +45,16 @@ DEFAULTS = {
     "SPARK_DRIVER_MEMORY": "1g",  # the Thrift server's driver (query planning, results)
     "SPARK_THRIFT_PORT": "10000",
     "SPARK_UI_PORT": "4040",
+    # what the cluster's processes log (Spark's default, info, writes tens of thousands of lines per
+    # dbt build, the metastore's audit of every call among them): warn, or info/debug to look closer
+    "SPARK_LOG_LEVEL": "warn",
+    # more options for every JVM of the cluster, e.g. `-XX:TieredStopAtLevel=1` (the tests: a
+    # short-lived cluster on small data spends less CPU compiling than it would gain from C2)
+    "SPARK_JAVA_OPTIONS": "",
 }
+
+
+LOG_LEVELS = ("error", "warn", "info", "debug")
 
 
 class SparkError(procs.ServiceError):
@@ -64,6 +73,8 @@ class SparkConfig:
     driver_memory: str
     thrift_port: int
     ui_port: int
+    log_level: str = "warn"
+    java_options: str = ""
 
     @property
     def master_url(self) -> str:
@@ -76,6 +87,10 @@ def config() -> SparkConfig:
     def get(name: str) -> str:
         return os.environ.get(name) or DEFAULTS[name]
 
+    level = get("SPARK_LOG_LEVEL").lower()
+    if level not in LOG_LEVELS:
+        raise SparkError(f"SPARK_LOG_LEVEL={level!r}: one of {', '.join(LOG_LEVELS)}")
+
     return SparkConfig(
         master_port=int(get("SPARK_MASTER_PORT")),
         master_ui_port=int(get("SPARK_MASTER_UI_PORT")),
@@ -87,6 +102,8 @@ def config() -> SparkConfig:
         driver_memory=get("SPARK_DRIVER_MEMORY"),
         thrift_port=int(get("SPARK_THRIFT_PORT")),
         ui_port=int(get("SPARK_UI_PORT")),
+        log_level=level,
+        java_options=os.environ.get("SPARK_JAVA_OPTIONS", DEFAULTS["SPARK_JAVA_OPTIONS"]).strip(),
     )
 
 
@@ -115,6 +132,35 @@ def metastore_dir(settings: Settings) -> Path:
 
 def warehouse_dir(settings: Settings) -> Path:
     return settings.warehouse_path.parent / "spark"
+
+
+def log_config(settings: Settings) -> Path:
+    return metastore_dir(settings) / "log4j2.properties"
+
+
+LOG4J2 = """\
+# written by `stackctl spark up` from SPARK_LOG_LEVEL; Spark's own defaults otherwise
+rootLogger.level = {level}
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{{yy/MM/dd HH:mm:ss}} %p %c{{1}}: %m%n%ex
+logger.jetty.name = org.sparkproject.jetty
+logger.jetty.level = warn
+logger.metastore.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.metastore.level = fatal
+logger.objectstore.name = org.apache.hadoop.hive.metastore.ObjectStore
+logger.objectstore.level = error
+logger.parquet.name = org.apache.parquet.CorruptStatistics
+logger.parquet.level = error
+"""
+
+
+def java_options(settings: Settings, cfg: SparkConfig) -> str:
+    """The options every JVM of the cluster runs with: its log configuration and SPARK_JAVA_OPTIONS."""
+    return f"-Dlog4j2.configurationFile=file:{log_config(settings)} {cfg.java_options}".strip()
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -147,7 +193,9 @@ def thrift_conf(settings: Settings, cfg: SparkConfig) -> dict[str, str]:
         # the half-done registration. Without bytecode verification of the classpath's classes
         # (Spark's own jars; a client that can ADD JAR runs its code anyway) the class loads and
         # the registry initialises.
-        "spark.driver.extraJavaOptions": "-XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote",
+        "spark.driver.extraJavaOptions": "-XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote "
+        + java_options(settings, cfg),
+        "spark.executor.extraJavaOptions": java_options(settings, cfg),
         "spark.executor.memory": cfg.executor_memory,
         "spark.executor.cores": str(cfg.worker_cores),
         "spark.cores.max": str(cfg.workers * cfg.worker_cores),
@@ -214,6 +262,9 @@ def up(settings: Settings, cfg: SparkConfig | None = None, timeout: float = 120.
     home = Path(env["SPARK_HOME"])
     for folder in (metastore_dir(settings) / "local", metastore_dir(settings) / "logs", warehouse_dir(settings)):
         folder.mkdir(parents=True, exist_ok=True)
+    log_config(settings).write_text(LOG4J2.format(level=cfg.log_level))
+    # the master's and the workers' JVMs (the Thrift server's and the executors' take theirs as --conf)
+    env["SPARK_DAEMON_JAVA_OPTS"] = java_options(settings, cfg)
     if not procs.is_running(MASTER, run_dir):
         procs.ensure_port_free(cfg.master_port, "spark master", "SPARK_MASTER_PORT")
         procs.ensure_port_free(cfg.master_ui_port, "spark master UI", "SPARK_MASTER_UI_PORT")

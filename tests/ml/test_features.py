@@ -170,22 +170,22 @@ def test_a_daily_build_tests_the_snapshots_it_rewrote_and_leaves_the_others_to_t
     env = {**shop.dbt_env, "WAREHOUSE_PATH": str(daily), "DBT_TARGET_PATH": str(target)}
     env["DBT_LOG_PATH"] = str(target / "logs")
 
-    def point_in_time_check(as_of: dt.date, *scope: str):
-        """One snapshot row counting an order it cannot have seen, then the point-in-time test."""
+    def shift_orders_total(as_of: dt.date, delta: int) -> None:
+        """Move one snapshot row's order count (the first customer with orders that day)."""
         with duckdb.connect(str(daily)) as con:
             con.execute(
-                f"update {FEATURE_TABLE} set orders_total = orders_total + 1 where as_of_date = ? and customer_id = "
+                f"update {FEATURE_TABLE} set orders_total = orders_total + ? where as_of_date = ? and customer_id = "
                 f"(select min(customer_id) from {FEATURE_TABLE} where as_of_date = ? and orders_total > 0)",
-                [as_of, as_of],
+                [delta, as_of, as_of],
             )
-        result = run_dbt(env, "test", "--select", "assert_churn_features_are_point_in_time", *scope, check=False)
-        with duckdb.connect(str(daily)) as con:  # put the row back
-            con.execute(
-                f"update {FEATURE_TABLE} set orders_total = orders_total - 1 where as_of_date = ? and customer_id = "
-                f"(select min(customer_id) from {FEATURE_TABLE} where as_of_date = ? and orders_total > 0)",
-                [as_of, as_of],
-            )
-        return result
+
+    def point_in_time_check(as_of: dt.date, *scope: str):
+        """One snapshot row counting an order it cannot have seen, then the point-in-time test."""
+        shift_orders_total(as_of, 1)
+        try:
+            return run_dbt(env, "test", "--select", "assert_churn_features_are_point_in_time", *scope, check=False)
+        finally:
+            shift_orders_total(as_of, -1)  # put the row back
 
     rewritten = point_in_time_check(completed_since)
     assert rewritten.returncode != 0 and "Got 1 result" in rewritten.stdout, rewritten.stdout[-2000:]
