@@ -51,6 +51,9 @@ DEFAULTS = {
     # more options for every JVM of the cluster, e.g. `-XX:TieredStopAtLevel=1` (the tests: a
     # short-lived cluster on small data spends less CPU compiling than it would gain from C2)
     "SPARK_JAVA_OPTIONS": "",
+    # more Spark settings for the Thrift server (the session dbt's SQL runs in), `key=value` pairs
+    # separated by spaces, e.g. `spark.sql.shuffle.partitions=400`; they override the stack's own
+    "SPARK_CONF": "",
 }
 
 
@@ -75,6 +78,7 @@ class SparkConfig:
     ui_port: int
     log_level: str = "warn"
     java_options: str = ""
+    extra_conf: tuple[tuple[str, str], ...] = ()
 
     @property
     def master_url(self) -> str:
@@ -104,7 +108,19 @@ def config() -> SparkConfig:
         ui_port=int(get("SPARK_UI_PORT")),
         log_level=level,
         java_options=os.environ.get("SPARK_JAVA_OPTIONS", DEFAULTS["SPARK_JAVA_OPTIONS"]).strip(),
+        extra_conf=_pairs(os.environ.get("SPARK_CONF", DEFAULTS["SPARK_CONF"])),
     )
+
+
+def _pairs(text: str) -> tuple[tuple[str, str], ...]:
+    """`SPARK_CONF`'s `key=value` pairs; a word without `=` or a key not under `spark.` is refused."""
+    pairs = []
+    for word in text.split():
+        key, sep, value = word.partition("=")
+        if not sep or not key.startswith("spark.") or not value:
+            raise SparkError(f"SPARK_CONF: {word!r} is not a `spark.<setting>=<value>` pair")
+        pairs.append((key, value))
+    return tuple(pairs)
 
 
 def spark_home(repo: Path | None = None) -> Path:
@@ -215,6 +231,7 @@ def thrift_conf(settings: Settings, cfg: SparkConfig) -> dict[str, str]:
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.parquet.int96RebaseModeInWrite": "CORRECTED",
         "spark.sql.parquet.datetimeRebaseModeInWrite": "CORRECTED",
+        **dict(cfg.extra_conf),
     }
 
 
