@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m quality") -> int:
                 print(row.summary)
             return EXIT_PASSED
 
+        from core.dbt_manifest import unserved_marts
         from quality import record_results, validate_landed_batch, validate_marts
 
         warehouse = settings.warehouse_path
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m quality") -> int:
                 serving_path=args.serving or settings.serving_path,
                 tables=args.table,
                 settings=settings,
+                unserved=unserved_marts(settings),
             )
         if args.record:
             record_results(warehouse, result, settings=settings)

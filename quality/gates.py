@@ -222,14 +222,16 @@ def validate_marts(
     serving_path: Path | None = None,
     tables: Sequence[str] | None = None,
     docs: Path | None = None,
+    unserved: frozenset[str] = frozenset(),
 ) -> GateResult:
     """Gate 2: audit the marts in the warehouse (read-only) before they are published.
 
     Each mart must reach `ds` (the day the run produced) or, without one, the newest day the
     run ledger shows loaded for all its source tables. `serving_path` is the published file
     whose history the anomaly bounds come from (none: only the candidate's own history).
-    The result carries the fingerprint of all marts tables as audited; `serving.publish`
-    publishes only data with that fingerprint. `settings` gives the DuckDB session's limits.
+    The result carries the fingerprint of the marts tables as audited, but the `unserved` ones
+    (those publish will not copy: `core.dbt_manifest.unserved_marts`); `serving.publish` publishes
+    only data with that fingerprint. `settings` gives the DuckDB session's limits.
     """
     from quality.mart_frames import read_mart_frames
     from quality.specs import MARTS
@@ -241,6 +243,7 @@ def validate_marts(
         names,
         published_path=serving_path,
         settings=settings,
+        unserved=unserved,
     )
     run_date = str(ds) if ds is not None else None
     with batched_data_docs():

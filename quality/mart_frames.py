@@ -137,9 +137,10 @@ def read_mart_frames(
     *,
     settings: Settings,
     published_path: Path | None = None,
+    unserved: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, pd.DataFrame], dict[str, object], str]:
     """From one read-only snapshot: each mart's gate 2 frame, the newest day loaded for it (the
-    day it must reach), and the fingerprint of all marts."""
+    day it must reach), and the fingerprint of the marts but the `unserved` ones."""
     from core.duckdb_connect import connect_memory
     from quality.fingerprint import schema_fingerprint
     from quality.loaders import to_frame
@@ -159,7 +160,7 @@ def read_mart_frames(
             published = published_path is not None and _exists(con, "pub", "marts", spec.table)
             frames[name] = to_frame(con.sql(mart_query(con, spec, published)).to_arrow_table())
             latest[name] = latest_loaded_day(con, spec)
-        fingerprint = schema_fingerprint(con, "wh", "marts")
+        fingerprint = schema_fingerprint(con, "wh", "marts", unserved)
     finally:
         con.close()
     return frames, latest, fingerprint

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from core.dbt_manifest import unserved_marts
 from core.duckdb_connect import connect_file, connect_memory
 from core.settings import Settings
 from ingestion.lake import MANIFEST, PartitionManifest, partition_file
@@ -363,6 +364,8 @@ def gate_marts(settings: Settings, run_id: str, ds: str | dt.date | None = None)
         ds=ds,
         serving_path=settings.serving_path,
         settings=settings,
+        # the marts publish will copy (pipelines.publishing reads the same manifest)
+        unserved=unserved_marts(settings),
     )
     con = connect_file(settings)
     try:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
-import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +44,8 @@ from pathlib import Path
 
 import duckdb
 
+from core import dbt_manifest
+from core.dbt_manifest import dbt_manifest_path  # noqa: F401  (callers import it from here)
 from core.duckdb_connect import connect_memory
 from core.files import safe_file_name
 from core.settings import Settings
@@ -67,27 +68,11 @@ class PublishResult:
     marts_fingerprint: str | None = None
 
 
-def dbt_manifest_path(settings: Settings) -> Path:
-    """dbt's manifest as the last parse/build wrote it (DBT_TARGET_PATH, default `target`)."""
-    target = Path(os.environ.get("DBT_TARGET_PATH") or "target")
-    return (target if target.is_absolute() else settings.dbt_project_dir / target) / "manifest.json"
-
-
 def _marts_models(manifest_path: Path) -> dict[str, bool]:
-    """Every model of the marts schema in dbt's manifest, and whether publish serves it (`meta.publish`)."""
-    if not manifest_path.exists():
-        raise PublishRefused(
-            f"no dbt manifest at {manifest_path}: publish needs it to know which marts stay in the "
-            "warehouse (meta.publish: false); run `make dbt-parse`"
-        )
-    nodes = json.loads(manifest_path.read_text())["nodes"].values()
-    return {
-        node.get("alias") or node["name"]: (node.get("config", {}).get("meta") or node.get("meta") or {}).get("publish")
-        is not False
-        for node in nodes
-        if node.get("resource_type") == "model"
-        and (node.get("schema") == "marts" or node.get("fqn", [None, None])[1:2] == ["marts"])
-    }
+    try:
+        return dbt_manifest.marts_models(manifest_path)
+    except dbt_manifest.ManifestMissing as exc:
+        raise PublishRefused(str(exc)) from None
 
 
 def unpublished_marts(manifest_path: Path) -> frozenset[str]:
@@ -258,9 +243,9 @@ def publish(
             if not schema_tables(con, "wh", "marts"):
                 raise RuntimeError(f"nothing to publish: {warehouse_path} has no tables in schema marts")
             audited = _audited_fingerprint(con, run_id) if require_audit else None
-            # Gate 2 fingerprints every mart in the warehouse, published or not; the warehouse is
-            # attached read-only for the whole session, so no build can slip in before the copy.
-            warehouse_marts = schema_fingerprint(con, "wh", "marts")
+            # Gate 2 fingerprints the marts publish serves, as this does; the warehouse is attached
+            # read-only for the whole session, so no build can slip in before the copy.
+            warehouse_marts = schema_fingerprint(con, "wh", "marts", exclude)
             if audited is not None and warehouse_marts != audited:
                 raise PublishRefused(
                     f"the marts changed since gate 2 audited them for run {run_id!r} "

@@ -28,13 +28,14 @@ def test_the_manifest_marks_every_row_level_mart_unpublished(dbt_manifest: Path)
                 assert node["name"] in unpublished, f"marts.{node['name']} is row-level personal data"
 
 
-def test_publish_skips_unpublished_marts_but_checks_all_that_gate_2_audited(
+def test_publish_skips_unpublished_marts_and_publishes_what_gate_2_audited(
     tmp_path: Path, dbt_manifest: Path, docs: Path
 ) -> None:
     warehouse = revenue_warehouse(tmp_path / "warehouse.duckdb")
     with duckdb.connect(str(warehouse)) as con:
         con.execute("create table marts.fct_order_lines as select 1 as order_item_id, 42 as customer_id")
-    result = validate_marts(warehouse, "run-1", ds=DAYS[-1], docs=docs, settings=SETTINGS)
+    unserved = unpublished_marts(dbt_manifest)
+    result = validate_marts(warehouse, "run-1", ds=DAYS[-1], docs=docs, settings=SETTINGS, unserved=unserved)
     record_results(warehouse, result, settings=SETTINGS)
     assert result.success, result.reason
     serving = tmp_path / "serving.duckdb"
@@ -46,11 +47,22 @@ def test_publish_skips_unpublished_marts_but_checks_all_that_gate_2_audited(
             t for (t,) in con.execute("select table_name from duckdb_tables() where schema_name = 'marts'").fetchall()
         }
     assert tables == {"fct_daily_revenue"}
-    # An unpublished mart changed after the audit still stops the publication.
+    # Gate 2 fingerprinted the marts publish serves: an unpublished one changed after the audit
+    # (never hashed: at ten million orders these row-level tables are most of the marts' rows) is
+    # not what is published, a published one changed stops the publication.
     with duckdb.connect(str(warehouse)) as con:
         con.execute("insert into marts.fct_order_lines values (2, 43)")
+    publish(warehouse, serving, "run-1", manifest_path=dbt_manifest, settings=SETTINGS)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update marts.fct_daily_revenue set orders = orders + 1 where revenue_date = ?", [DAYS[0]])
     with pytest.raises(PublishRefused, match="the marts changed since gate 2 audited them"):
         publish(warehouse, serving, "run-1", manifest_path=dbt_manifest, settings=SETTINGS)
+    # A gate 2 that fingerprinted every mart (no manifest) does not match a publication that
+    # leaves some out: refused, not published unaudited.
+    result = validate_marts(warehouse, "run-2", ds=DAYS[-1], docs=docs, settings=SETTINGS)
+    record_results(warehouse, result, settings=SETTINGS)
+    with pytest.raises(PublishRefused, match="the marts changed since gate 2 audited them"):
+        publish(warehouse, serving, "run-2", manifest_path=dbt_manifest, settings=SETTINGS)
 
 
 def test_without_a_manifest_publish_refuses(tmp_path: Path) -> None:
