@@ -219,7 +219,7 @@ def run_scale(
                 shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         for entry in work.iterdir():
             if entry.name not in {"simulate.json", SIMULATION_KEY}:
-                entry.unlink()
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()  # the baselines' KPI folders too
     else:
         shutil.rmtree(data, ignore_errors=True)
         work.mkdir(parents=True)
