@@ -662,8 +662,8 @@ select * from final
 
 
 {#- Post-hook of fct_customer_churn_features: insert, statement by statement, the as-of dates the
-    model's own statement left for later (sized by `churn_batch_size`). Nothing on a daily run whose
-    new dates fit one statement. -#}
+    model's own statement left for later (sized by `churn_batch_size`): on a first build or a full
+    refresh those after its first batch, on an incremental run every date it builds. -#}
 {% macro build_remaining_churn_snapshots(dates_per_batch) -%}
     {%- if execute -%}
         {%- set missing = churn_dates_left(only_missing=true) -%}

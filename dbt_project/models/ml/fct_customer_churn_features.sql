@@ -35,7 +35,8 @@
 -- window's (`combined`).
 --
 -- Batches: one statement builds at most `churn_dates_per_batch` as-of dates (the earliest missing
--- ones); the post-hook inserts the rest, batch by batch, with the same SQL. Once at most
+-- ones); the post-hook inserts the rest, batch by batch, with the same SQL (on an incremental run,
+-- all of them: the model's own statement builds none). Once at most
 -- `churn_dates_one_by_one` dates are left (a daily run: the new latest date, and on some days a
 -- Monday whose label has just completed), each is built on its own, and then its windows are
 -- filters of one grouped aggregate per customer instead of a sort of the timeline (`one_date` in
@@ -64,7 +65,14 @@
     )
 }}
 
-{{ churn_features(
-    churn_batch_size(churn_dates_left(only_missing=is_incremental()), var('churn_dates_per_batch')) | int,
-    only_missing=is_incremental()
-) }}
+{% if is_incremental() -%}
+    {#- no rows here: the post-hook inserts the dates this run builds straight into the table, where
+        this statement's rows would be written to a temporary table and then copied (dbt's incremental
+        materialization): at ten million orders 1.1 s for the 2.75M rows of a daily snapshot. The
+        query is still planned, so its columns are checked against the table (on_schema_change). -#}
+    select * from ({{ churn_features(1, only_missing=true) }}) as built_by_the_post_hook
+    where false
+{%- else -%}
+    {{ churn_features(churn_batch_size(churn_dates_left(only_missing=false), var('churn_dates_per_batch')) | int,
+        only_missing=false) }}
+{%- endif %}
