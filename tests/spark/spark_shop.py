@@ -4,8 +4,9 @@ A shop is simulated, landed day by day and loaded into DuckDB (the real ingestio
 marketing API's extracts are landed and loaded the same way; the loaded days are registered on
 Spark. Both engines build the project from that (the first build: `dbt run` on each; on Spark of the
 incremental models and what they read). More days arrive with an old day re-run; they are loaded and
-registered, DuckDB builds again (its incremental path), and a real Airflow in Spark mode (`MARTS_ENGINE=spark`: api-server, scheduler, dag-processor,
-triggerer) runs `elt_marts`, whose Cosmos producer runs the second, incremental `dbt build` on Spark
+registered, DuckDB builds again (its incremental path), and a real Airflow in Spark mode
+(`MARTS_ENGINE=spark`: api-server, scheduler, dag-processor, triggerer) runs `elt_marts`, whose
+Cosmos producer runs the second, incremental `dbt build` on Spark
 with every data and unit test, then copies the served marts into the DuckDB warehouse, audits them
 (gate 2) and publishes them.
 
