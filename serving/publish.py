@@ -68,21 +68,20 @@ class PublishResult:
     marts_fingerprint: str | None = None
 
 
-def _marts_models(manifest_path: Path) -> dict[str, bool]:
+def unpublished_marts(manifest_path: Path) -> frozenset[str]:
+    """core.dbt_manifest's, refusing to publish without a manifest."""
     try:
-        return dbt_manifest.marts_models(manifest_path)
+        return dbt_manifest.unpublished_marts(manifest_path)
     except dbt_manifest.ManifestMissing as exc:
         raise PublishRefused(str(exc)) from None
 
 
-def unpublished_marts(manifest_path: Path) -> frozenset[str]:
-    """Names of the marts models whose `meta.publish` is false in dbt's manifest."""
-    return frozenset(name for name, served in _marts_models(manifest_path).items() if not served)
-
-
 def published_marts(manifest_path: Path) -> list[str]:
-    """Names of the marts models publish serves (all but `meta.publish: false`), sorted."""
-    return sorted(name for name, served in _marts_models(manifest_path).items() if served)
+    """core.dbt_manifest's, refusing to publish without a manifest."""
+    try:
+        return dbt_manifest.published_marts(manifest_path)
+    except dbt_manifest.ManifestMissing as exc:
+        raise PublishRefused(str(exc)) from None
 
 
 def _now() -> dt.datetime:

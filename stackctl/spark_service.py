@@ -48,8 +48,7 @@ DEFAULTS = {
     # what the cluster's processes log (Spark's default, info, writes tens of thousands of lines per
     # dbt build, the metastore's audit of every call among them): warn, or info/debug to look closer
     "SPARK_LOG_LEVEL": "warn",
-    # more options for every JVM of the cluster, e.g. `-XX:TieredStopAtLevel=1` (the tests: a
-    # short-lived cluster on small data spends less CPU compiling than it would gain from C2)
+    # more options for every JVM of the cluster (master, workers, Thrift server, executors)
     "SPARK_JAVA_OPTIONS": "",
     # more Spark settings for the Thrift server (the session dbt's SQL runs in), `key=value` pairs
     # separated by spaces, e.g. `spark.sql.shuffle.partitions=400`; they override the stack's own
@@ -107,8 +106,8 @@ def config() -> SparkConfig:
         thrift_port=int(get("SPARK_THRIFT_PORT")),
         ui_port=int(get("SPARK_UI_PORT")),
         log_level=level,
-        java_options=os.environ.get("SPARK_JAVA_OPTIONS", DEFAULTS["SPARK_JAVA_OPTIONS"]).strip(),
-        extra_conf=_pairs(os.environ.get("SPARK_CONF", DEFAULTS["SPARK_CONF"])),
+        java_options=get("SPARK_JAVA_OPTIONS").strip(),
+        extra_conf=_pairs(get("SPARK_CONF")),
     )
 
 
