@@ -9,7 +9,13 @@
               column: loaded_at                      # rows with column > the audited watermark ...
               audited_through: max(loaded_at)        # ... which is this, once their tests passed
 
-    (`column` may also be an expression over the model's columns, as fct_customer_churn_features'.)
+    (`column` may also be an expression over the model's columns, as fct_customer_churn_features'.
+    An expression hides the rows' order from DuckDB, which then reads every row group; when the
+    expression is at most `days` days after a plain date column, say so and that range is tested
+    first, so the row groups of older rows are skipped:
+
+              bounded_by: {column: as_of_date, days: 30}     # column <= as_of_date + 30 days
+
 
     Every generic test on such a model then checks only its rows with `column` greater than the
     model's audited watermark (`get_where_subquery` below adds the filter; singular tests call
@@ -53,15 +59,25 @@
             model_name ~ ": data_tests_window.column is an expression; it cannot be qualified by " ~ relation_alias
         ) -}}
     {%- endif -%}
-    {%- set column = (relation_alias ~ '.' if relation_alias else '') ~ window['column'] -%}
-    {%- set condition -%}
-        cast({{ column }} as timestamp) > coalesce(
+    {%- set prefix = relation_alias ~ '.' if relation_alias else '' -%}
+    {%- set column = prefix ~ window['column'] -%}
+    {%- set watermark -%}
+        coalesce(
             (
                 select max(watermarks.audited_through) from ops.data_test_watermarks as watermarks
                 where watermarks.model_name = '{{ model_name }}'
             ),
             {{ lowest_timestamp() }}
         )
+    {%- endset -%}
+    {%- set bound = window.get('bounded_by') -%}
+    {%- set condition -%}
+        {%- if bound -%}
+            {#- the plain column itself, not cast: a cast column is not compared with the row groups' ranges -#}
+            {{ prefix ~ bound['column'] }} > cast({{ dbt.dateadd('day', -(bound['days'] | int), watermark) }} as date)
+            and
+        {% endif -%}
+        cast({{ column }} as timestamp) > {{ watermark }}
     {%- endset -%}
     {{- return(condition) -}}
 {%- endmacro %}
