@@ -19,8 +19,10 @@ children as (
     where {{ column_name }} is not null
 ),
 
+-- only the children's keys (a semi-join: see macros/relationships.sql)
 parents as (
     select {{ field }} as parent_key from {{ to }}
+    where {{ field }} in (select children.parent_key from children)
 ),
 
 newest_parent_day as (
