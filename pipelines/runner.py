@@ -17,7 +17,6 @@ from core.settings import Settings
 from ingestion.app_db.batch import land_days, load_days
 from pipelines.marts import build_marts
 from pipelines.publishing import publish_for_dashboards
-from quality.context import import_gx_in_background
 from quality.pipeline_gates import gate_landed_batches, gate_marts
 
 # in order; the first is the extraction of every source, the others run on all days at once
@@ -45,8 +44,6 @@ def run_range(
     timings: dict[str, float] = {}
 
     began = time.monotonic()
-    if through != "extract+land":
-        import_gx_in_background()  # gate 1's library loads while the extraction waits on I/O
     landed = land_days(settings, days, run_id)
     release_freed_memory()
     timings["extract+land"] = time.monotonic() - began

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import fcntl
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,27 +54,6 @@ def import_gx() -> Any:
     import great_expectations
 
     return great_expectations
-
-
-def import_gx_in_background() -> threading.Thread:
-    """Start importing Great Expectations in a daemon thread and return it.
-
-    The import alone takes about 3.5 s of CPU (GX loads every expectation, and with them scipy),
-    most of a daily gate 1's time. A run that will gate its batch starts it first, so it overlaps
-    the extraction, which waits on the database and on Parquet writes rather than on Python; the
-    gate's own import then finds the module loaded, or waits for the thread under Python's
-    import lock. A failed import here is only logged: the gate imports again and fails there.
-    """
-
-    def load() -> None:
-        try:
-            import_gx()
-        except Exception:  # reported again by the gate's own import, where it matters
-            log.warning("importing Great Expectations ahead of gate 1 failed", exc_info=True)
-
-    thread = threading.Thread(target=load, name="import-great-expectations", daemon=True)
-    thread.start()
-    return thread
 
 
 @contextmanager
