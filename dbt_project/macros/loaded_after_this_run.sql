@@ -17,17 +17,37 @@
     The keys are looked up in `loaded_from`, the model's input itself (a ref() or source()), not
     in the CTE: a CTE read twice is materialised by DuckDB, a full copy of the input on every run
     (at 10M orders the web events alone are 79M rows), where reading the input twice lets the
-    `loaded_at` filter skip all but the newest row groups and the key join prune the rest.
+    `loaded_at` filter skip all but the newest row groups and the key bounds the rest (see
+    `key_loaded_after_this_run`).
 #}
 {% macro rows_of_keys_loaded_after_this_run(relation, key, column, loaded_from) -%}
     select {{ relation }}.*
     from {{ relation }}
     {% if is_incremental() -%}
-        where {{ relation }}.{{ key }} in (
-            select loaded.{{ key }} from {{ loaded_from }} as loaded
-            where {{ loaded_after_this_run('loaded.' ~ column) }}
-        )
+        where {{ key_loaded_after_this_run(relation ~ '.' ~ key, key, loaded_from, column) }}
     {%- endif %}
+{%- endmacro %}
+
+{#
+    `expression` is one of the keys of `loaded_from` that received a row loaded after this run's
+    watermark (its `column`). Besides the semi-join, the key is bounded by the least and the
+    greatest of those keys: DuckDB skips a row group by those bounds (its zone maps), not by the
+    semi-join's own filter, which it tests row by row over the whole table. Keys that grow with
+    time leave only the newest row groups to read: at ten million orders a year the sessions'
+    daily recomputation read all 79M web events for 1.4 s, 0.05 s with the bounds on session_id
+    (same rows). DuckDB 2.0.1 turns the bounds on a BIGINT key into a cast it cannot compare with
+    zone maps, so the raw tables' integer ids still read every row group (the staging models' daily
+    statements measured 0.2-0.8 s either way). A late row for an old key widens the bounds; the
+    answer is the same.
+#}
+{% macro key_loaded_after_this_run(expression, key, loaded_from, column) -%}
+    {%- set loaded -%}
+        select loaded.{{ key }} from {{ loaded_from }} as loaded
+        where {{ loaded_after_this_run('loaded.' ~ column) }}
+    {%- endset -%}
+    {{ expression }} in ({{ loaded }})
+    and {{ expression }} >= (select min(loaded_keys.{{ key }}) from ({{ loaded }}) as loaded_keys)
+    and {{ expression }} <= (select max(loaded_keys.{{ key }}) from ({{ loaded }}) as loaded_keys)
 {%- endmacro %}
 
 {#
@@ -61,10 +81,7 @@
 {% macro latest_versions_loaded_after_this_run(source_relation, key, order_by='updated_at desc, _ds desc') -%}
     {%- set taken -%}
         {%- if is_incremental() %}
-            and source_rows.{{ key }} in (
-                select loaded.{{ key }} from {{ source_relation }} as loaded
-                where {{ loaded_after_this_run('loaded._loaded_at') }}
-            )
+            and {{ key_loaded_after_this_run('source_rows.' ~ key, key, source_relation, '_loaded_at') }}
         {%- endif -%}
     {%- endset -%}
     -- computed once: a CTE read twice is materialised, and this one holds only the repeated keys
