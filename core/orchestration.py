@@ -1,10 +1,15 @@
 """Orchestration facts shared by the DAGs and the tooling that drives Airflow, without importing Airflow.
 
 The DAG ids (`dags/*.py` use them as `dag_id`; `stackctl` waits for and unpauses them), the
-warehouse pool every task that opens the DuckDB warehouse runs in, and the DAG tag vocabulary.
+warehouse pool every task that opens the DuckDB warehouse runs in, the DAG tag vocabulary, and how
+long one try of a task may run.
 """
 
 from __future__ import annotations
+
+import datetime as dt
+
+from core.settings import env_float
 
 SHOP_DAILY = "shop_daily"
 MARKETING_API_DAILY = "marketing_api_daily"
@@ -34,3 +39,16 @@ WAREHOUSE_POOL_DESCRIPTION = "DuckDB warehouse: one writer at a time"
 
 # A fixed vocabulary so the UI's tag filter stays useful.
 DAG_TAGS = frozenset({"ingestion", "elt", "quality", "publish", "governance", "shop"})
+
+# One try of a task longer than this is stopped by Airflow and fails (then retries, then alerts): a
+# hung statement (a Spark query that never returns, a database lock never released, an upstream
+# that stops answering without closing) fails the run loudly instead of holding it, and the
+# warehouse pool, forever. The longest legitimate task, a full-year `dbt build` at ten million
+# orders, takes about twelve minutes on two cores.
+TASK_TIMEOUT_VARIABLE = "TASK_TIMEOUT_MINUTES"
+DEFAULT_TASK_TIMEOUT_MINUTES = 180.0
+
+
+def task_timeout() -> dt.timedelta:
+    """`TASK_TIMEOUT_MINUTES` (decimal minutes, default 180) as the `execution_timeout` of every task."""
+    return dt.timedelta(minutes=env_float(TASK_TIMEOUT_VARIABLE, DEFAULT_TASK_TIMEOUT_MINUTES, low=0.05))

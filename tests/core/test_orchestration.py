@@ -6,11 +6,15 @@ Fast and Airflow-free: the DAG files are parsed with `ast`, not imported.
 from __future__ import annotations
 
 import ast
+import datetime as dt
 import re
 from pathlib import Path
 
+import pytest
+
 from core import orchestration
 from core.orchestration import DAG_IDS
+from core.settings import SettingError
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -58,3 +62,14 @@ def test_the_readme_dag_table_names_every_dag():
         rows.append(line.split("|")[1])
     named = {name for cell in rows for name in re.findall(r"`([^`]+)`", cell)}
     assert set(DAG_IDS) <= named, f"README's DAG table lacks {sorted(set(DAG_IDS) - named)}"
+
+
+def test_the_task_timeout_is_three_hours_unless_set_and_a_bad_value_is_refused(monkeypatch):
+    monkeypatch.delenv(orchestration.TASK_TIMEOUT_VARIABLE, raising=False)
+    assert orchestration.task_timeout() == dt.timedelta(hours=3)
+    monkeypatch.setenv(orchestration.TASK_TIMEOUT_VARIABLE, "90.5")
+    assert orchestration.task_timeout() == dt.timedelta(minutes=90, seconds=30)
+    for bad in ("0", "-5", "ten", "1e3"):
+        monkeypatch.setenv(orchestration.TASK_TIMEOUT_VARIABLE, bad)
+        with pytest.raises(SettingError, match="TASK_TIMEOUT_MINUTES"):
+            orchestration.task_timeout()

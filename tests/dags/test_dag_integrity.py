@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.orchestration import DAG_TAGS, WAREHOUSE_POOL
+from core.orchestration import DAG_TAGS, WAREHOUSE_POOL, task_timeout
 
 DAGS_DIR = Path(__file__).resolve().parents[2] / "dags"
 
@@ -35,6 +35,8 @@ def test_dag_metadata_contract(dagbag):
         for task in dag.tasks:
             assert task.owner and task.owner != "airflow", f"{dag_id}.{task.task_id}: owner"
             assert task.on_failure_callback, f"{dag_id}.{task.task_id}: failure callback"
+            # a hung task (a Spark query that never returns, a lock never released) fails the run
+            assert task.execution_timeout == task_timeout(), f"{dag_id}.{task.task_id}: execution_timeout"
             if not task.task_id.startswith("gate_"):
                 assert task.retries >= 2, f"{dag_id}.{task.task_id}: retries >= 2"
 
