@@ -12,7 +12,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict
 
 from core.settings import Settings
@@ -121,19 +121,92 @@ def _land_table(settings: Settings, engine, name: str, ds: dt.date, run_id: str,
 
 
 def land_days(settings: Settings, days: Sequence[dt.date], run_id: str) -> dict[str, list[dict]]:
-    """Land several days in order (a backfill, the demo history); return each table's manifests.
+    """Land several days (a backfill, the demo history); return each table's manifests, in day order.
 
-    Hard deletes are diffed on the first day only: the later days' earlier partitions come from
-    this run, moments ago, and the diff reads every key of the table on both sides.
+    Each table's days are landed in order (an insert-only table's key window starts where its
+    previous day's ended), but the tables do not wait for each other at the end of every day:
+    `settings.extract_workers` table-days run at once, the largest table's next day first whenever
+    a worker frees up. Waiting for a day's slowest table before the next day, as `land_day` must,
+    left a worker idle most of each day: at ten million orders a year the web events take 225 s
+    of a year's landing, the other tables 135 s between them, and the year took 260 s.
+
+    Hard deletes are diffed on each table's first day only: the later days' earlier partitions
+    come from this run, moments ago, and the diff reads every key of the table on both sides.
+    On a failure no further table-day starts; those already running finish (their partitions are
+    whole, and a rerun replaces them) and the failure is raised.
     """
-    landed: dict[str, list[dict]] = {}
-    for n, ds in enumerate(days, 1):
-        for table, manifest in land_day(settings, ds, run_id, check_deletes=n == 1).items():
-            landed.setdefault(table, []).append(manifest)
-        rows = sum(m[-1]["row_count"] for m in landed.values())
-        print(f"\r  land shop {ds} ({n}/{len(days)}) rows={rows:,}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
-    return landed
+    names = list(CONTRACTS)
+    days = list(days)
+    landed: dict[str, list[dict]] = {name: [] for name in names}
+    if not days:
+        return landed
+    engine = connect(settings.app_db_url)
+    try:
+        require_tables(engine, names)
+        progress = _LandingProgress(names, days)
+
+        def land(name: str, n: int) -> dict:
+            return _land_table(settings, engine, name, days[n], run_id, check_deletes=n == 0)
+
+        if settings.extract_workers <= 1:
+            for n in range(len(days)):
+                for name in names:
+                    landed[name].append(land(name, n))
+                    progress.landed(name, n, landed[name][-1])
+            return landed
+        # insert-only tables (the large ones) first, then contract order
+        by_priority = sorted(names, key=lambda name: CONTRACTS[name].mode != "key_watermark")
+        next_day = dict.fromkeys(names, 0)
+        running: dict = {}
+        failure: BaseException | None = None
+        with ThreadPoolExecutor(settings.extract_workers, thread_name_prefix="land") as pool:
+            while True:
+                busy = set(running.values())
+                ready = [name for name in by_priority if name not in busy and next_day[name] < len(days)]
+                while failure is None and ready and len(running) < settings.extract_workers:
+                    name = ready.pop(0)
+                    running[pool.submit(land, name, next_day[name])] = name
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    name = running.pop(future)
+                    if future.exception() is not None:
+                        failure = failure or future.exception()
+                        continue
+                    landed[name].append(future.result())
+                    progress.landed(name, next_day[name], landed[name][-1])
+                    next_day[name] += 1
+        if failure is not None:
+            raise failure
+        return landed
+    finally:
+        engine.dispose()
+        print(file=sys.stderr)
+
+
+class _LandingProgress:
+    """One status line on stderr: table-days landed, rows, and how far the slowest table is."""
+
+    def __init__(self, names: list[str], days: list[dt.date]) -> None:
+        self.total = len(names) * len(days)
+        self.days = days
+        self.done = 0
+        self.rows = 0
+        self.reached = dict.fromkeys(names, -1)
+
+    def landed(self, name: str, n: int, manifest: dict) -> None:
+        self.done += 1
+        self.rows += manifest["row_count"]
+        self.reached[name] = n
+        behind = min(self.reached.values())
+        at = self.days[behind] if behind >= 0 else "-"
+        print(
+            f"\r  land shop {self.done}/{self.total} table-days, every table through {at}, rows={self.rows:,}",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 def _key_window(settings: Settings, engine, table: str, ds: dt.date) -> KeyWindow:
