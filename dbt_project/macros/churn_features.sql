@@ -7,8 +7,11 @@
     them at once (at ten million orders a year, all at once spilled more than the 10 GB cap).
     Each batch carries the totals from before its window in (`carried`), so batches add up to the
     same rows as one statement would.
+    `as_of_date` builds that one date (whether the table holds it or not), and `customer_part`
+    ([k, n]) only its customers whose key hashes to k of n (`build_remaining_churn_snapshots`
+    splits a large date's customers this way); both for one date only.
 -#}
-{% macro churn_features(dates_per_batch, only_missing) -%}
+{% macro churn_features(dates_per_batch, only_missing, as_of_date=none, customer_part=none) -%}
 {#- one date: its windows are filters of one grouped aggregate (`window_sums` below) -#}
 {%- set one_date = dates_per_batch == 1 -%}
 with
@@ -71,7 +74,9 @@ customer_order_span as (
 as_of_dates as (
     select candidates.*
     from ({{ churn_as_of_dates() }}) as candidates
-    {% if only_missing -%}
+    {% if as_of_date is not none -%}
+        where candidates.as_of_date = cast('{{ as_of_date }}' as date)
+    {%- elif only_missing -%}
         -- distinct first: the dates, not the table's rows (one per customer and date), meet the spine
         where candidates.as_of_date not in (select distinct this_run.as_of_date from {{ this }} as this_run)
     {%- endif %}
@@ -122,6 +127,7 @@ recent_order_days as (
     where
         event_date >= (select cutoff.recent_from from cutoff)
         and event_date < (select cutoff.recent_until from cutoff)
+        {{- churn_customer_part('customer_id', customer_part) }}
 ),
 
 recent_return_days as (
@@ -135,6 +141,7 @@ recent_return_days as (
     where
         cast(returns.returned_at as date) >= (select cutoff.recent_from from cutoff)
         and cast(returns.returned_at as date) < (select cutoff.recent_until from cutoff)
+        {{- churn_customer_part('orders.customer_id', customer_part) }}
     group by orders.customer_id, cast(returns.returned_at as date)
 ),
 
@@ -150,6 +157,7 @@ recent_session_days as (
         customer_id is not null
         and session_date >= (select cutoff.recent_from from cutoff)
         and session_date < (select cutoff.recent_until from cutoff)
+        {{- churn_customer_part('customer_id', customer_part) }}
     group by customer_id, session_date
 ),
 
@@ -164,6 +172,7 @@ active_customers as (
     where
         order_days.event_date >= as_of_dates.as_of_date - interval {{ var('churn_active_days') }} day
         and order_days.event_date < as_of_dates.as_of_date
+        {{- churn_customer_part('order_days.customer_id', customer_part) }}
 ),
 
 -- with their attributes: joined to these narrow rows, not to the wide ones after the sums (at ten
@@ -663,19 +672,69 @@ select * from final
 
 {#- Post-hook of fct_customer_churn_features: insert, statement by statement, the as-of dates the
     model's own statement left for later (sized by `churn_batch_size`): on a first build or a full
-    refresh those after its first batch, on an incremental run every date it builds. -#}
+    refresh those after its first batch, on an incremental run every date it builds. A date built
+    on its own whose active customers are more than `churn_customers_per_statement` is built in
+    as many statements, each for a share of its customers (by a hash of their key): one statement
+    for all 2.75 million active customers of a date at ten million orders a year held its
+    aggregates at DuckDB's memory limit. The dates are listed when the hook is rendered, after
+    the model's own statement: the batches before the last dates take the earliest missing ones
+    when they run, as before. -#}
 {% macro build_remaining_churn_snapshots(dates_per_batch) -%}
     {%- if execute -%}
-        {%- set missing = churn_dates_left(only_missing=true) -%}
-        {%- set plan = namespace(left=missing) -%}
-        {%- for _ in range(missing) -%}
+        {%- set missing = churn_missing_dates() -%}
+        {%- set plan = namespace(left=missing | length) -%}
+        {%- for _ in missing -%}
             {%- if plan.left > 0 -%}
-                {%- set size = churn_batch_size(plan.left, dates_per_batch) | int %}
+                {%- set size = churn_batch_size(plan.left, dates_per_batch) | int -%}
+                {%- if size == 1 -%}
+                    {%- set as_of_date = missing[(missing | length) - plan.left] -%}
+                    {%- set parts = churn_customer_parts(as_of_date) -%}
+                    {%- for part in range(parts) %}
+            insert into {{ this }}
+            {{ churn_features(1, only_missing=true, as_of_date=as_of_date,
+                customer_part=([part, parts] if parts > 1 else none)) }};
+                    {%- endfor -%}
+                {%- else %}
             insert into {{ this }}
             {{ churn_features(size, only_missing=true) }};
+                {%- endif -%}
                 {%- set plan.left = plan.left - size -%}
             {%- endif -%}
         {%- endfor -%}
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The as-of dates the table lacks, earliest first, as 'YYYY-MM-DD' strings. -#}
+{% macro churn_missing_dates() -%}
+    {%- set missing_sql -%}
+        select cast(candidates.as_of_date as varchar) from ({{ churn_as_of_dates() }}) as candidates
+        where candidates.as_of_date not in (select distinct this_run.as_of_date from {{ this }} as this_run)
+        order by candidates.as_of_date
+    {%- endset -%}
+    {{- return(run_query(missing_sql).columns[0].values() | list) -}}
+{%- endmacro %}
+
+
+{#- In how many statements one as-of date is built: its active customers (an order in the
+    `churn_active_days` before it) per `churn_customers_per_statement`, at least one. -#}
+{% macro churn_customer_parts(as_of_date) -%}
+    {%- set active_sql -%}
+        select count(distinct customer_id) from {{ ref('int_customer_order_days') }}
+        where
+            event_date >= cast('{{ as_of_date }}' as date) - interval {{ var('churn_active_days') }} day
+            and event_date < cast('{{ as_of_date }}' as date)
+    {%- endset -%}
+    {%- set active = run_query(active_sql).columns[0].values()[0] | int -%}
+    {%- set per_statement = var('churn_customers_per_statement') | int -%}
+    {{- return([1, ((active + per_statement - 1) / per_statement) | int] | max) -}}
+{%- endmacro %}
+
+
+{#- `and` the customer's key hashes to part k of n, for `customer_part` [k, n]; nothing without one. -#}
+{% macro churn_customer_part(column, customer_part) -%}
+    {%- if customer_part is not none %}
+        and hash({{ column }}) % {{ customer_part[1] }} = {{ customer_part[0] }}
     {%- endif -%}
 {%- endmacro %}
 

@@ -47,6 +47,11 @@
 -- memory limit: at ten million orders a year all snapshots at once spilled past the 10 GB cap on
 -- DuckDB's temporary files.
 --
+-- A date built on its own with more than `churn_customers_per_statement` active customers is built
+-- in several statements, each for the customers whose key hashes to its share: at ten million
+-- orders a year one date has about 2.75 million, and one statement for all of them held its
+-- aggregates at DuckDB's memory limit. The shares add up to the same rows (tested as above).
+--
 -- The SQL is in macros/churn_features.sql (`churn_features`), because the post-hook runs it again.
 {{
     config(
