@@ -143,9 +143,9 @@ def land_days(settings: Settings, days: Sequence[dt.date], run_id: str) -> dict[
     if not days:
         return landed
     engine = connect(settings.app_db_url)
+    progress = _LandingProgress(names, days)
     try:
         require_tables(engine, names)
-        progress = _LandingProgress(names, days)
 
         def land(name: str, n: int) -> dict:
             return _land_table(settings, engine, name, days[n], run_id, check_deletes=n == 0)
@@ -185,7 +185,7 @@ def land_days(settings: Settings, days: Sequence[dt.date], run_id: str) -> dict[
         return landed
     finally:
         engine.dispose()
-        print(file=sys.stderr)
+        progress.close()
 
 
 class _LandingProgress:
@@ -210,6 +210,11 @@ class _LandingProgress:
             file=sys.stderr,
             flush=True,
         )
+
+    def close(self) -> None:
+        """End the status line (none was printed when nothing landed: an error stays one line)."""
+        if self.done:
+            print(file=sys.stderr)
 
 
 def _key_window(settings: Settings, engine, table: str, ds: dt.date) -> KeyWindow:
