@@ -674,9 +674,8 @@ select * from final
     model's own statement left for later (sized by `churn_batch_size`): on a first build or a full
     refresh those after its first batch, on an incremental run every date it builds. A date built
     on its own whose active customers are more than `churn_customers_per_statement` is built in
-    as many statements, each for a share of its customers (by a hash of their key): one statement
-    for all 2.75 million active customers of a date at ten million orders a year held its
-    aggregates at DuckDB's memory limit. The dates are listed when the hook is rendered, after
+    as many statements, each for a share of its customers (by a hash of their key), to keep one
+    statement's aggregates within DuckDB's memory limit. The dates are listed when the hook is rendered, after
     the model's own statement: the batches before the last dates take the earliest missing ones
     when they run, as before. -#}
 {% macro build_remaining_churn_snapshots(dates_per_batch) -%}

@@ -48,9 +48,10 @@
 -- DuckDB's temporary files.
 --
 -- A date built on its own with more than `churn_customers_per_statement` active customers is built
--- in several statements, each for the customers whose key hashes to its share: at ten million
--- orders a year one date has about 2.75 million, and one statement for all of them held its
--- aggregates at DuckDB's memory limit. The shares add up to the same rows (tested as above).
+-- in several statements, each for the customers whose key hashes to its share, so that one date's
+-- aggregates can be kept within DuckDB's memory limit. Each share re-reads the customers' history:
+-- at ten million orders a year (2.75 million active customers a date) two shares were no faster
+-- than one, so the default splits only larger dates. The shares add up to the same rows (tested).
 --
 -- The SQL is in macros/churn_features.sql (`churn_features`), because the post-hook runs it again.
 {{
