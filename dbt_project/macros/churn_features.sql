@@ -654,17 +654,14 @@ select * from final
 {%- endmacro %}
 
 
-{#- The as-of dates left to build: those the table lacks when `only_missing`, else all of them. -#}
-{% macro churn_dates_left(only_missing) -%}
+{#- How many as-of dates a first build or a full refresh builds: all of them. -#}
+{% macro churn_dates_left() -%}
     {#- 0 while parsing, and where the orders are not built yet (a compile against an empty warehouse) -#}
     {%- if not execute or load_relation(ref('stg_shop__orders')) is none -%}
         {{- return(0) -}}
     {%- endif -%}
     {%- set left_sql -%}
         select count(*) from ({{ churn_as_of_dates() }}) as candidates
-        {% if only_missing -%}
-            where candidates.as_of_date not in (select distinct this_run.as_of_date from {{ this }} as this_run)
-        {%- endif %}
     {%- endset -%}
     {{- return(run_query(left_sql).columns[0].values()[0] | int) -}}
 {%- endmacro %}

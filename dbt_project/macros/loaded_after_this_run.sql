@@ -49,20 +49,20 @@
 {%- endmacro %}
 
 {% macro default__key_loaded_after_this_run(expression, key, loaded_from, column) -%}
-    {{ expression }} in (
-        select loaded.{{ key }} from {{ loaded_from }} as loaded
-        where {{ loaded_after_this_run('loaded.' ~ column) }}
-    )
+    {{ expression }} in ({{ keys_loaded_after_this_run(key, loaded_from, column) }})
 {%- endmacro %}
 
 {% macro duckdb__key_loaded_after_this_run(expression, key, loaded_from, column) -%}
-    {%- set loaded -%}
-        select loaded.{{ key }} from {{ loaded_from }} as loaded
-        where {{ loaded_after_this_run('loaded.' ~ column) }}
-    {%- endset -%}
+    {%- set loaded = keys_loaded_after_this_run(key, loaded_from, column) -%}
     {{ expression }} in ({{ loaded }})
     and {{ expression }} >= (select min(loaded_keys.{{ key }}) from ({{ loaded }}) as loaded_keys)
     and {{ expression }} <= (select max(loaded_keys.{{ key }}) from ({{ loaded }}) as loaded_keys)
+{%- endmacro %}
+
+{#- The `key` of every row of `loaded_from` whose `column` is after this run's watermark. -#}
+{% macro keys_loaded_after_this_run(key, loaded_from, column) -%}
+    select loaded.{{ key }} from {{ loaded_from }} as loaded
+    where {{ loaded_after_this_run('loaded.' ~ column) }}
 {%- endmacro %}
 
 {#

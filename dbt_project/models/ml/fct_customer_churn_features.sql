@@ -79,6 +79,6 @@
     select * from ({{ churn_features(1, only_missing=true) }}) as built_by_the_post_hook
     where false
 {%- else -%}
-    {{ churn_features(churn_batch_size(churn_dates_left(only_missing=false), var('churn_dates_per_batch')) | int,
+    {{ churn_features(churn_batch_size(churn_dates_left(), var('churn_dates_per_batch')) | int,
         only_missing=false) }}
 {%- endif %}
