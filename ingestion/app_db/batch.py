@@ -158,17 +158,16 @@ def land_days(settings: Settings, days: Sequence[dt.date], run_id: str) -> dict[
             return landed
         # insert-only tables (the large ones) first, then contract order
         by_priority = sorted(names, key=lambda name: CONTRACTS[name].mode != "key_watermark")
-        next_day = dict.fromkeys(names, 0)
-        running: dict = {}
+        running: dict = {}  # future -> table; a table's next day is the count of its days landed
         failure: BaseException | None = None
         with ThreadPoolExecutor(settings.extract_workers, thread_name_prefix="land") as pool:
             while True:
                 busy = set(running.values())
-                ready = [name for name in by_priority if name not in busy and next_day[name] < len(days)]
-                ready.sort(key=lambda name: next_day[name])  # stable: priority among equals
+                ready = [name for name in by_priority if name not in busy and len(landed[name]) < len(days)]
+                ready.sort(key=lambda name: len(landed[name]))  # stable: priority among equals
                 while failure is None and ready and len(running) < settings.extract_workers:
                     name = ready.pop(0)
-                    running[pool.submit(land, name, next_day[name])] = name
+                    running[pool.submit(land, name, len(landed[name]))] = name
                 if not running:
                     break
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -178,8 +177,7 @@ def land_days(settings: Settings, days: Sequence[dt.date], run_id: str) -> dict[
                         failure = failure or future.exception()
                         continue
                     landed[name].append(future.result())
-                    progress.landed(name, next_day[name], landed[name][-1])
-                    next_day[name] += 1
+                    progress.landed(name, len(landed[name]) - 1, landed[name][-1])
         if failure is not None:
             raise failure
         return landed
