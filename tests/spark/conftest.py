@@ -70,6 +70,11 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkClu
         "SPARK_WORKER_UI_PORT": "0",
         "SPARK_THRIFT_PORT": str(procs.free_port()),
         "SPARK_UI_PORT": str(procs.free_port()),
+        # The tests' data are tiny and their JVMs live minutes: most of the cluster's CPU went to the
+        # JIT's optimising compiler (10 min of compile time in one run of this folder) and the
+        # parallel collector. C1 alone and the serial collector give the same results for less CPU
+        # (README, Spark mode: the same options suit any small cluster of short-lived processes).
+        "SPARK_JAVA_OPTIONS": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
     }
     with stack_environment(root, "spark-cluster-key", **env):
         settings = get_settings()
