@@ -86,7 +86,7 @@ def _run_elt_marts(settings: Settings) -> tuple[str, str, dict[str, str], str]:
         api.wait_for_dag("elt_marts")
         api.patch("/dags/elt_marts", {"is_paused": False})
         run_id = api.post("/dags/elt_marts/dagRuns", {"logical_date": None})["dag_run_id"]
-        state = api.wait_for_run("elt_marts", run_id, timeout=900)
+        state = api.wait_for_run("elt_marts", run_id, timeout=1800)
         found = api.get(f"/dags/elt_marts/dagRuns/{run_id}/taskInstances", limit=200)["task_instances"]
         tasks = {ti["task_id"]: ti for ti in found}
         producer = tasks.get(PRODUCER)
